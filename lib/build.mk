@@ -1,0 +1,3 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# Host library shared by pvkit-hv, the back-ends, the CLI and host tests.
+HOST_LIB_SRCS += lib/gmem.c lib/fdpass.c
