@@ -39,10 +39,13 @@
 #include <asm/barrier.h>
 #include <asm/byteorder.h>
 
+/* index load that orders the slot reads after it (consumer side) */
 #define pvkit_ring_load_acquire(p)	le32_to_cpu(smp_load_acquire(p))
+/* index store that orders the slot writes before it (producer side) */
 #define pvkit_ring_store_release(p, v)	smp_store_release((p), cpu_to_le32(v))
 #define pvkit_ring_read(p)		le32_to_cpu(READ_ONCE(*(p)))
 #define pvkit_ring_write(p, v)		WRITE_ONCE(*(p), cpu_to_le32(v))
+/* store->load ordering for the event-index handshake, see push/final_check */
 #define pvkit_ring_mb()			smp_mb()
 #else
 #include <endian.h>
@@ -114,9 +117,9 @@ struct pvkit_ring {
 
 /*
  * Should the producer notify?  True when the peer's event index lies in
- * (old, new]: the peer asked to be told about an entry this push published.
- * Any event value is safe to evaluate, so a hostile one only costs or
- * saves a notification.
+ * [old, new), i.e. the producer index just moved past it: the peer asked to
+ * be told about an entry this push published.  Any event value is safe to
+ * evaluate, so a hostile one only costs or saves a notification.
  */
 static inline bool pvkit_ring_need_event(__u32 event, __u32 new_idx,
 					 __u32 old_idx)
@@ -240,6 +243,8 @@ static inline bool pvkit_ring_push_reqs(struct pvkit_ring *r)
 /*
  * Responses ready to consume, or -EPROTO if the back-end published an
  * index that claims more responses than there are outstanding requests.
+ * Only published requests count: the back-end cannot have seen one that
+ * was queued but not pushed, so it cannot legitimately answer it.
  */
 static inline int pvkit_ring_rsp_avail(struct pvkit_ring *r)
 {
@@ -247,7 +252,7 @@ static inline int pvkit_ring_rsp_avail(struct pvkit_ring *r)
 	__u32 prod = pvkit_ring_load_acquire(&r->hdr->rsp_prod);
 	__u32 avail = prod - r->rsp_cons;
 
-	if (avail > r->req_prod_pvt - r->rsp_cons)
+	if (avail > r->req_pushed - r->rsp_cons)
 		return -EPROTO;
 	return (int)avail;
 }
