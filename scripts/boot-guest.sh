@@ -12,8 +12,9 @@
 #   124  timeout (--timeout SEC, default 600; the VM is killed)
 #   125  the guest died without printing the marker
 #
-# PVKIT_BOOT=qemu (default) runs QEMU directly; PVKIT_BOOT=hv runs
-# build/bin/pvkit-hv, which supervises QEMU and provides the pvkit device.
+# PVKIT_BOOT=hv (default) runs build/bin/pvkit-hv, which supervises QEMU
+# and provides the pvkit device; PVKIT_BOOT=qemu runs QEMU directly
+# (no pvkit device).
 # Extra arguments after "--" go to the engine unchanged.
 # PVKIT_APPEND adds kernel command line arguments.
 
@@ -91,18 +92,19 @@ engine_hv()
 		echo "boot-guest: $hv missing: run 'make'" >&2
 		return 1
 	fi
+	# accelerator: pvkit-hv's default (auto: KVM only with vmx/svm)
 	if [ "$console" = stdio ]; then
 		exec "$hv" --kernel "$KERNEL" --initrd "$initrd" --append "$APPEND" \
-			--mem "$MEM" --cpus "$CPUS" --accel tcg "${extra[@]}"
+			--mem "$MEM" --cpus "$CPUS" "${extra[@]}"
 	else
 		exec "$hv" --kernel "$KERNEL" --initrd "$initrd" --append "$APPEND" \
-			--mem "$MEM" --cpus "$CPUS" --accel tcg "${extra[@]}" \
-			> "$console"
+			--mem "$MEM" --cpus "$CPUS" --console "$console" \
+			"${extra[@]}"
 	fi
 }
 # ============================================================================
 
-engine=engine_${PVKIT_BOOT:-qemu}
+engine=engine_${PVKIT_BOOT:-hv}
 if ! declare -F "$engine" >/dev/null; then
 	echo "boot-guest: unknown PVKIT_BOOT=${PVKIT_BOOT}" >&2
 	exit 2

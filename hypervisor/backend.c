@@ -1,0 +1,607 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Back-end supervision.  Each --disk gets a pvkit-blkback process (found
+ * next to pvkit-hv, or $PVKIT_BLKBACK) with a SOCK_SEQPACKET socket on fd
+ * 3.  Everything it sends is checked (magic, version, type, exact length,
+ * no stray descriptors); anything unexpected kills it, and its death is
+ * handled like a crash: the device goes RESETTING and a new back-end is
+ * started with backoff, BROKEN after BE_MAX_RESTARTS quick failures.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <pvkit/blk.h>
+#include <pvkit-host/fdpass.h>
+#include <pvkit-host/log.h>
+
+#include "include/be.h"
+#include "include/dev.h"
+#include "include/hv.h"
+
+static const struct dev_ops be_dev_ops;
+
+static void be_hdr(struct pvkit_be_hdr *h, uint16_t type, uint32_t len)
+{
+	memset(h, 0, sizeof(*h));
+	h->magic = PVKIT_BE_MAGIC;
+	h->type = type;
+	h->version = PVKIT_BE_VERSION;
+	h->len = len;
+}
+
+static int be_send(struct be *be, const void *msg, size_t len,
+		   const int *fds, unsigned int nfds)
+{
+	if (be->sock < 0)
+		return -ENOTCONN;
+	return fdpass_send(be->sock, msg, len, fds, nfds);
+}
+
+static int be_send_simple(struct be *be, uint16_t type)
+{
+	struct pvkit_be_hdr h;
+
+	be_hdr(&h, type, sizeof(h));
+	return be_send(be, &h, sizeof(h), NULL, 0);
+}
+
+static void be_find_prog(struct be *be)
+{
+	const char *env = getenv("PVKIT_BLKBACK");
+	char self[PATH_MAX];
+	ssize_t n;
+
+	if (env && *env) {
+		snprintf(be->prog, sizeof(be->prog), "%s", env);
+		return;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		snprintf(be->prog, sizeof(be->prog), "%s/pvkit-blkback",
+			 dirname(self));
+	} else {
+		snprintf(be->prog, sizeof(be->prog), "pvkit-blkback");
+	}
+}
+
+int be_create_disks(struct hv *hv)
+{
+	unsigned int i;
+
+	for (i = 0; i < hv->opt.nr_disks; i++) {
+		struct be *be;
+		struct dev *d;
+
+		d = dev_create(hv, PVKIT_DEV_BLK, (uint16_t)i,
+			       hv_disk_queues(&hv->opt, i), HV_BLK_SLOTS,
+			       HV_BLK_REQ_SIZE, HV_BLK_RSP_SIZE, &be_dev_ops);
+		if (!d)
+			return -errno;
+		be = calloc(1, sizeof(*be));
+		if (!be)
+			return -ENOMEM;
+		be->dev = d;
+		be->disk = &hv->opt.disks[i];
+		be->sock = -1;
+		be->src.fd = -1;
+		be_find_prog(be);
+		d->be = be;
+	}
+	return 0;
+}
+
+static void be_close(struct hv *hv, struct be *be)
+{
+	if (be->sock >= 0) {
+		ev_del(hv, &be->src);
+		close(be->sock);
+		be->sock = -1;
+	}
+}
+
+static void be_schedule_restart(struct hv *hv, struct be *be)
+{
+	struct dev *d = be->dev;
+	uint64_t now = ev_now_ms(), delay;
+
+	if (be->ready_ms && now - be->ready_ms >= BE_STABLE_MS)
+		be->restarts = 0;
+	be->ready_ms = 0;
+	if (be->restarts >= BE_MAX_RESTARTS) {
+		be->state = BE_GAVE_UP;
+		log_err("blk%u: back-end failed %u times, giving up (device broken; guest DEV_RESET retries)",
+			d->instance, be->restarts);
+		dev_event(hv, d, DEV_EV_BE_GIVEUP, "restart limit");
+		return;
+	}
+	delay = 100ULL << be->restarts;	/* 100 ms .. 1.6 s */
+	be->restarts++;
+	be->state = BE_WAITING;
+	be->deadline_ms = now + delay;
+}
+
+/* The back-end is gone (EOF, protocol error, timeout): clean up. */
+static void be_died(struct hv *hv, struct be *be, const char *why)
+{
+	struct dev *d = be->dev;
+
+	if (be->state == BE_DOWN || be->state == BE_WAITING ||
+	    be->state == BE_GAVE_UP)
+		return;
+	log_warn("blk%u: back-end (pid %d) lost: %s", d->instance,
+		 (int)be->pid, why);
+	be_close(hv, be);
+	if (be->pid > 0)
+		kill(be->pid, SIGKILL);	/* reaped through SIGCHLD */
+	be->stats_pending = false;
+	/* a DISCONNECT waiting for the drain is over: nothing is in flight */
+	dev_stopped(hv, d);
+	dev_event(hv, d, DEV_EV_BE_DIED, why);
+	be->state = BE_DOWN;
+	if (hv->stopping)
+		return;
+	be_schedule_restart(hv, be);
+}
+
+static void be_kill(struct hv *hv, struct be *be, const char *why)
+{
+	be_died(hv, be, why);
+}
+
+static bool be_ready_ok(struct be *be, const struct pvkit_be_ready *r,
+			const char **why)
+{
+	if (r->config_size > PVKIT_DEV_CONFIG_SIZE) {
+		*why = "config_size > 128";
+		return false;
+	}
+	if (be->dev->type == PVKIT_DEV_BLK) {
+		if (r->features & ~PVKIT_BLK_F_KNOWN) {
+			*why = "unknown feature bits";
+			return false;
+		}
+		if (be->disk && be->disk->ro && !(r->features & PVKIT_BLK_F_RO)) {
+			*why = "read-only disk offered writable";
+			return false;
+		}
+	}
+	return true;
+}
+
+static void be_on_ready(struct hv *hv, struct be *be,
+			const struct pvkit_be_ready *r)
+{
+	struct dev *d = be->dev;
+	const char *why = NULL;
+
+	if (be->state != BE_STARTING) {
+		be_kill(hv, be, "READY out of sequence");
+		return;
+	}
+	if (!be_ready_ok(be, r, &why)) {
+		be_kill(hv, be, why);
+		return;
+	}
+	d->features = r->features;
+	d->config_size = r->config_size;
+	memset(d->config, 0, sizeof(d->config));
+	memcpy(d->config, r->config, r->config_size);
+	be->state = BE_READY;
+	be->ready_ms = ev_now_ms();
+	if (d->state == PVKIT_DEV_STATE_FREE)
+		dev_event(hv, d, DEV_EV_HOT_ADD, "back-end ready");
+	else
+		dev_event(hv, d, DEV_EV_BE_READY, "back-end ready");
+}
+
+static size_t be_msg_size(uint16_t type)
+{
+	switch (type) {
+	case PVKIT_BE_READY:
+		return sizeof(struct pvkit_be_ready);
+	case PVKIT_BE_CONNECTED:
+	case PVKIT_BE_DISCONNECTED:
+		return sizeof(struct pvkit_be_hdr);
+	case PVKIT_BE_STATS:
+		return sizeof(struct pvkit_be_stats);
+	case PVKIT_BE_ERROR:
+		return sizeof(struct pvkit_be_error);
+	default:
+		return 0;
+	}
+}
+
+static void be_event(struct hv *hv, struct ev_src *src, uint32_t events)
+{
+	struct be *be = src->arg;
+	union {
+		struct pvkit_be_hdr h;
+		struct pvkit_be_ready ready;
+		struct pvkit_be_stats stats;
+		struct pvkit_be_error error;
+		uint8_t raw[sizeof(struct pvkit_be_setup) + 64];
+	} m;
+	unsigned int nfds, i;
+	int fds[FDPASS_MAX_FDS];
+	ssize_t n;
+
+	if (!(events & EPOLLIN)) {
+		be_died(hv, be, "socket hang-up");
+		return;
+	}
+	n = fdpass_recv(be->sock, &m, sizeof(m), fds, FDPASS_MAX_FDS, &nfds);
+	if (n == -EAGAIN || n == -EINTR)
+		return;
+	if (n <= 0) {
+		be_died(hv, be, n ? strerror((int)-n) : "exited");
+		return;
+	}
+	for (i = 0; i < nfds; i++)
+		close(fds[i]);
+	if (nfds) {
+		be_kill(hv, be, "sent file descriptors");
+		return;
+	}
+	if ((size_t)n < sizeof(m.h) || m.h.magic != PVKIT_BE_MAGIC ||
+	    m.h.version != PVKIT_BE_VERSION || m.h.len != (size_t)n ||
+	    be_msg_size(m.h.type) != (size_t)n) {
+		be_kill(hv, be, "malformed message");
+		return;
+	}
+	switch (m.h.type) {
+	case PVKIT_BE_READY:
+		be_on_ready(hv, be, &m.ready);
+		break;
+	case PVKIT_BE_CONNECTED:
+		log_debug("blk%u: back-end connected", be->dev->instance);
+		break;
+	case PVKIT_BE_DISCONNECTED:
+		dev_stopped(hv, be->dev);
+		break;
+	case PVKIT_BE_STATS:
+		if (m.stats.nr_queues > PVKIT_BE_STAT_MAX_QUEUES) {
+			be_kill(hv, be, "bad STATS");
+			return;
+		}
+		be->stats = m.stats;
+		be->have_stats = true;
+		be->stats_pending = false;
+		break;
+	case PVKIT_BE_ERROR: {
+		char msg[sizeof(m.error.msg) + 1];
+
+		log_sanitize(msg, sizeof(msg), m.error.msg, sizeof(m.error.msg));
+		log_err("blk%u: back-end error %d: %s", be->dev->instance,
+			m.error.err, msg);
+		break;
+	}
+	}
+}
+
+static int be_spawn(struct hv *hv, struct be *be)
+{
+	struct dev *d = be->dev;
+	struct pvkit_be_setup setup;
+	int sv[2], fds[2 + 2 * PVKIT_MAX_QUEUES];
+	unsigned int i, nfds = 0;
+	sigset_t none;
+	pid_t pid, ppid = getpid();
+	int ret;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		ret = -errno;
+		close(sv[0]);
+		close(sv[1]);
+		return ret;
+	}
+	if (!pid) {
+		char *argv[] = { be->prog, "--hv", NULL };
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != ppid)
+			_exit(127);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		/* dup2 clears close-on-exec on the copy */
+		if (dup2(sv[1], PVKIT_BE_SOCK_FD) < 0)
+			_exit(127);
+		execv(be->prog, argv);
+		fprintf(stderr, "pvkit-hv: cannot run %s: %s\n", be->prog,
+			strerror(errno));
+		_exit(127);
+	}
+	close(sv[1]);
+	be->pid = pid;
+	be->sock = sv[0];
+	ret = ev_add(hv, &be->src, be->sock, EPOLLIN, be_event, be);
+	if (ret)
+		return ret;
+
+	memset(&setup, 0, sizeof(setup));
+	be_hdr(&setup.hdr, PVKIT_BE_SETUP, sizeof(setup));
+	setup.dev_index = d->slot;
+	setup.dev_type = d->type;
+	setup.instance = d->instance;
+	setup.nr_queues = d->nr_queues;
+	setup.nr_mem_ranges = hv->gm.nr;
+	setup.shm_size = hv->shm_size;
+	setup.ram_size = hv->ram_size;
+	for (i = 0; i < hv->gm.nr; i++) {
+		setup.mem[i].gpa = htole64(hv->gm.r[i].gpa);
+		setup.mem[i].size = htole64(hv->gm.r[i].size);
+		setup.mem[i].file_offset = htole64(hv->gm.r[i].file_offset);
+	}
+	for (i = 0; i < d->nr_queues; i++) {
+		setup.queues[i].ring_offset = d->q[i].ring_offset;
+		setup.queues[i].ring_slots = d->q[i].slots;
+		setup.queues[i].req_size = d->q[i].req_size;
+		setup.queues[i].rsp_size = d->q[i].rsp_size;
+	}
+	/* pvkit-blkback's option syntax (backends/blk/opts.c) */
+	if (be->disk) {
+		char poll[32] = "";
+		int len;
+
+		if (be->disk->poll_us)
+			snprintf(poll, sizeof(poll), ",poll=%u",
+				 be->disk->poll_us);
+		len = snprintf(setup.args, sizeof(setup.args), "path=%s%s%s",
+			       be->disk->path, be->disk->ro ? ",ro" : "", poll);
+		if (len < 0 || (size_t)len >= sizeof(setup.args))
+			return -ENAMETOOLONG;
+	}
+	fds[nfds++] = hv->ram_fd;
+	fds[nfds++] = hv->shm_fd;
+	for (i = 0; i < d->nr_queues; i++)
+		fds[nfds++] = hv->kick_fd[d->q[i].kick];
+	for (i = 0; i < d->nr_queues; i++)
+		fds[nfds++] = hv->irq_fd[d->q[i].vector];
+	ret = be_send(be, &setup, sizeof(setup), fds, nfds);
+	if (ret)
+		return ret;
+	be->state = BE_STARTING;
+	be->deadline_ms = ev_now_ms() + BE_READY_TIMEOUT_MS;
+	log_debug("blk%u: back-end %s started (pid %d)", d->instance, be->prog,
+		  (int)pid);
+	return 0;
+}
+
+static void be_start(struct hv *hv, struct be *be)
+{
+	int ret = be_spawn(hv, be);
+
+	if (ret) {
+		be->state = BE_STARTING;	/* so be_died() acts */
+		be_died(hv, be, strerror(-ret));
+	}
+}
+
+int be_start_all(struct hv *hv)
+{
+	unsigned int i;
+
+	for (i = 0; i < PVKIT_MAX_DEVICES; i++) {
+		struct dev *d = &hv->devs[i];
+
+		if (d->used && d->be)
+			be_start(hv, d->be);
+	}
+	return 0;
+}
+
+int be_all_ready(struct hv *hv)
+{
+	unsigned int i;
+	int ret = 1;
+
+	for (i = 0; i < PVKIT_MAX_DEVICES; i++) {
+		struct dev *d = &hv->devs[i];
+
+		if (!d->used || !d->be)
+			continue;
+		/* at startup a failure is fatal: no restarts, no guest yet */
+		if (d->be->state == BE_WAITING || d->be->state == BE_GAVE_UP ||
+		    d->be->state == BE_DOWN)
+			return -EIO;
+		if (d->be->state != BE_READY)
+			ret = 0;
+	}
+	return ret;
+}
+
+void be_tick(struct hv *hv, uint64_t now_ms)
+{
+	unsigned int i;
+
+	for (i = 0; i < PVKIT_MAX_DEVICES; i++) {
+		struct dev *d = &hv->devs[i];
+		struct be *be = d->be;
+
+		if (!d->used || !be || now_ms < be->deadline_ms)
+			continue;
+		if (be->state == BE_STARTING) {
+			be_kill(hv, be, "no READY in time");
+		} else if (be->state == BE_WAITING && !hv->stopping) {
+			be->total_restarts++;
+			log_info("blk%u: restarting back-end (attempt %u)",
+				 d->instance, be->restarts);
+			be_start(hv, be);
+		}
+	}
+}
+
+bool be_reaped(struct hv *hv, pid_t pid, int status)
+{
+	unsigned int i;
+
+	for (i = 0; i < PVKIT_MAX_DEVICES; i++) {
+		struct be *be = hv->devs[i].be;
+
+		if (!hv->devs[i].used || !be || be->pid != pid)
+			continue;
+		be->pid = 0;
+		if (WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL)
+			log_warn("blk%u: back-end killed by signal %d",
+				 hv->devs[i].instance, WTERMSIG(status));
+		else if (WIFEXITED(status) && WEXITSTATUS(status))
+			log_warn("blk%u: back-end exited with status %d",
+				 hv->devs[i].instance, WEXITSTATUS(status));
+		/* usually the socket EOF came first; if not, now */
+		be_died(hv, be, "process exited");
+		return true;
+	}
+	return false;
+}
+
+unsigned int be_stats_request(struct hv *hv)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < PVKIT_MAX_DEVICES; i++) {
+		struct be *be = hv->devs[i].be;
+
+		if (!hv->devs[i].used || !be || be->state != BE_READY)
+			continue;
+		if (!be_send_simple(be, PVKIT_BE_STATS)) {
+			be->stats_pending = true;
+			n++;
+		}
+	}
+	return n;
+}
+
+unsigned int be_stats_pending(const struct hv *hv)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < PVKIT_MAX_DEVICES; i++) {
+		const struct be *be = hv->devs[i].be;
+
+		if (hv->devs[i].used && be && be->stats_pending)
+			n++;
+	}
+	return n;
+}
+
+void be_shutdown_all(struct hv *hv)
+{
+	uint64_t deadline = ev_now_ms() + 1000;
+	unsigned int i;
+	bool alive;
+
+	for (i = 0; i < PVKIT_MAX_DEVICES; i++) {
+		struct be *be = hv->devs[i].be;
+
+		if (!hv->devs[i].used || !be)
+			continue;
+		if (be->sock >= 0)
+			be_send_simple(be, PVKIT_BE_SHUTDOWN);
+		be_close(hv, be);
+	}
+	do {
+		alive = false;
+		for (i = 0; i < PVKIT_MAX_DEVICES; i++) {
+			struct be *be = hv->devs[i].be;
+			int status;
+
+			if (!hv->devs[i].used || !be || be->pid <= 0)
+				continue;
+			if (waitpid(be->pid, &status, WNOHANG) == be->pid)
+				be->pid = 0;
+			else
+				alive = true;
+		}
+		if (alive)
+			usleep(10000);
+	} while (alive && ev_now_ms() < deadline);
+	for (i = 0; i < PVKIT_MAX_DEVICES; i++) {
+		struct be *be = hv->devs[i].be;
+
+		if (!hv->devs[i].used || !be)
+			continue;
+		if (be->pid > 0) {
+			kill(be->pid, SIGKILL);
+			waitpid(be->pid, NULL, 0);
+			be->pid = 0;
+		}
+		free(be);
+		hv->devs[i].be = NULL;
+	}
+}
+
+/* ------------------------------------------------------------ dev_ops --- */
+
+static bool be_dev_ready(struct hv *hv, struct dev *d)
+{
+	(void)hv;
+	return d->be && d->be->state == BE_READY;
+}
+
+static int be_dev_connect(struct hv *hv, struct dev *d)
+{
+	struct pvkit_be_connect c;
+	int ret;
+
+	memset(&c, 0, sizeof(c));
+	be_hdr(&c.hdr, PVKIT_BE_CONNECT, sizeof(c));
+	c.acked_features = d->acked;
+	c.epoch = d->epoch;
+	ret = be_send(d->be, &c, sizeof(c), NULL, 0);
+	if (ret)
+		be_kill(hv, d->be, "CONNECT not sent");
+	return ret;
+}
+
+static int be_dev_disconnect(struct hv *hv, struct dev *d)
+{
+	int ret = be_send_simple(d->be, PVKIT_BE_DISCONNECT);
+
+	if (ret) {
+		be_kill(hv, d->be, "DISCONNECT not sent");
+		return ret;
+	}
+	return 1;	/* completes on DISCONNECTED */
+}
+
+static void be_dev_retry(struct hv *hv, struct dev *d)
+{
+	struct be *be = d->be;
+
+	if (be->state != BE_GAVE_UP)
+		return;
+	be->restarts = 0;
+	be->state = BE_WAITING;
+	be->deadline_ms = ev_now_ms();
+	(void)hv;
+}
+
+static void be_dev_abort(struct hv *hv, struct dev *d)
+{
+	be_kill(hv, d->be, "aborted");
+}
+
+static const struct dev_ops be_dev_ops = {
+	.name = "blk",
+	.ready = be_dev_ready,
+	.connect = be_dev_connect,
+	.disconnect = be_dev_disconnect,
+	.retry = be_dev_retry,
+	.abort = be_dev_abort,
+};

@@ -1,0 +1,9 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# pvkit-hv: the per-VM hypervisor process.
+HV_CORE_SRCS := hypervisor/core.c hypervisor/ev.c hypervisor/hypercall.c \
+		hypervisor/devtab.c hypervisor/testdev.c hypervisor/opts.c \
+		hypervisor/ivshmem.c hypervisor/qemu.c hypervisor/backend.c \
+		hypervisor/ctl.c
+
+HOST_PROGS += pvkit-hv
+pvkit-hv_SRCS := hypervisor/main.c $(HV_CORE_SRCS)

@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * pvkit-hv core: guest RAM, the shared region and its fixed areas (ABI.md
+ * 2.1), the info page, event channels and vector allocation (ABI.md 5).
+ */
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <pvkit-host/log.h>
+
+#include "include/dev.h"
+#include "include/hv.h"
+
+#define HV_PAGE_ALIGN(x) (((x) + PVKIT_PAGE_SIZE - 1) & \
+			  ~(uint64_t)(PVKIT_PAGE_SIZE - 1))
+
+void hv_struct_init(struct hv *hv)
+{
+	unsigned int i;
+
+	memset(hv, 0, sizeof(*hv));
+	hv->ram_fd = -1;
+	hv->shm_fd = -1;
+	hv->epfd = -1;
+	hv->sig_fd = -1;
+	hv->exit_code = -1;
+	for (i = 0; i < PVKIT_MAX_KICKS; i++)
+		hv->kick_fd[i] = -1;
+	for (i = 0; i < PVKIT_MAX_VECTORS; i++)
+		hv->irq_fd[i] = -1;
+	for (i = 0; i < PVKIT_MAX_DEVICES; i++) {
+		hv->devs[i].slot = i;
+		hv->devs[i].pending_mbox = -1;
+	}
+}
+
+unsigned int hv_disk_queues(const struct hv_opts *opt, unsigned int i)
+{
+	unsigned int q = opt->disks[i].queues;
+
+	if (!q || q > opt->cpus)
+		q = opt->cpus;
+	return q > PVKIT_MAX_QUEUES ? PVKIT_MAX_QUEUES : q;
+}
+
+unsigned int hv_total_queues(const struct hv_opts *opt)
+{
+	unsigned int i, n = opt->testdev ? 1 : 0;
+
+	for (i = 0; i < opt->nr_disks; i++)
+		n += hv_disk_queues(opt, i);
+	return n;
+}
+
+uint64_t hv_shm_size_for(const struct hv_opts *opt)
+{
+	uint64_t need = HV_RINGS_OFFSET, size = HV_SHM_MIN_SIZE;
+	unsigned int i;
+
+	if (opt->testdev)
+		need += HV_PAGE_ALIGN(pvkit_ring_bytes(HV_TEST_SLOTS,
+						       HV_TEST_MSG_SIZE,
+						       HV_TEST_MSG_SIZE));
+	for (i = 0; i < opt->nr_disks; i++)
+		need += hv_disk_queues(opt, i) *
+			HV_PAGE_ALIGN(pvkit_ring_bytes(HV_BLK_SLOTS,
+						       HV_BLK_REQ_SIZE,
+						       HV_BLK_RSP_SIZE));
+	while (size < need)
+		size <<= 1;
+	return size;
+}
+
+uint64_t hv_uptime_ms(const struct hv *hv)
+{
+	return ev_now_ms() - hv->start_ms;
+}
+
+int64_t hv_ring_alloc(struct hv *hv, uint64_t bytes)
+{
+	uint64_t off = hv->ring_next;
+
+	bytes = HV_PAGE_ALIGN(bytes);
+	if (off < HV_RINGS_OFFSET || off > hv->shm_size ||
+	    bytes > hv->shm_size - off)
+		return -ENOSPC;
+	hv->ring_next = off + bytes;
+	return (int64_t)off;
+}
+
+void hv_raise(struct hv *hv, unsigned int vec)
+{
+	uint64_t one = 1;
+
+	if (vec >= hv->nr_vectors || hv->irq_fd[vec] < 0)
+		return;
+	hv->irqs_raised[vec]++;
+	/* EAGAIN means the counter is saturated: the irq is pending anyway */
+	if (write(hv->irq_fd[vec], &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_debug("raise vector %u: %s", vec, strerror(errno));
+}
+
+static int hv_ram_create(struct hv *hv)
+{
+	const struct hv_opts *o = &hv->opt;
+	int fd;
+
+	if (o->ram_memfd) {
+		fd = memfd_create("pvkit-ram", MFD_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+	} else {
+		snprintf(hv->ram_path, sizeof(hv->ram_path), "%s/pvkit-%s-ram",
+			 o->hugepages ? o->hugepages : o->shm_dir, o->name);
+		/* the name is ours (run dir lock held): a leftover is stale */
+		unlink(hv->ram_path);
+		fd = open(hv->ram_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+			  0600);
+		if (fd < 0) {
+			int err = -errno;
+
+			log_err("cannot create guest RAM file %s: %s",
+				hv->ram_path, strerror(errno));
+			return err;
+		}
+		hv->ram_linked = true;
+	}
+	hv->ram_fd = fd;
+	if (ftruncate(fd, (off_t)hv->ram_size) < 0) {
+		int err = -errno;
+
+		log_err("cannot size guest RAM to %llu bytes: %s%s",
+			(unsigned long long)hv->ram_size, strerror(errno),
+			o->hugepages ? " (--mem must be a multiple of the huge page size)" : "");
+		return err;
+	}
+	return 0;
+}
+
+static int hv_shm_create(struct hv *hv)
+{
+	void *p;
+	int fd;
+
+	fd = memfd_create("pvkit-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	hv->shm_fd = fd;
+	if (ftruncate(fd, (off_t)hv->shm_size) < 0)
+		return -errno;
+	/* nobody (QEMU, a back-end) may resize it under our mapping */
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL))
+		return -errno;
+	p = mmap(NULL, hv->shm_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	hv->shm = p;
+	hv->info = p;
+	return 0;
+}
+
+static int hv_eventfds_create(struct hv *hv)
+{
+	unsigned int i;
+
+	for (i = 0; i < hv->nr_kicks; i++) {
+		hv->kick_fd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (hv->kick_fd[i] < 0)
+			return -errno;
+	}
+	for (i = 0; i < hv->nr_vectors; i++) {
+		hv->irq_fd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (hv->irq_fd[i] < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+static void hv_info_fill(struct hv *hv)
+{
+	struct pvkit_info *in = hv->info;
+	unsigned int i;
+
+	memset(in, 0, sizeof(*in));
+	in->abi_major = htole16(PVKIT_ABI_MAJOR);
+	in->abi_minor = htole16(PVKIT_ABI_MINOR);
+	in->info_size = htole32(sizeof(*in));
+	in->generation = htole32(hv->generation);
+	for (i = 0; i < PVKIT_FEATURE_WORDS; i++)
+		in->features[i] = htole64(hv->features[i]);
+	in->shm_size = htole64(hv->shm_size);
+	in->nr_vcpus = htole32(hv->opt.cpus);
+	in->nr_mailboxes = htole32(hv->nr_mbox);
+	in->mailbox_offset = htole32(HV_MBOX_OFFSET);
+	in->mailbox_size = htole32(sizeof(struct pvkit_mailbox));
+	in->devtab_offset = htole32(HV_DEVTAB_OFFSET);
+	in->devtab_entries = htole32(PVKIT_MAX_DEVICES);
+	in->devtab_entry_size = htole32(sizeof(struct pvkit_dev_entry));
+	in->clock_offset = htole32(HV_CLOCK_OFFSET);
+	in->hv_peer_id = htole32(HV_PEER_ID);
+	in->nr_vectors = htole32(hv->nr_vectors);
+	in->nr_kicks = htole32(hv->nr_kicks);
+	in->nr_mem_ranges = htole32(hv->gm.nr);
+	in->vec_config = htole32(HV_VEC_CONFIG);
+	in->vec_hypercall = htole32(HV_VEC_HYPERCALL);
+	in->kick_hypercall = htole32(HV_KICK_HYPERCALL);
+	in->ram_size = htole64(hv->ram_size);
+	for (i = 0; i < hv->gm.nr; i++) {
+		in->mem[i].gpa = htole64(hv->gm.r[i].gpa);
+		in->mem[i].size = htole64(hv->gm.r[i].size);
+		in->mem[i].file_offset = htole64(hv->gm.r[i].file_offset);
+	}
+	/* the magic last: a half-written page is never "pvkit" */
+	__atomic_store_n(&in->magic, htole32(PVKIT_MAGIC), __ATOMIC_RELEASE);
+}
+
+int hv_core_init(struct hv *hv, const struct hv_opts *opt)
+{
+	struct gmem_range ranges[PVKIT_MAX_MEM_RANGES];
+	unsigned int queues;
+	int n, ret;
+
+	hv->opt = *opt;
+	hv->start_ms = ev_now_ms();
+	hv->ram_size = opt->mem;
+	hv->nr_mbox = opt->cpus;
+	if (!opt->cpus || opt->cpus > PVKIT_MAX_MAILBOXES)
+		return -EINVAL;
+
+	queues = hv_total_queues(opt);
+	/*
+	 * One number for both: QEMU's vectors= bounds the guest's interrupt
+	 * eventfds and the hv's doorbell eventfds alike.  Kicks need one
+	 * fewer (no config channel); the spare one is never used.
+	 */
+	hv->nr_vectors = HV_FIRST_QUEUE_VEC + queues;
+	hv->nr_kicks = hv->nr_vectors;
+	if (hv->nr_vectors > PVKIT_MAX_VECTORS)
+		return -E2BIG;
+
+	n = gmem_qemu_layout(opt->machine, hv->ram_size, ranges,
+			     PVKIT_MAX_MEM_RANGES);
+	if (n < 0)
+		return n;
+	ret = gmem_init_map(&hv->gm, ranges, (unsigned int)n, hv->ram_size);
+	if (ret)
+		return ret;
+	ret = hv_ram_create(hv);
+	if (ret)
+		return ret;
+	ret = gmem_map_fd(&hv->gm, hv->ram_fd);
+	if (ret)
+		return ret;
+
+	hv->shm_size = hv_shm_size_for(opt);
+	if (hv->shm_size > HV_SHM_MAX_SIZE)
+		return -E2BIG;
+	ret = hv_shm_create(hv);
+	if (ret)
+		return ret;
+	hv->ring_next = HV_RINGS_OFFSET;
+
+	ret = hv_eventfds_create(hv);
+	if (ret)
+		return ret;
+
+	hv->features[0] = PVKIT_F_LOG;
+	if (opt->testdev)
+		hv->features[0] |= PVKIT_F_TESTDEV;
+	hv_info_fill(hv);
+
+	ret = hc_watch(hv);
+	if (ret)
+		return ret;
+	if (opt->testdev) {
+		ret = tdev_create(hv);
+		if (ret)
+			return ret;
+	}
+	dev_publish(hv);
+	return 0;
+}
+
+void hv_core_exit(struct hv *hv)
+{
+	unsigned int i;
+
+	for (i = 0; i < PVKIT_MAX_KICKS; i++) {
+		if (hv->kick_fd[i] >= 0)
+			close(hv->kick_fd[i]);
+		hv->kick_fd[i] = -1;
+	}
+	for (i = 0; i < PVKIT_MAX_VECTORS; i++) {
+		if (hv->irq_fd[i] >= 0)
+			close(hv->irq_fd[i]);
+		hv->irq_fd[i] = -1;
+	}
+	if (hv->shm)
+		munmap(hv->shm, hv->shm_size);
+	hv->shm = NULL;
+	hv->info = NULL;
+	if (hv->shm_fd >= 0)
+		close(hv->shm_fd);
+	hv->shm_fd = -1;
+	gmem_unmap(&hv->gm);
+	if (hv->ram_fd >= 0)
+		close(hv->ram_fd);
+	hv->ram_fd = -1;
+	if (hv->ram_linked)
+		unlink(hv->ram_path);
+	hv->ram_linked = false;
+}

@@ -1,0 +1,405 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Control socket.  Clients are local (the socket lives in a 0700 run
+ * directory) but still untrusted: lines are bounded, JSON is parsed
+ * strictly, and a client that does not read its replies is dropped.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <pvkit-host/log.h>
+
+#include "include/be.h"
+#include "include/ctl.h"
+#include "include/dev.h"
+#include "include/hv.h"
+#include "include/qemu.h"
+
+static const char *const hc_names[HC_NR_COUNTS] = {
+	"get_version", "get_features", "ack_features", "echo", "log",
+	"config_ack", "dev_ack_features", "dev_connect", "dev_disconnect",
+	"dev_reset", "evtchn_send", "unknown",
+};
+
+static const char *ctl_vm_state(struct hv *hv)
+{
+	if (hv->stopping)
+		return "stopping";
+	if (!hv->qemu || hv->qemu->pid <= 0)
+		return "starting";
+	return hv->qemu->exited ? "stopped" : "running";
+}
+
+static void ctl_error(struct jbuf *out, const char *msg)
+{
+	jb_obj_begin(out);
+	jb_bool(out, "ok", false);
+	jb_str(out, "error", msg);
+	jb_obj_end(out);
+}
+
+static void ctl_list_info(struct hv *hv, struct jbuf *out)
+{
+	jb_obj_begin(out);
+	jb_bool(out, "ok", true);
+	jb_str(out, "name", hv->opt.name);
+	jb_i64(out, "pid", getpid());
+	jb_i64(out, "qemu_pid", hv->qemu ? hv->qemu->pid : 0);
+	jb_str(out, "state", ctl_vm_state(hv));
+	jb_u64(out, "mem", hv->ram_size);
+	jb_u64(out, "cpus", hv->opt.cpus);
+	jb_str(out, "machine", hv->opt.machine);
+	jb_str(out, "accel", hv->qemu && hv->qemu->accel ? hv->qemu->accel : "");
+	jb_u64(out, "uptime_ms", hv_uptime_ms(hv));
+	jb_u64(out, "devices", hv->nr_devs);
+	jb_u64(out, "shm_size", hv->shm_size);
+	jb_str(out, "ram_file", hv->ram_path);
+	jb_obj_end(out);
+}
+
+static void ctl_stat_queue(struct jbuf *out, const struct dev *d,
+			   unsigned int i)
+{
+	const struct dev_queue *q = &d->q[i];
+	const struct be *be = d->be;
+
+	jb_key(out, NULL);
+	jb_obj_begin(out);
+	jb_u64(out, "index", i);
+	jb_u64(out, "kick", q->kick);
+	jb_u64(out, "vector", q->vector);
+	jb_u64(out, "ring_offset", q->ring_offset);
+	jb_u64(out, "slots", q->slots);
+	if (!be) {
+		jb_u64(out, "requests", q->reqs);
+		jb_u64(out, "kicks", q->kicks);
+		jb_u64(out, "irqs", q->irqs);
+	} else if (be->have_stats && i < be->stats.nr_queues) {
+		const struct pvkit_be_queue_stats *s = &be->stats.q[i];
+
+		jb_u64(out, "requests", s->requests);
+		jb_u64(out, "kicks", s->kicks);
+		jb_u64(out, "irqs", s->irqs);
+		jb_u64(out, "irqs_suppressed", s->irqs_suppressed);
+		jb_u64(out, "errors", s->errors);
+		jb_u64(out, "bytes", s->bytes);
+	}
+	jb_obj_end(out);
+}
+
+void ctl_stat_reply(struct hv *hv, struct jbuf *out)
+{
+	unsigned int i, j;
+
+	jb_obj_begin(out);
+	jb_bool(out, "ok", true);
+	jb_str(out, "name", hv->opt.name);
+	jb_u64(out, "uptime_ms", hv_uptime_ms(hv));
+	jb_u64(out, "generation", hv->generation);
+	jb_u64(out, "config_acked", hv->config_acked);
+	jb_u64(out, "features", hv->features[0]);
+	jb_u64(out, "acked_features", hv->acked[0]);
+	jb_key(out, "hypercalls");
+	jb_obj_begin(out);
+	for (i = 0; i < HC_NR_COUNTS; i++)
+		jb_u64(out, hc_names[i], hv->hc_count[i]);
+	jb_obj_end(out);
+	jb_u64(out, "hypercall_kicks", hv->hc_kicks);
+	jb_u64(out, "log_lines", hv->log_lines);
+	jb_key(out, "irqs");
+	jb_arr_begin(out);
+	for (i = 0; i < hv->nr_vectors; i++)
+		jb_u64(out, NULL, hv->irqs_raised[i]);
+	jb_arr_end(out);
+	jb_key(out, "devices");
+	jb_arr_begin(out);
+	for (i = 0; i < PVKIT_MAX_DEVICES; i++) {
+		const struct dev *d = &hv->devs[i];
+
+		if (!d->used)
+			continue;
+		jb_key(out, NULL);
+		jb_obj_begin(out);
+		jb_u64(out, "slot", d->slot);
+		jb_str(out, "type", dev_type_name(d->type));
+		jb_u64(out, "instance", d->instance);
+		jb_str(out, "state", dev_state_name(d->state));
+		jb_u64(out, "epoch", d->epoch);
+		jb_u64(out, "features", d->features);
+		jb_u64(out, "acked_features", d->acked);
+		jb_u64(out, "violations", d->violations);
+		if (d->be) {
+			jb_key(out, "backend");
+			jb_obj_begin(out);
+			jb_i64(out, "pid", d->be->pid);
+			jb_str(out, "disk", d->be->disk ? d->be->disk->spec : "");
+			jb_u64(out, "restarts", d->be->total_restarts);
+			jb_bool(out, "stats", d->be->have_stats);
+			jb_obj_end(out);
+		}
+		jb_key(out, "queues");
+		jb_arr_begin(out);
+		for (j = 0; j < d->nr_queues; j++)
+			ctl_stat_queue(out, d, j);
+		jb_arr_end(out);
+		jb_obj_end(out);
+	}
+	jb_arr_end(out);
+	jb_obj_end(out);
+}
+
+int ctl_handle(struct hv *hv, const char *line, size_t len, struct jbuf *out)
+{
+	struct json *req = NULL;
+	const char *cmd;
+	int ret = 0;
+
+	if (json_parse(line, len, &req) || req->type != JSON_OBJ) {
+		ctl_error(out, "malformed request: expected a JSON object");
+		goto out;
+	}
+	cmd = json_get_str(req, "cmd");
+	if (!cmd) {
+		ctl_error(out, "missing \"cmd\"");
+	} else if (!strcmp(cmd, "list-info")) {
+		ctl_list_info(hv, out);
+	} else if (!strcmp(cmd, "stat")) {
+		if (be_stats_request(hv))
+			ret = CTL_WAIT_STATS;
+		else
+			ctl_stat_reply(hv, out);
+	} else if (!strcmp(cmd, "stop")) {
+		double grace = json_get_num(req, "grace", -1);
+
+		if (json_get(req, "grace") && (grace < 0 || grace > 3600)) {
+			ctl_error(out, "\"grace\" must be 0..3600 seconds");
+			goto out;
+		}
+		if (grace >= 0)
+			hv->opt.grace = (unsigned int)grace;
+		if (!hv->qemu || hv->qemu->pid <= 0 || hv->qemu->exited) {
+			hv->stopping = true;
+			hv->quit = true;
+			if (hv->exit_code < 0)
+				hv->exit_code = 3;
+			ctl_error(out, "QEMU is not running");
+			goto out;
+		}
+		hv->stopping = true;
+		if (hv->exit_code < 0)
+			hv->exit_code = 3;
+		qemu_stop_begin(hv, hv->qemu, true);
+		ret = CTL_WAIT_STOP;
+	} else {
+		ctl_error(out, "unknown command");
+	}
+out:
+	json_free(req);
+	return ret;
+}
+
+static void ctl_drop(struct hv *hv, struct ctl_client *c)
+{
+	if (!c->used)
+		return;
+	ev_del(hv, &c->src);
+	close(c->fd);
+	c->used = false;
+	c->fd = -1;
+	c->wait = CTL_WAIT_NONE;
+}
+
+static void ctl_send(struct hv *hv, struct ctl_client *c, struct jbuf *jb)
+{
+	ssize_t n;
+
+	if (jb->err) {
+		jb_free(jb);
+		jb_init(jb);
+		ctl_error(jb, "out of memory");
+	}
+	jb_raw(jb, "\n");
+	/* one reply fits the socket buffer; a client that does not read goes */
+	n = jb->buf ? send(c->fd, jb->buf, jb->len, MSG_DONTWAIT | MSG_NOSIGNAL)
+		    : -1;
+	if (n != (ssize_t)jb->len)
+		ctl_drop(hv, c);
+}
+
+static void ctl_line(struct hv *hv, struct ctl_client *c, const char *line,
+		     size_t len)
+{
+	struct ctl *ctl = hv->ctl;
+	struct jbuf jb;
+	int ret;
+
+	jb_init(&jb);
+	ctl->requests++;
+	ret = ctl_handle(hv, line, len, &jb);
+	if (ret) {
+		c->wait = (enum ctl_wait)ret;
+		c->deadline_ms = ev_now_ms() + CTL_STATS_WAIT_MS;
+	} else {
+		if (strstr(jb.buf ? jb.buf : "", "\"ok\":false"))
+			ctl->bad_requests++;
+		ctl_send(hv, c, &jb);
+	}
+	jb_free(&jb);
+}
+
+static void ctl_client_event(struct hv *hv, struct ev_src *src,
+			     uint32_t events)
+{
+	struct ctl_client *c = src->arg;
+	char *nl;
+	ssize_t n;
+
+	(void)events;
+	n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		ctl_drop(hv, c);
+		return;
+	}
+	c->len += (size_t)n;
+	/* one request at a time: lines after a deferred one wait */
+	while (c->used && c->wait == CTL_WAIT_NONE &&
+	       (nl = memchr(c->buf, '\n', c->len))) {
+		size_t line = (size_t)(nl - c->buf);
+
+		ctl_line(hv, c, c->buf, line);
+		if (!c->used)
+			return;
+		memmove(c->buf, nl + 1, c->len - line - 1);
+		c->len -= line + 1;
+	}
+	if (c->used && c->len == sizeof(c->buf)) {
+		struct jbuf jb;
+
+		jb_init(&jb);
+		ctl_error(&jb, "request line too long");
+		ctl_send(hv, c, &jb);
+		jb_free(&jb);
+		ctl_drop(hv, c);
+	}
+}
+
+static void ctl_accept(struct hv *hv, struct ev_src *src, uint32_t events)
+{
+	struct ctl *ctl = src->arg;
+	unsigned int i;
+	int fd;
+
+	(void)events;
+	fd = accept4(ctl->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return;
+	for (i = 0; i < CTL_MAX_CLIENTS; i++) {
+		struct ctl_client *c = &ctl->c[i];
+
+		if (c->used)
+			continue;
+		memset(c, 0, sizeof(*c));
+		c->fd = fd;
+		if (ev_add(hv, &c->src, fd, EPOLLIN, ctl_client_event, c))
+			break;
+		c->used = true;
+		return;
+	}
+	close(fd);	/* too many clients */
+}
+
+int ctl_init(struct hv *hv, struct ctl *ctl, const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int ret;
+
+	memset(ctl, 0, sizeof(*ctl));
+	ctl->listen_fd = -1;
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sun.sun_path, path);
+	strcpy(ctl->path, path);
+	ctl->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
+				SOCK_NONBLOCK, 0);
+	if (ctl->listen_fd < 0)
+		return -errno;
+	unlink(path);
+	if (bind(ctl->listen_fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    listen(ctl->listen_fd, 16) < 0) {
+		ret = -errno;
+		close(ctl->listen_fd);
+		ctl->listen_fd = -1;
+		return ret;
+	}
+	hv->ctl = ctl;
+	return ev_add(hv, &ctl->lsrc, ctl->listen_fd, EPOLLIN, ctl_accept, ctl);
+}
+
+void ctl_exit(struct hv *hv, struct ctl *ctl)
+{
+	unsigned int i;
+
+	for (i = 0; i < CTL_MAX_CLIENTS; i++)
+		ctl_drop(hv, &ctl->c[i]);
+	if (ctl->listen_fd >= 0) {
+		ev_del(hv, &ctl->lsrc);
+		close(ctl->listen_fd);
+		ctl->listen_fd = -1;
+		unlink(ctl->path);
+	}
+}
+
+void ctl_tick(struct hv *hv, uint64_t now_ms)
+{
+	struct ctl *ctl = hv->ctl;
+	bool done = !be_stats_pending(hv);
+	unsigned int i;
+
+	if (!ctl)
+		return;
+	for (i = 0; i < CTL_MAX_CLIENTS; i++) {
+		struct ctl_client *c = &ctl->c[i];
+		struct jbuf jb;
+
+		if (!c->used || c->wait != CTL_WAIT_STATS ||
+		    (!done && now_ms < c->deadline_ms))
+			continue;
+		jb_init(&jb);
+		ctl_stat_reply(hv, &jb);
+		c->wait = CTL_WAIT_NONE;
+		ctl_send(hv, c, &jb);
+		jb_free(&jb);
+	}
+}
+
+void ctl_stop_done(struct hv *hv, const char *how)
+{
+	struct ctl *ctl = hv->ctl;
+	unsigned int i;
+
+	if (!ctl)
+		return;
+	for (i = 0; i < CTL_MAX_CLIENTS; i++) {
+		struct ctl_client *c = &ctl->c[i];
+		struct jbuf jb;
+
+		if (!c->used || c->wait != CTL_WAIT_STOP)
+			continue;
+		jb_init(&jb);
+		jb_obj_begin(&jb);
+		jb_bool(&jb, "ok", true);
+		jb_str(&jb, "name", hv->opt.name);
+		jb_str(&jb, "stopped", how);
+		jb_obj_end(&jb);
+		c->wait = CTL_WAIT_NONE;
+		ctl_send(hv, c, &jb);
+		jb_free(&jb);
+	}
+}

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Device table and the device state machine of ABI.md 6.1. */
+#ifndef PVKIT_HV_DEV_H
+#define PVKIT_HV_DEV_H
+
+#include "hv.h"
+
+enum dev_event {
+	DEV_EV_HOT_ADD,		/* host: back-end READY for a new device */
+	DEV_EV_CONNECT,		/* guest: PVKIT_HC_DEV_CONNECT */
+	DEV_EV_DISCONNECT,	/* guest: PVKIT_HC_DEV_DISCONNECT */
+	DEV_EV_RESET,		/* guest: PVKIT_HC_DEV_RESET */
+	DEV_EV_BE_DIED,		/* host: back-end gone */
+	DEV_EV_BE_READY,	/* host: (new) back-end ready */
+	DEV_EV_BE_GIVEUP,	/* host: restart limit reached */
+	DEV_EV_FAULT,		/* host: ring protocol violation */
+	DEV_EV_HOT_REMOVE,	/* host: remove the device */
+	DEV_EV_NR,
+};
+
+/*
+ * The state machine as a pure function: the state after @ev in @state,
+ * or -1 if @ev is not allowed there (hypercalls answer ESTATE).
+ */
+int dev_next_state(uint32_t state, enum dev_event ev);
+const char *dev_state_name(uint32_t state);
+const char *dev_type_name(uint16_t type);
+const char *dev_event_name(enum dev_event ev);
+
+/*
+ * Create a device in the first free slot with @nr_queues rings of the
+ * given geometry; allocates ring memory, kicks and vectors (state FREE,
+ * not yet published).  Returns the device or NULL (errno set).
+ */
+struct dev *dev_create(struct hv *hv, uint16_t type, uint16_t instance,
+		       unsigned int nr_queues, uint32_t slots,
+		       uint16_t req_size, uint16_t rsp_size,
+		       const struct dev_ops *ops);
+
+/* Publish the whole table under the generation seqcount, raise config. */
+void dev_publish(struct hv *hv);
+/* Apply @ev (host side); publishes on change.  New state or -1. */
+int dev_event(struct hv *hv, struct dev *d, enum dev_event ev,
+	      const char *why);
+/* Back-end finished a deferred DISCONNECT/RESET. */
+void dev_stopped(struct hv *hv, struct dev *d);
+/* Expire deferred stops that took too long.  Called from the loop. */
+void dev_tick(struct hv *hv, uint64_t now_ms);
+
+/* Hypercall side; return PVKIT_HC_* or HC_DEFERRED. */
+int64_t dev_hc_ack_features(struct hv *hv, uint64_t slot, uint64_t bits);
+int64_t dev_hc_connect(struct hv *hv, uint64_t slot);
+int64_t dev_hc_disconnect(struct hv *hv, uint64_t slot, unsigned int mbox);
+int64_t dev_hc_reset(struct hv *hv, uint64_t slot, unsigned int mbox);
+
+/* testdev.c: the built-in echo device */
+int tdev_create(struct hv *hv);
+/* Serve the test device's ring once (also called by tests). */
+void tdev_process(struct hv *hv, struct dev *d);
+extern const struct dev_ops tdev_ops;
+
+#endif /* PVKIT_HV_DEV_H */

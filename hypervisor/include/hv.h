@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * pvkit-hv: state of one VM.  One process, one thread, one epoll loop.
+ *
+ * The core (memory, shared region, eventfds, device table, hypercalls, test
+ * device) is built by hv_core_init() and needs no QEMU, sockets or child
+ * processes, so host tests drive it directly.  main.c adds the ivshmem
+ * server, QEMU, back-ends and the control socket around it.
+ */
+#ifndef PVKIT_HV_H
+#define PVKIT_HV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <pvkit/abi.h>
+#include <pvkit/ring.h>
+#include <pvkit-host/gmem.h>
+
+#include "ev.h"
+#include "opts.h"
+
+/* Shared region: fixed areas of ABI.md 2.1. */
+#define HV_SHM_MIN_SIZE		(4ULL << 20)
+#define HV_SHM_MAX_SIZE		(1ULL << 30)
+#define HV_MBOX_OFFSET		0x1000
+#define HV_CLOCK_OFFSET		0x3000
+#define HV_DEVTAB_OFFSET	0x4000
+#define HV_RINGS_OFFSET		0x8000
+
+/* pvkit-hv is ivshmem peer 0, QEMU's guest peer 1. */
+#define HV_PEER_ID		0
+#define HV_GUEST_PEER_ID	1
+
+#define HV_VEC_CONFIG		0
+#define HV_VEC_HYPERCALL	1
+#define HV_KICK_HYPERCALL	0
+#define HV_FIRST_QUEUE_VEC	2
+#define HV_FIRST_QUEUE_KICK	1
+
+/* Test device geometry (ABI: 256 slots, 16-byte messages). */
+#define HV_TEST_SLOTS		256
+#define HV_TEST_MSG_SIZE	16
+/* Back-end queues. */
+#define HV_BLK_SLOTS		256
+#define HV_BLK_REQ_SIZE		128
+#define HV_BLK_RSP_SIZE		16
+
+struct hv;
+struct dev;
+struct be;
+
+struct dev_queue {
+	uint32_t ring_offset;
+	uint32_t slots;
+	uint16_t req_size;
+	uint16_t rsp_size;
+	uint16_t kick;
+	uint16_t vector;
+	struct pvkit_ring ring;	/* hv-served devices only */
+	uint64_t kicks;		/* hv-side counters (test device) */
+	uint64_t irqs;
+	uint64_t reqs;
+	struct ev_src kick_src;
+};
+
+/* What a device type does on guest requests; NULL members mean "nothing". */
+struct dev_ops {
+	const char *name;
+	/* back-end ready to be connected?  (else DEV_CONNECT is EBUSY) */
+	bool (*ready)(struct hv *hv, struct dev *d);
+	/* rings were reset; start serving.  0 or -errno (-> EIO) */
+	int (*connect)(struct hv *hv, struct dev *d);
+	/*
+	 * Stop serving.  Returns 0 when stopped, 1 when the stop completes
+	 * later through dev_stopped(), or -errno.
+	 */
+	int (*disconnect)(struct hv *hv, struct dev *d);
+	/* DEV_RESET from BROKEN: retry the back-end. */
+	void (*retry)(struct hv *hv, struct dev *d);
+	/* kill a misbehaving back-end (it is restarted by its death path) */
+	void (*abort)(struct hv *hv, struct dev *d);
+};
+
+struct dev {
+	bool used;
+	unsigned int slot;
+	uint16_t type;
+	uint16_t instance;
+	uint32_t state;
+	uint64_t features;
+	uint64_t acked;
+	uint32_t epoch;
+	uint16_t nr_queues;
+	uint16_t config_size;
+	uint8_t config[PVKIT_DEV_CONFIG_SIZE];
+	struct dev_queue q[PVKIT_MAX_QUEUES];
+	const struct dev_ops *ops;
+	struct be *be;		/* back-end, or NULL when served by the hv */
+	/* a DISCONNECT/RESET waiting for the back-end: mailbox + target */
+	int pending_mbox;	/* -1: none */
+	uint32_t pending_state;
+	uint64_t pending_deadline_ms;
+	uint64_t violations;	/* ring protocol violations */
+};
+
+#define HC_NR_COUNTS		(PVKIT_HC_NR + 1)	/* last: unknown nr */
+/* hc_handle() result meaning "completed later by hc_complete()" */
+#define HC_DEFERRED		(INT64_MIN)
+
+struct hc_call {	/* host-order private copy of a mailbox's guest half */
+	uint32_t call_seq;
+	uint32_t flags;
+	uint32_t nr;
+	uint32_t pad0;
+	uint64_t args[PVKIT_HC_NR_ARGS];
+};
+
+struct hv {
+	struct hv_opts opt;
+	char run_dir[256];
+	uint64_t start_ms;
+
+	/* guest RAM */
+	int ram_fd;
+	char ram_path[4096];
+	bool ram_linked;	/* ram_path still exists */
+	struct gmem gm;
+	uint64_t ram_size;
+
+	/* shared region */
+	int shm_fd;
+	uint8_t *shm;
+	uint64_t shm_size;
+	uint64_t ring_next;	/* next free byte of the ring area */
+	struct pvkit_info *info;
+
+	/* event channels */
+	unsigned int nr_vectors;
+	unsigned int nr_kicks;
+	int kick_fd[PVKIT_MAX_KICKS];
+	int irq_fd[PVKIT_MAX_VECTORS];
+	uint64_t irqs_raised[PVKIT_MAX_VECTORS];
+	struct ev_src hc_src;
+
+	/* global features and configuration */
+	uint64_t features[PVKIT_FEATURE_WORDS];
+	uint64_t acked[PVKIT_FEATURE_WORDS];
+	uint32_t generation;
+	uint32_t config_acked;
+
+	/* hypercalls */
+	unsigned int nr_mbox;
+	uint32_t mbox_done[PVKIT_MAX_MAILBOXES];
+	bool mbox_busy[PVKIT_MAX_MAILBOXES];	/* deferred call pending */
+	uint32_t mbox_seq[PVKIT_MAX_MAILBOXES];	/* its call_seq */
+	uint64_t hc_count[HC_NR_COUNTS];
+	uint64_t hc_kicks;
+	uint64_t log_lines;
+	uint64_t log_dropped;
+	uint64_t log_window_ms;
+	unsigned int log_in_window;
+
+	/* devices */
+	struct dev devs[PVKIT_MAX_DEVICES];
+	unsigned int nr_devs;
+	unsigned int total_queues;
+
+	/* process plumbing (main.c and friends) */
+	int epfd;
+	int sig_fd;
+	struct ev_src sig_src;
+	struct ivs *ivs;
+	struct qemu *qemu;
+	struct ctl *ctl;
+	bool stopping;
+	int exit_code;		/* -1 while running */
+	bool quit;
+};
+
+/* core.c */
+/* Zero @hv and mark every descriptor closed.  Call before anything else. */
+void hv_struct_init(struct hv *hv);
+/* Queues a --disk gets: min(queues or cpus, cpus, PVKIT_MAX_QUEUES). */
+unsigned int hv_disk_queues(const struct hv_opts *opt, unsigned int i);
+int hv_core_init(struct hv *hv, const struct hv_opts *opt);
+void hv_core_exit(struct hv *hv);
+/* Raise guest MSI-X vector @vec; out-of-range vectors are ignored. */
+void hv_raise(struct hv *hv, unsigned int vec);
+/* Allocate @bytes of page-aligned ring memory.  Offset or -ENOSPC. */
+int64_t hv_ring_alloc(struct hv *hv, uint64_t bytes);
+/* Shared region size needed for the configured devices. */
+uint64_t hv_shm_size_for(const struct hv_opts *opt);
+/* Total queues of all configured devices. */
+unsigned int hv_total_queues(const struct hv_opts *opt);
+uint64_t hv_uptime_ms(const struct hv *hv);
+
+/* hypercall.c */
+int64_t hc_handle(struct hv *hv, unsigned int mbox, const struct hc_call *c);
+/* Scan all mailboxes and run new calls.  Returns calls handled. */
+unsigned int hc_scan(struct hv *hv);
+/* Finish a deferred call on @mbox with @ret. */
+void hc_complete(struct hv *hv, unsigned int mbox, int64_t ret);
+/* Watch the hypercall doorbell in the event loop. */
+int hc_watch(struct hv *hv);
+
+#endif /* PVKIT_HV_H */

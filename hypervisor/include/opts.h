@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* pvkit-hv command line. */
+#ifndef PVKIT_HV_OPTS_H
+#define PVKIT_HV_OPTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define HV_NAME_MAX		32	/* bytes, including the NUL */
+#define HV_MAX_DISKS		16
+#define HV_MAX_QEMU_ARGS	128
+#define HV_MAX_CPUS		64	/* one mailbox per vCPU */
+#define HV_DEFAULT_MEM		(512ULL << 20)
+#define HV_DEFAULT_GRACE	5
+
+enum hv_accel {
+	HV_ACCEL_AUTO,
+	HV_ACCEL_KVM,
+	HV_ACCEL_TCG,
+};
+
+struct hv_disk_opt {
+	const char *spec;	/* the --disk argument as given */
+	char path[4096];
+	bool ro;
+	unsigned int queues;	/* 0 = one per vCPU */
+	unsigned int poll_us;
+};
+
+struct hv_opts {
+	char name[HV_NAME_MAX];
+	bool name_given;
+	const char *kernel;
+	const char *initrd;
+	const char *append;
+	uint64_t mem;
+	unsigned int cpus;
+	const char *machine;
+	enum hv_accel accel;
+	const char *hugepages;
+	const char *console;	/* NULL: stdio */
+	struct hv_disk_opt disks[HV_MAX_DISKS];
+	unsigned int nr_disks;
+	const char *qemu_args[HV_MAX_QEMU_ARGS];
+	unsigned int nr_qemu_args;
+	bool testdev;
+	unsigned int grace;
+	bool verbose;
+	bool print_cmdline;	/* --print-qemu-cmdline: print and exit */
+	bool ram_memfd;		/* tests: guest RAM in a memfd, no file */
+	const char *qemu_bin;
+	/* environment: PVKIT_RUN_DIR, PVKIT_SHM_DIR (tests) */
+	const char *run_base;
+	const char *shm_dir;
+};
+
+void opts_defaults(struct hv_opts *o);
+/*
+ * Parse argv.  Returns 0, 1 if --help was printed, or -EINVAL after
+ * printing an error that names the bad argument.
+ */
+int opts_parse(struct hv_opts *o, int argc, char **argv);
+int opts_parse_size(const char *s, uint64_t *out);
+int opts_parse_disk(struct hv_disk_opt *d, const char *spec);
+bool opts_name_valid(const char *name);
+void opts_usage(FILE *f);
+
+#endif /* PVKIT_HV_OPTS_H */

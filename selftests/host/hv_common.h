@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Helpers for pvkit-hv host tests: a VM core (guest RAM in a memfd, the
+ * shared region, eventfds, device table, test device) without QEMU.
+ */
+#ifndef PVKIT_HV_TEST_COMMON_H
+#define PVKIT_HV_TEST_COMMON_H
+
+#include <endian.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <pvkit-host/log.h>
+
+#include "../../hypervisor/include/dev.h"
+#include "../../hypervisor/include/hv.h"
+
+#define HVT_MEM		(64ULL << 20)
+
+static inline int hvt_init(struct hv *hv, unsigned int cpus, bool testdev,
+			   bool loop)
+{
+	struct hv_opts o;
+
+	opts_defaults(&o);
+	strcpy(o.name, "hvtest");
+	o.kernel = "/dev/null";
+	o.mem = HVT_MEM;
+	o.cpus = cpus;
+	o.testdev = testdev;
+	o.ram_memfd = true;
+	hv_struct_init(hv);
+	log_set_level(getenv("HVT_VERBOSE") ? LOG_LVL_DEBUG : LOG_LVL_ERR);
+	if (loop && ev_init(hv))
+		return -1;
+	return hv_core_init(hv, &o);
+}
+
+static inline void hvt_exit(struct hv *hv)
+{
+	hv_core_exit(hv);
+	ev_exit(hv);
+}
+
+static inline struct pvkit_mailbox *hvt_mbox(struct hv *hv, unsigned int i)
+{
+	return (struct pvkit_mailbox *)(hv->shm + HV_MBOX_OFFSET) + i;
+}
+
+/* Eventfd counter (0 if nothing was signalled); clears it. */
+static inline uint64_t hvt_evcount(int fd)
+{
+	uint64_t v = 0;
+
+	if (read(fd, &v, sizeof(v)) != sizeof(v))
+		return 0;
+	return v;
+}
+
+static inline int64_t hvt_call(struct hv *hv, uint32_t nr, uint64_t a0,
+			       uint64_t a1, uint64_t a2, uint64_t a3)
+{
+	struct hc_call c = {
+		.call_seq = 1, .nr = nr, .args = { a0, a1, a2, a3 },
+	};
+
+	return hc_handle(hv, 0, &c);
+}
+
+/* xorshift64*: reproducible noise */
+static inline uint64_t hvt_rand(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545f4914f6cdd1dULL;
+}
+
+static inline bool hvt_pinned(int64_t ret)
+{
+	return ret >= 0 || (ret >= PVKIT_HC_EIO && ret <= PVKIT_HC_ENOSYS);
+}
+
+#endif /* PVKIT_HV_TEST_COMMON_H */
