@@ -72,13 +72,23 @@ void pvkit_unregister_driver(struct pvkit_driver *drv);
 
 /*
  * Raw hypercall on the device's bus: returns the result (>= 0) or a
- * negative errno (pinned PVKIT_HC_E* codes mapped to -ENOSYS, -EINVAL,
- * -EFAULT, -ENODEV, -EPERM (ESTATE), -EBUSY, -EOPNOTSUPP, -EIO;
- * -ETIMEDOUT when the host does not answer).  May sleep.
+ * negative errno.  Pinned codes map as ENOSYS -> -EOPNOTSUPP (the kernel
+ * keeps -ENOSYS for bad syscall numbers), EINVAL -> -EINVAL, EFAULT ->
+ * -EFAULT, ENODEV -> -ENODEV, ESTATE -> -EPERM, EBUSY -> -EBUSY, ENOTSUP
+ * -> -EOPNOTSUPP, EIO -> -EIO; an unpinned negative result -> -EIO;
+ * -ETIMEDOUT when the host does not answer in time (module parameter
+ * hc_timeout_ms); -EBUSY if every mailbox waits for a timed-out call.
+ * Process context, any CPU; may sleep.
  */
 long pvkit_hypercall(struct pvkit_core *core, u32 nr, const u64 args[6]);
 
-/* Lifecycle hypercalls for this device. */
+/*
+ * Lifecycle hypercalls for this device (ABI.md 6.1); 0 or -errno as for
+ * pvkit_hypercall().  pvkit_dev_ack_features() drops bits the host did not
+ * offer and records the rest in pdev->acked_features.  After a driver's
+ * remove() (or a failed probe()) the core frees queue irqs left bound and
+ * disconnects a device the driver connected and did not disconnect.
+ */
 int pvkit_dev_ack_features(struct pvkit_device *pdev, u64 features);
 int pvkit_dev_connect(struct pvkit_device *pdev);
 int pvkit_dev_disconnect(struct pvkit_device *pdev);
@@ -87,12 +97,23 @@ int pvkit_dev_reset(struct pvkit_device *pdev);
 /* Kernel address of queue @q's ring (pvkit_ring_attach() base). */
 void *pvkit_queue_ring(struct pvkit_device *pdev, unsigned int q);
 
-/* Bind/unbind the queue's MSI-X vector; Linux irq number or -errno. */
+/*
+ * Bind/unbind the queue's MSI-X vector; Linux irq number or -errno.  The
+ * handler runs in hard irq context with @data; @name (copied, up to 31
+ * chars) is shown in /proc/interrupts, NULL gives "pvkit-<dev>-q<q>".
+ */
 int pvkit_queue_request_irq(struct pvkit_device *pdev, unsigned int q,
 			    irq_handler_t handler, const char *name,
 			    void *data);
 void pvkit_queue_free_irq(struct pvkit_device *pdev, unsigned int q,
 			  void *data);
+
+/*
+ * Steer a bound queue irq to @mask (e.g. the CPU that submits on a
+ * per-vCPU queue, so completions land there); 0 or -errno.
+ */
+int pvkit_queue_set_affinity(struct pvkit_device *pdev, unsigned int q,
+			     const struct cpumask *mask);
 
 /* Ring the queue's doorbell (counted in debugfs). */
 void pvkit_queue_kick(struct pvkit_device *pdev, unsigned int q);

@@ -1,0 +1,41 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Guest selftests for pvkit.ko (run inside the guest by 'make check-vm')
+# and the pvkit-bench tool behind 'make bench-core'.
+
+GUEST_TESTS += hypercall evtchn bus reload
+hypercall_SRCS := selftests/guest/hypercall.c
+evtchn_SRCS := selftests/guest/evtchn.c
+bus_SRCS := selftests/guest/bus.c
+reload_SRCS := selftests/guest/reload.c
+
+# Other components' guest tests keep their own fragment here.
+-include selftests/guest/blk.mk
+
+# pvkit-bench: a static guest tool, installed as /usr/bin/pvkit-bench.
+PVKIT_BENCH_BIN := $(BUILD)/guest/extra/usr/bin/pvkit-bench
+# (fragments are read before src2obj and ALL_OBJS exist: spell it out)
+PVKIT_BENCH_OBJ := $(BUILD)/obj/guest/selftests/guest/pvkit-bench.o
+GUEST_EXTRA += $(PVKIT_BENCH_BIN)
+-include $(PVKIT_BENCH_OBJ:.o=.d)
+
+$(PVKIT_BENCH_BIN): $(PVKIT_BENCH_OBJ)
+	@mkdir -p $(@D)
+	@echo "  LD [guest] $@"
+	$(Q)$(CC_guest) $(LDFLAGS_guest) -o $@ $^
+
+# 'make bench-core': boot the guest once, run pvkit-bench, write
+# build/bench/core.json and build/bench/core.md.
+.PHONY: bench-core
+bench-core:
+	@$(MAKE) --no-print-directory all guest
+	@scripts/bench-core.sh
+BENCH_TARGETS += bench-core
+
+# 'make check-core-hostile': pvkit.ko against a scripted hostile host
+# (selftests/guest/hostile_host.py serves plain QEMU an ivshmem device);
+# ends with "N passed, N failed".
+.PHONY: check-core-hostile
+check-core-hostile:
+	@$(MAKE) --no-print-directory all guest
+	@selftests/guest/hostile_host.py

@@ -1,0 +1,669 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
+"""Description: pvkit.ko against a hostile host ('make check-core-hostile').
+
+A small ivshmem server stands in for pvkit-hv and serves plain QEMU an
+ivshmem-doorbell device whose shared region it rewrites scenario by
+scenario: malformed info pages, refused device-table entries, hostile
+hypercall results (unpinned, wrong version, never answered), a generation
+that never settles or never stops changing, hostile ring responses (wrong
+id, impossible index, none at all), interrupt storms, hot-remove,
+hot-re-add, CLOSING and back-end restart.  For each scenario the guest
+loads pvkit.ko, checks what it bound and what it logged, maybe runs
+pvkit-bench, and unloads it.  The guest kernel must log no BUG, WARNING,
+Oops or Call Trace, and every unload must succeed.
+
+The guest asks for the next scenario through two words in the (unused)
+clock page of the shared region, written with devmem while pvkit.ko is not
+loaded; the server answers once the region is set up.
+
+usage: hostile_host.py [--only N[,N...]] [--keep-log FILE]
+"""
+
+import argparse
+import mmap
+import os
+import re
+import select
+import shlex
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+SHM_SIZE = 1 << 20
+NVEC = 8                  # QEMU vectors= (and eventfds per peer)
+HV_PEER, GUEST_PEER = 0, 1
+MBOX_OFF, NR_MBOX = 0x1000, 2
+CLOCK_OFF = 0x3000        # never offered: holds the control words
+CTL_REQ, CTL_ACK = 0x3f00, 0x3f04
+CTL_CONNECTS = 0x3f08     # DEV_CONNECTs the host accepted this scenario
+DEVTAB_OFF, DEVTAB_N = 0x4000, 32
+RING0, RING1 = 0x8000, 0xc000
+VEC_CONFIG, VEC_HC, VEC_TEST, VEC_BLK = 0, 1, 2, 3
+KICK_HC, KICK_TEST, KICK_BLK = 0, 1, 2
+MAGIC = 0x544b5650
+TEST_XOR = 0x5a5a5a5a5a5a5a5a
+M64 = (1 << 64) - 1
+
+HC_OK, HC_ENOSYS, HC_EINVAL, HC_EFAULT = 0, -1, -2, -3
+HC_ENODEV, HC_ESTATE, HC_EBUSY, HC_ENOTSUP = -4, -5, -6, -7
+
+S_FREE, S_OFFERED, S_CONNECTED, S_RESETTING, S_CLOSING = 0, 1, 2, 3, 4
+
+INFO_FIELDS = [  # name, offset, struct format
+    ("magic", 0, "I"), ("abi_major", 4, "H"), ("abi_minor", 6, "H"),
+    ("info_size", 8, "I"), ("generation", 12, "I"), ("features0", 16, "Q"),
+    ("features1", 24, "Q"), ("shm_size", 32, "Q"), ("nr_vcpus", 40, "I"),
+    ("nr_mailboxes", 44, "I"), ("mailbox_offset", 48, "I"),
+    ("mailbox_size", 52, "I"), ("devtab_offset", 56, "I"),
+    ("devtab_entries", 60, "I"), ("devtab_entry_size", 64, "I"),
+    ("clock_offset", 68, "I"), ("hv_peer_id", 72, "I"),
+    ("nr_vectors", 76, "I"), ("nr_kicks", 80, "I"),
+    ("nr_mem_ranges", 84, "I"), ("vec_config", 88, "I"),
+    ("vec_hypercall", 92, "I"), ("kick_hypercall", 96, "I"),
+    ("ram_size", 104, "Q"),
+]
+
+
+def good_info():
+    return dict(magic=MAGIC, abi_major=1, abi_minor=0, info_size=384,
+                generation=0, features0=0x2, features1=0, shm_size=SHM_SIZE,
+                nr_vcpus=2, nr_mailboxes=NR_MBOX, mailbox_offset=MBOX_OFF,
+                mailbox_size=128, devtab_offset=DEVTAB_OFF,
+                devtab_entries=DEVTAB_N, devtab_entry_size=512,
+                clock_offset=CLOCK_OFF, hv_peer_id=HV_PEER, nr_vectors=NVEC,
+                nr_kicks=NVEC, nr_mem_ranges=1, vec_config=VEC_CONFIG,
+                vec_hypercall=VEC_HC, kick_hypercall=KICK_HC,
+                ram_size=1 << 30)
+
+
+class Dev:
+    """One device-table entry, as the host keeps it (its private copy)."""
+
+    def __init__(self, type_, instance, state=S_OFFERED, features=0,
+                 queues=None, nr_queues=None, config_size=0, epoch=0):
+        self.type = type_
+        self.instance = instance
+        self.state = state
+        self.features = features
+        self.acked = 0
+        self.queues = queues if queues is not None else []
+        self.nr_queues = len(self.queues) if nr_queues is None else nr_queues
+        self.config_size = config_size
+        self.epoch = epoch
+
+    def pack(self):
+        b = bytearray(512)
+        struct.pack_into("<HHIQQHHI", b, 0, self.type, self.instance,
+                         self.state, self.features, self.acked,
+                         self.nr_queues, self.config_size, self.epoch)
+        for i, q in enumerate(self.queues[:16]):
+            struct.pack_into("<IIHHHH", b, 192 + 16 * i, *q)
+        return bytes(b)
+
+
+def test_dev(**kw):
+    return Dev(1, 0, queues=[(RING0, 256, 16, 16, KICK_TEST, VEC_TEST)], **kw)
+
+
+class Scenario:
+    """name, info overrides, devices, expected guest result and behaviour."""
+
+    def __init__(self, name, expect_devs="test.0", expect_log=None,
+                 info=None, devs=None, action=None, action_rc=0, mode=None,
+                 wait=0, connects=0):
+        self.name = name
+        self.expect_devs = expect_devs
+        self.expect_log = expect_log
+        self.info = info or {}
+        self.devs = devs
+        self.action = action
+        self.action_rc = action_rc
+        self.mode = mode or {}
+        self.wait = wait
+        self.connects = connects    # at least this many DEV_CONNECTs
+
+
+BENCH = "pvkit-bench -n 40 -w 0 >/dev/null"
+
+
+def bad_entry_devs():
+    q = (RING1, 16, 16, 16, KICK_BLK, VEC_BLK)
+    blk = Dev(2, 0, queues=[q], features=0x3)
+    devs = [test_dev(), blk]
+    bad = [
+        ("ring outside the region", [(SHM_SIZE - 256, 16, 16, 16, 2, 3)]),
+        ("ring over the info page", [(0, 2, 16, 16, 2, 3)]),
+        ("ring over the mailboxes", [(MBOX_OFF, 2, 16, 16, 2, 3)]),
+        ("ring over the device table", [(DEVTAB_OFF + 512, 2, 8, 8, 2, 3)]),
+        ("slots not a power of two", [(RING1, 3, 16, 16, 2, 3)]),
+        ("slots 8192", [(RING1, 8192, 16, 16, 2, 3)]),
+        ("slot size 12", [(RING1, 16, 12, 16, 2, 3)]),
+        ("slot size 0", [(RING1, 16, 16, 0, 2, 3)]),
+        ("kick out of range", [(RING1, 16, 16, 16, NVEC, 3)]),
+        ("kick = hypercall kick", [(RING1, 16, 16, 16, KICK_HC, 3)]),
+        ("vector out of range", [(RING1, 16, 16, 16, 2, NVEC)]),
+        ("vector = config vector", [(RING1, 16, 16, 16, 2, VEC_CONFIG)]),
+        ("ring not aligned", [(RING1 + 4, 16, 16, 16, 2, 3)]),
+        ("ring offset wraps", [(0xffffff00, 4096, 4096, 4096, 2, 3)]),
+        ("queues overlap", [(RING1, 16, 16, 16, 2, 3),
+                            (RING1 + 256, 16, 16, 16, 3, 4)]),
+        ("queues share a vector", [(RING1, 16, 16, 16, 2, 3),
+                                   (RING1 + 0x1000, 16, 16, 16, 3, 3)]),
+    ]
+    for i, (_, queues) in enumerate(bad):
+        devs.append(Dev(2, 10 + i, queues=queues))
+    devs.append(Dev(2, 40, nr_queues=17))                 # too many queues
+    devs.append(Dev(2, 41, config_size=129))              # config too big
+    devs.append(Dev(1, 0, queues=[(RING1 + 0x2000, 2, 16, 16, 3, 4)]))
+    devs.append(Dev(99, 0))                               # unknown type
+    devs.append(Dev(2, 42, state=77))                     # unknown state
+    devs.append(Dev(0, 43, state=S_OFFERED))              # type NONE
+    devs.append(Dev(2, 44, state=S_FREE))                 # state FREE
+    return devs[:DEVTAB_N]
+
+
+SCENARIOS = [
+    Scenario("good device table", action=BENCH),
+    Scenario("no magic", "", "ivshmem device without pvkit magic",
+             info=dict(magic=0x12345678)),
+    Scenario("ABI major 2", "", "host speaks pvkit ABI 2.3, this driver 1.0",
+             info=dict(abi_major=2, abi_minor=3)),
+    Scenario("ABI minor 7 is compatible", "test.0", "pvkit ABI 1.7",
+             info=dict(abi_minor=7), action=BENCH),
+    Scenario("info_size 100", "", "info_size 100", info=dict(info_size=100)),
+    Scenario("shm_size is not BAR2", "", "shm_size 0x200000",
+             info=dict(shm_size=2 * SHM_SIZE)),
+    Scenario("mailbox_size 64", "", "mailbox_size 64",
+             info=dict(mailbox_size=64)),
+    Scenario("devtab_entry_size 256", "", "devtab_entry_size 256",
+             info=dict(devtab_entry_size=256)),
+    Scenario("0 mailboxes", "", "0 mailboxes", info=dict(nr_mailboxes=0)),
+    Scenario("65 mailboxes", "", "65 mailboxes", info=dict(nr_mailboxes=65)),
+    Scenario("33 device slots", "", "33 device slots",
+             info=dict(devtab_entries=33)),
+    Scenario("0 vectors", "", "0 vectors", info=dict(nr_vectors=0)),
+    Scenario("300 vectors", "", "300 vectors", info=dict(nr_vectors=300)),
+    Scenario("vec_config >= nr_vectors", "", "config 8",
+             info=dict(vec_config=8)),
+    Scenario("kick_hypercall >= nr_kicks", "", "kicks (hypercall 9)",
+             info=dict(kick_hypercall=9)),
+    Scenario("9 memory ranges", "", "9 memory ranges",
+             info=dict(nr_mem_ranges=9)),
+    Scenario("mailboxes beyond the region", "", "mailboxes at 0xff000",
+             info=dict(mailbox_offset=SHM_SIZE - 0x1000, nr_mailboxes=64)),
+    Scenario("mailboxes not page aligned", "",
+             "mailboxes at 0x1040 not page aligned",
+             info=dict(mailbox_offset=0x1040)),
+    Scenario("device table over the mailboxes", "",
+             "device table overlaps mailboxes",
+             info=dict(devtab_offset=MBOX_OFF)),
+    Scenario("device table offset wraps", "", "device table at 0xfffff000",
+             info=dict(devtab_offset=0xfffff000)),
+    Scenario("vectors beyond the MSI-X table", "",
+             "MSI-X table has 8 vectors",
+             info=dict(nr_vectors=200, vec_config=100)),
+    Scenario("refused and ignored entries", "blk.0 test.0",
+             "device slot 2 refused", devs=bad_entry_devs(), action=BENCH),
+    Scenario("unpinned hypercall result", "", "unpinned result -100",
+             mode=dict(hc_result={1: -100})),
+    Scenario("GET_VERSION says 3.0", "", "host answers ABI 3.0",
+             mode=dict(hc_result={0: 3 << 16})),
+    Scenario("hypercalls never answered", "", "GET_VERSION failed: -110",
+             mode=dict(hc_silent=True)),
+    Scenario("generation stays odd", "", "device table kept changing",
+             info=dict(generation=1), wait=2),
+    Scenario("ring: wrong response id", "test.0", "round trip 0: ",
+             mode=dict(ring="bad_id"), action=BENCH, action_rc=1),
+    Scenario("ring: wrong response value", "test.0", None,
+             mode=dict(ring="bad_value"), action=BENCH, action_rc=1),
+    Scenario("ring: impossible rsp_prod", "test.0", "bad response index",
+             mode=dict(ring="bad_index"), action=BENCH, action_rc=1),
+    Scenario("ring: no responses", "test.0", "no response",
+             mode=dict(ring="silent"),
+             action="pvkit-bench -n 2 -w 0 >/dev/null", action_rc=1),
+    Scenario("interrupt storm", "test.0", None, mode=dict(storm=2.0),
+             action=BENCH),
+    Scenario("device table flapping", "test.0", None,
+             mode=dict(flap=2.0), wait=4, action=BENCH, connects=10),
+    Scenario("hot-remove and re-add", "test.0", None,
+             mode=dict(event="hotplug"), wait=3, action=BENCH, connects=2),
+    Scenario("CLOSING while bound", "", None, mode=dict(event="closing"),
+             wait=2, connects=1),
+    Scenario("back-end restart (new epoch)", "test.0", None,
+             mode=dict(event="restart"), wait=3, connects=2,
+             action=BENCH + " && grep -qx 1 /sys/bus/pvkit/devices/test.0/epoch"),
+]
+
+
+def need_event(event, new, old):
+    return ((new - event - 1) & 0xffffffff) < ((new - old) & 0xffffffff)
+
+
+class Host:
+    def __init__(self, sock_path):
+        self.memfd = os.memfd_create("pvkit-hostile")
+        os.ftruncate(self.memfd, SHM_SIZE)
+        self.mm = mmap.mmap(self.memfd, SHM_SIZE)
+        self.kick_efd = [os.eventfd(0, os.EFD_NONBLOCK) for _ in range(NVEC)]
+        self.irq_efd = [os.eventfd(0, os.EFD_NONBLOCK) for _ in range(NVEC)]
+        self.lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.lsock.bind(sock_path)
+        self.lsock.listen(1)
+        self.conn = None
+        self.cur = None
+        self.setup(0)
+
+    # ---- shared-memory accessors
+    def r32(self, off):
+        return struct.unpack_from("<I", self.mm, off)[0]
+
+    def w32(self, off, v):
+        struct.pack_into("<I", self.mm, off, v & 0xffffffff)
+
+    def r64(self, off):
+        return struct.unpack_from("<Q", self.mm, off)[0]
+
+    def w64(self, off, v):
+        struct.pack_into("<Q", self.mm, off, v & M64)
+
+    def irq(self, v):
+        if 0 <= v < NVEC:
+            os.eventfd_write(self.irq_efd[v], 1)
+
+    # ---- ivshmem server protocol
+    def send(self, val, fd=None):
+        data = [struct.pack("<q", val)]
+        if fd is None:
+            self.conn.sendmsg(data)
+        else:
+            socket.send_fds(self.conn, data, [fd])
+
+    def accept(self):
+        self.conn, _ = self.lsock.accept()
+        self.send(0)                       # protocol version
+        self.send(GUEST_PEER)              # the guest's peer id
+        self.send(-1, self.memfd)          # the shared region
+        for fd in self.kick_efd:           # doorbells to us, per channel
+            self.send(HV_PEER, fd)
+        for fd in self.irq_efd:            # the guest's vectors
+            self.send(GUEST_PEER, fd)
+
+    # ---- scenarios
+    def setup(self, n):
+        sc = SCENARIOS[n]
+        self.cur = sc
+        self.mode = sc.mode
+        self.info = good_info()
+        self.info.update(sc.info)
+        ctl = bytes(self.mm[CTL_REQ:CTL_REQ + 8])
+        self.mm[0:SHM_SIZE] = bytes(SHM_SIZE)      # CTL_CONNECTS = 0 too
+        self.mm[CTL_REQ:CTL_REQ + 8] = ctl
+        devs = sc.devs if sc.devs is not None else [test_dev()]
+        self.devs = [Dev(d.type, d.instance, d.state, d.features,
+                         list(d.queues), d.nr_queues, d.config_size, d.epoch)
+                     for d in devs]
+        for name, off, fmt in INFO_FIELDS:
+            struct.pack_into("<" + fmt, self.mm, off, self.info[name])
+        struct.pack_into("<QQQ", self.mm, 160, 0, 1 << 30, 0)
+        self.gen = self.info["generation"]
+        self.write_table()
+        self.ring = {}          # dev index -> [req_cons, rsp_prod_pvt]
+        self.events = []        # (time, callable)
+        self.first_connect = True
+        self.storm_until = self.flap_until = 0
+
+    def write_table(self):
+        for i in range(DEVTAB_N):
+            off = DEVTAB_OFF + 512 * i
+            b = self.devs[i].pack() if i < len(self.devs) else bytes(512)
+            self.mm[off:off + 512] = b
+
+    def publish(self):
+        """Host update under the generation seqcount, then vec_config."""
+        if self.gen & 1:        # "generation stays odd": never settles
+            self.write_table()
+            self.irq(VEC_CONFIG)
+            return
+        self.w32(12, self.gen + 1)
+        self.write_table()
+        self.gen += 2
+        self.w32(12, self.gen)
+        self.irq(VEC_CONFIG)
+
+    def dev_at(self, slot):
+        if slot < len(self.devs) and self.devs[slot].type and \
+                self.devs[slot].state != S_FREE:
+            return self.devs[slot]
+        return None
+
+    def hypercall(self, nr, a):
+        forced = self.mode.get("hc_result", {})
+        if nr in forced:
+            return forced[nr]
+        used = {0: 0, 1: 1, 2: 2, 3: 4, 4: 2, 5: 1, 6: 2, 7: 1, 8: 1, 9: 1,
+                10: 1}
+        if nr not in used:
+            return HC_ENOSYS
+        if any(a[used[nr]:]):
+            return HC_EINVAL
+        if nr == 0:
+            return (self.info["abi_major"] << 16) | self.info["abi_minor"]
+        if nr == 1:
+            if a[0] >= 2:
+                return HC_EINVAL
+            return self.info["features0"] if a[0] == 0 else 0
+        if nr == 2:
+            if a[0] >= 2:
+                return HC_EINVAL
+            offered = self.info["features0"] if a[0] == 0 else 0
+            return HC_ENOTSUP if a[1] & ~offered else HC_OK
+        if nr == 3:
+            return (a[0] ^ a[1] ^ a[2] ^ a[3]) & ((1 << 63) - 1)
+        if nr == 4:
+            return HC_ENOTSUP
+        if nr == 5:
+            return HC_EINVAL if a[0] & 1 or a[0] > self.gen else HC_OK
+        if nr == 10:
+            if a[0] >= NVEC:
+                return HC_EINVAL
+            self.irq(a[0])
+            return HC_OK
+        d = self.dev_at(a[0]) if a[0] < DEVTAB_N else None
+        if d is None:
+            return HC_ENODEV
+        if nr == 6:
+            if d.state != S_OFFERED:
+                return HC_ESTATE
+            if a[1] & ~d.features:
+                return HC_ENOTSUP
+            d.acked = a[1]
+            return HC_OK
+        if nr == 7:
+            if d.state != S_OFFERED:
+                return HC_ESTATE
+            for q in d.queues:
+                if q[0] + 256 <= SHM_SIZE:
+                    self.mm[q[0]:q[0] + 256] = bytes(256)
+            self.ring[a[0]] = [0, 0]
+            self.w32(CTL_CONNECTS, self.r32(CTL_CONNECTS) + 1)
+            d.state = S_CONNECTED
+            self.publish()
+            self.on_connect(a[0])
+            return HC_OK
+        if nr == 8:
+            if d.state == S_CONNECTED:
+                d.state = S_OFFERED
+            elif d.state == S_CLOSING:
+                d.state, d.type = S_FREE, 0
+            else:
+                return HC_ESTATE
+            self.ring.pop(a[0], None)
+            self.publish()
+            return HC_OK
+        if nr == 9:
+            if d.state in (S_CONNECTED, S_RESETTING, 5):
+                d.state = S_OFFERED
+            elif d.state == S_CLOSING:
+                d.state, d.type = S_FREE, 0
+            self.ring.pop(a[0], None)
+            self.publish()
+            return HC_OK
+        return HC_ENOSYS
+
+    def on_connect(self, slot):
+        if not self.first_connect:
+            return
+        self.first_connect = False
+        now = time.monotonic()
+        ev = self.mode.get("event")
+        d = self.devs[slot]
+
+        def set_state(state, epoch_inc=0, free=False):
+            def f():
+                d.state = state
+                d.epoch += epoch_inc
+                if free:
+                    d.type = 0
+                self.ring.pop(slot, None)
+                self.publish()
+            return f
+
+        def readd():
+            self.devs[slot] = test_dev()
+            self.publish()
+
+        if ev == "hotplug":
+            self.events += [(now + 0.3, set_state(S_FREE, free=True)),
+                            (now + 0.8, readd)]
+        elif ev == "closing":
+            self.events += [(now + 0.3, set_state(S_CLOSING))]
+        elif ev == "restart":
+            self.events += [(now + 0.3, set_state(S_RESETTING)),
+                            (now + 0.6, set_state(S_OFFERED, 1))]
+        if "storm" in self.mode:
+            self.storm_until = now + self.mode["storm"]
+        if "flap" in self.mode:
+            self.flap_until = now + self.mode["flap"]
+
+    def serve_mailboxes(self):
+        if self.mode.get("hc_silent"):
+            return
+        for i in range(NR_MBOX):
+            base = MBOX_OFF + 128 * i
+            call, done = self.r32(base), self.r32(base + 64)
+            if call == done:
+                continue
+            nr = self.r32(base + 8)
+            args = [self.r64(base + 16 + 8 * k) for k in range(6)]
+            if self.r32(base + 4) & ~1 or self.r32(base + 12):
+                ret = HC_EINVAL
+            else:
+                ret = self.hypercall(nr, args)
+            self.w64(base + 72, ret)
+            self.w32(base + 64, call)
+            # Python has no full barrier to order done_seq before the
+            # flags load: always raise (a spurious irq is harmless).
+            self.irq(VEC_HC)
+
+    def serve_rings(self):
+        kind = self.mode.get("ring")
+        for slot, st in list(self.ring.items()):
+            d = self.devs[slot]
+            if d.type != 1 or d.state != S_CONNECTED:
+                continue
+            base, slots = d.queues[0][0], d.queues[0][1]
+            req, rsp = base + 256, base + 256 + slots * 16
+            prod = self.r32(base)
+            if kind == "silent":
+                continue
+            old = st[1]
+            while st[0] != prod and ((prod - st[0]) & 0xffffffff) <= slots:
+                i = st[0] & (slots - 1)
+                mid, val = struct.unpack_from("<QQ", self.mm, req + 16 * i)
+                st[0] = (st[0] + 1) & 0xffffffff
+                if kind == "bad_id":
+                    mid ^= 0x55
+                if kind != "bad_value":
+                    val ^= TEST_XOR
+                struct.pack_into("<QQ", self.mm,
+                                 rsp + 16 * (st[1] & (slots - 1)), mid, val)
+                st[1] = (st[1] + 1) & 0xffffffff
+            if st[1] == old:
+                continue
+            new = st[1] if kind != "bad_index" else st[1] + 1000
+            self.w32(base + 128, new)
+            self.w32(base + 64, st[0])          # req_event: kick me next
+            if need_event(self.r32(base + 192), new, old):
+                self.irq(d.queues[0][5])
+
+    def tick(self):
+        now = time.monotonic()
+        for ev in [e for e in self.events if e[0] <= now]:
+            self.events.remove(ev)
+            ev[1]()
+        if now < self.storm_until:
+            for v in range(NVEC):
+                self.irq(v)
+        if now < self.flap_until:
+            d = self.devs[0]
+            d.epoch += 1          # identity unchanged: state_changed only
+            d.state = S_RESETTING if d.state == S_CONNECTED else d.state
+            self.ring.pop(0, None)
+            self.publish()
+            if d.state == S_RESETTING:
+                d.state = S_OFFERED
+                self.publish()
+        elif self.flap_until:
+            self.flap_until = 0
+
+    def check_control(self):
+        req = self.r32(CTL_REQ)
+        if req != self.r32(CTL_ACK) and req < len(SCENARIOS):
+            self.setup(req)
+            self.w32(CTL_ACK, req)
+
+    def loop(self, proc):
+        fds = [self.lsock] + self.kick_efd
+        while proc.poll() is None:
+            busy = self.storm_until or self.flap_until
+            r, _, _ = select.select(fds, [], [], 0.0005 if busy else 0.002)
+            for f in r:
+                if f is self.lsock:
+                    self.accept()
+                    continue
+                try:
+                    os.eventfd_read(f)
+                except BlockingIOError:
+                    pass
+            self.check_control()
+            self.serve_mailboxes()
+            self.serve_rings()
+            self.tick()
+
+
+def guest_script(indices):
+    lines = ["""
+set -u
+pci=""
+for d in /sys/bus/pci/devices/*; do
+	if [ "$(cat $d/vendor)" = 0x1af4 ] && [ "$(cat $d/device)" = 0x1110 ]; then
+		pci=$d
+	fi
+done
+[ -n "$pci" ] || { echo "hostile: no ivshmem device"; exit 1; }
+bar=$(sed -n 3p $pci/resource | cut -d' ' -f1)
+req=$((bar + %d)); ack=$((bar + %d)); conns=$((bar + %d))
+for m in $(lsmod | sed -n 's/^\\(pvkit_[a-z0-9_]*\\) .*/\\1/p'); do rmmod $m; done
+rmmod pvkit 2>/dev/null
+pass=0; fail=0
+scenario() {
+	n=$1; name=$2; devs=$3; logre=$4; act=$5; act_rc=$6; wait=$7; nconn=$8
+	why=""
+	devmem $req 32 $n
+	i=0
+	while [ "$(devmem $ack 32)" != "$(printf 0x%%08X $n)" ]; do
+		i=$((i + 1)); [ $i -gt 200 ] && break; sleep 0.05
+	done
+	[ $i -gt 200 ] && why="host did not switch"
+	start=$(dmesg | wc -l)
+	insmod /lib/modules/pvkit/pvkit.ko hc_timeout_ms=400 || why="$why insmod failed"
+	sleep $wait
+	i=0
+	while :; do
+		got=$(ls /sys/bus/pvkit/devices 2>/dev/null | sort | tr '\\n' ' ' | sed 's/ $//')
+		[ "$got" = "$devs" ] && break
+		i=$((i + 1)); [ $i -gt 50 ] && break; sleep 0.1
+	done
+	[ "$got" = "$devs" ] || why="$why devices '$got', want '$devs'"
+	if [ -n "$act" ]; then
+		sh -c "$act"; rc=$?
+		[ $rc = $act_rc ] || why="$why '$act' exit $rc, want $act_rc"
+	fi
+	if [ -n "$logre" ] &&
+	   ! dmesg | tail -n +$((start + 1)) | grep -q -F -- "$logre"; then
+		why="$why log lacks '$logre'"
+	fi
+	rmmod pvkit || why="$why rmmod failed"
+	[ -d /sys/module/pvkit ] && why="$why still loaded"
+	c=$(($(devmem $conns 32)))
+	[ $c -ge $nconn ] || why="$why $c connects, want >= $nconn"
+	if [ -z "$why" ]; then
+		echo "ok $n - $name"; pass=$((pass + 1))
+	else
+		echo "not ok $n - $name #$why"; fail=$((fail + 1))
+		dmesg | tail -n +$((start + 1)) | grep -i pvkit | tail -n 8
+	fi
+}
+""" % (CTL_REQ, CTL_ACK, CTL_CONNECTS)]
+    for n in indices:
+        sc = SCENARIOS[n]
+        lines.append("scenario %d %s %s %s %s %d %d %d" % (
+            n, shlex.quote(sc.name), shlex.quote(sc.expect_devs),
+            shlex.quote(sc.expect_log or ""), shlex.quote(sc.action or ""),
+            sc.action_rc, sc.wait, sc.connects))
+    lines.append('echo HOSTILE-DMESG-BEGIN; dmesg; echo HOSTILE-DMESG-END')
+    lines.append('echo "hostile: $pass passed, $fail failed"')
+    lines.append('[ $fail -eq 0 ]')
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", help="comma-separated scenario numbers")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--log", default=os.path.join(
+        TOP, "build", "check", "hostile", "console.log"))
+    args = ap.parse_args()
+    if args.list:
+        for i, sc in enumerate(SCENARIOS):
+            print("%2d %s" % (i, sc.name))
+        return 0
+    idx = [int(x) for x in args.only.split(",")] if args.only else \
+        list(range(len(SCENARIOS)))
+
+    tmp = tempfile.mkdtemp(prefix="pvkit-hostile.")
+    sock = os.path.join(tmp, "ivshmem.sock")
+    host = Host(sock)
+    os.makedirs(os.path.dirname(args.log), exist_ok=True)
+    env = dict(os.environ, PVKIT_BOOT="qemu")
+    cmd = [os.path.join(TOP, "scripts", "boot-guest.sh"), "--cmd",
+           guest_script(idx), "--timeout", "900", "--log", args.log, "--",
+           "-chardev", "socket,path=%s,id=pvkit-hostile" % sock,
+           "-device", "ivshmem-doorbell,chardev=pvkit-hostile,vectors=%d"
+           % NVEC]
+    print("hostile: %d scenarios, console in %s" % (len(idx), args.log))
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+    try:
+        host.loop(proc)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        proc.wait()
+        os.unlink(sock)
+        os.rmdir(tmp)
+
+    with open(args.log, errors="replace") as f:
+        log = f.read().replace("\r", "")
+    for line in log.splitlines():
+        if re.match(r"^(not )?ok \d+ - ", line) or line.startswith("hostile:"):
+            print(line)
+    bad = sorted(set(m.group(0) for m in re.finditer(
+        r".*(BUG:|WARNING:|Oops|Kernel panic|general protection|"
+        r"Call Trace).*", log)))
+    for line in bad:
+        print("kernel log: " + line)
+    m = re.search(r"^hostile: (\d+) passed, (\d+) failed", log, re.M)
+    passed = int(m.group(1)) if m else 0
+    failed = (int(m.group(2)) if m else len(idx)) + (1 if bad else 0)
+    print("%d passed, %d failed" % (passed, failed))
+    return 0 if failed == 0 and proc.returncode == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
