@@ -145,7 +145,11 @@ static inline bool pvkit_ring_need_event(__u32 event, __u32 new_idx,
 	return (__u32)(new_idx - event - 1) < (__u32)(new_idx - old_idx);
 }
 
-/* Bytes a ring occupies in the shared region. */
+/*
+ * Bytes a ring occupies in the shared region.  Only meaningful for
+ * geometry that passed pvkit_ring_geometry_ok(): arbitrary u32 inputs can
+ * overflow.
+ */
 static inline __u64 pvkit_ring_bytes(__u32 slots, __u32 req_size,
 				     __u32 rsp_size)
 {
