@@ -293,14 +293,36 @@ guest: modules guest-tests $(GUEST_EXTRA)
 
 # 'make run' boots a shell; 'make run CMD=...' runs CMD (the variable is
 # passed through the environment, so any quoting in it survives).
+# The default guest gets a scratch disk, /dev/pvda: a sparse image that
+# survives between runs (RUN_DISK= to use another image, or none).
+RUN_DISK ?= $(BUILD)/run/scratch.img
+RUN_DISK_SIZE ?= 1G
+
 run:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory all guest
-	@if [ -n "$$CMD" ]; then \
-		exec scripts/boot-guest.sh --cmd "$$CMD"; \
+	@set --; \
+	if [ -n "$(RUN_DISK)" ]; then \
+		mkdir -p "$(dir $(RUN_DISK))"; \
+		[ -e "$(RUN_DISK)" ] || truncate -s $(RUN_DISK_SIZE) "$(RUN_DISK)"; \
+		set -- -- --disk "$(RUN_DISK)"; \
+	fi; \
+	if [ -n "$$CMD" ]; then \
+		exec scripts/boot-guest.sh --cmd "$$CMD" "$$@"; \
 	else \
-		exec scripts/boot-guest.sh; \
+		exec scripts/boot-guest.sh "$$@"; \
 	fi
+
+# Paravirt vs emulated block I/O in one guest boot: IDE, AHCI,
+# virtio-blk, pvkit_blk (interrupts and polled) and null_blk; writes
+# build/bench/blk.json and blk.md.  BENCH_BLK_ARGS= passes options
+# (scripts/bench-blk.py --help).
+.PHONY: bench-blk
+bench-blk:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory all guest
+	@python3 scripts/bench-blk.py $(BENCH_BLK_ARGS)
+BENCH_TARGETS += bench-blk
 
 check-host: host-tests
 	@mkdir -p $(BUILD)/check

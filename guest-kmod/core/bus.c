@@ -533,6 +533,14 @@ static void pvkit_dev_update(struct pvkit_dev_priv *pd,
 	else if (!drv && v->state == PVKIT_DEV_STATE_CLOSING)
 		pvkit_dev_disconnect(pdev);	/* let the host free it */
 	device_unlock(&pdev->dev);
+	/*
+	 * A probe that met the device RESETTING failed and the driver core
+	 * will not retry on its own: offer the device to drivers again once
+	 * the host has it OFFERED.  Same context as device_add() at scan.
+	 */
+	if (!drv && v->state == PVKIT_DEV_STATE_OFFERED &&
+	    device_attach(&pdev->dev) < 0)
+		dev_warn(&pdev->dev, "re-probe after reset failed\n");
 	kobject_uevent(&pdev->dev.kobj, KOBJ_CHANGE);
 }
 

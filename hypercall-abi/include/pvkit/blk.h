@@ -81,12 +81,13 @@ _Static_assert(offsetof(struct pvkit_blk_config, poll_us) == 40, "poll_us");
 #define PVKIT_BLK_ID_BYTES		20
 
 /*
- * One data segment.  gpa and len are multiples of 512; the segment lies
- * wholly inside one range of the guest memory map.
+ * One data segment.  gpa is a multiple of 512 and len of the logical
+ * block size; the segment lies wholly inside one range of the guest
+ * memory map.
  */
 struct pvkit_blk_seg {
 	__le64 gpa;		/* guest-physical address of the data */
-	__le32 len;		/* bytes, > 0, multiple of 512 */
+	__le32 len;		/* bytes, > 0, multiple of logical block size */
 	__le32 reserved;	/* must be zero */
 };				/* 16 bytes, MUST NOT change */
 

@@ -1,0 +1,1587 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * pvkit_blk - block front-end for pvkit disks (/dev/pvda, /dev/pvdb, ...).
+ *
+ * One blk-mq hardware queue per pvkit queue; each owns a shared ring
+ * (pvkit/ring.h) carrying struct pvkit_blk_req/pvkit_blk_rsp (pvkit/blk.h)
+ * and, unless it is a polled queue, an MSI-X vector of its own.  Data is
+ * passed by guest-physical address: up to PVKIT_BLK_INLINE_SEGS segments
+ * inline in the ring slot, more through a per-request indirect segment
+ * array that never crosses a page.
+ *
+ * The host is not trusted: config values are clamped, and a response with
+ * an id that is not in flight, an unknown status or an impossible ring
+ * index marks the disk broken (all I/O fails, the device is reset once);
+ * the guest does not crash.
+ *
+ * Back-end restarts are survived: on RESETTING the queue is quiesced with
+ * its requests kept; on OFFERED (new epoch) the rings are reattached, the
+ * device reconnected and every unanswered request resubmitted in its
+ * original order.
+ *
+ * Copyright (c) 2026 The pvkit authors
+ */
+#include <linux/blk-mq.h>
+#include <linux/blkdev.h>
+#include <linux/cpumask.h>
+#include <linux/ctype.h>
+#include <linux/delay.h>
+#include <linux/dma-mapping.h>
+#include <linux/hdreg.h>
+#include <linux/idr.h>
+#include <linux/interrupt.h>
+#include <linux/log2.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/scatterlist.h>
+#include <linux/sizes.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/string_helpers.h>
+#include <linux/workqueue.h>
+#include <pvkit/abi.h>
+#include <pvkit/blk.h>
+#include <pvkit/bus.h>
+#include <pvkit/ring.h>
+
+#define PVBLK_PART_BITS		4	/* 15 partitions per disk */
+#define PVBLK_MAX_SECTORS	2048	/* 1 MiB per read/write request */
+#define PVBLK_MAX_DEPTH		256	/* default cap on requests per queue */
+#define PVBLK_INLINE_SG_CNT	2	/* scatterlist entries in the pdu */
+#define PVBLK_TAG_BITS		16	/* low bits of a request id: the tag */
+#define PVBLK_TAG_MASK		(BIT_ULL(PVBLK_TAG_BITS) - 1)
+#define PVBLK_SECTOR_MASK	((1U << PVKIT_BLK_SECTOR_SHIFT) - 1)
+#define PVBLK_CONNECT_TRIES	50	/* DEV_CONNECT -EBUSY retries at probe */
+#define PVBLK_CONNECT_WAIT_MS	100
+
+static unsigned int num_request_queues;
+module_param(num_request_queues, uint, 0444);
+MODULE_PARM_DESC(num_request_queues,
+		 "Limit the number of device queues used (0: no limit, at most one per CPU)");
+
+static unsigned int poll_queues;
+module_param(poll_queues, uint, 0444);
+MODULE_PARM_DESC(poll_queues,
+		 "Number of device queues used for polled I/O, without interrupts");
+
+static unsigned int queue_depth;
+module_param(queue_depth, uint, 0444);
+MODULE_PARM_DESC(queue_depth,
+		 "Requests per queue (0: ring size, at most 256; never above the ring size)");
+
+static int pvblk_major;
+static DEFINE_IDA(pvblk_index_ida);
+
+/* Per-queue state, one cache line group per queue (like virtio_blk). */
+struct pvblk_queue {
+	spinlock_t lock;		/* ring, inflight[], submitted */
+	struct pvkit_ring ring;		/* private view of the shared ring */
+	bool live;			/* ring valid: responses may be read */
+	bool poll;			/* HCTX_TYPE_POLL: no interrupt */
+	u16 index;			/* pvkit queue number == hw queue */
+	int irq;			/* Linux irq, or 0 */
+	u32 depth;			/* entries in inflight[] */
+	u64 seq;			/* request id generation counter */
+	struct request **inflight;	/* by tag: submitted, unanswered */
+	struct list_head submitted;	/* the same requests, oldest first */
+	struct pvblk *blk;
+	cpumask_var_t affinity;		/* CPUs mapped to this queue */
+	char name[32];			/* irq name */
+} ____cacheline_aligned_in_smp;
+
+/* Lifecycle of the disk as a whole (pvblk.state, under state_lock). */
+enum pvblk_state {
+	PVBLK_LIVE,		/* connected: I/O flows */
+	PVBLK_QUIESCED,		/* back-end restarting: I/O held, kept */
+	PVBLK_DEAD,		/* broken, closing or gone: I/O fails */
+};
+
+/* pvblk.flags */
+enum {
+	PVBLK_F_BROKEN,		/* protocol violation seen */
+	PVBLK_F_RESET_DONE,	/* DEV_RESET issued (at most once) */
+};
+
+struct pvblk {
+	struct pvkit_device *pdev;
+	struct device *dma_dev;
+	struct gendisk *disk;
+	struct blk_mq_tag_set tag_set;
+
+	struct mutex state_lock;	/* lifecycle: state, connected */
+	enum pvblk_state state;		/* READ_ONCE() in the I/O path */
+	bool connected;			/* DEV_CONNECT done and not undone */
+	bool no_events;			/* in probe/remove: no state changes */
+	u32 epoch;			/* ring epoch of the last connect */
+	unsigned long flags;		/* PVBLK_F_* */
+	struct work_struct broken_work;
+
+	int index;			/* pvda = 0: the device instance */
+	u64 features;			/* acknowledged PVKIT_BLK_F_* */
+	u64 capacity;			/* 512-byte sectors */
+	u32 lbs;			/* logical block size */
+	u32 pbs;			/* physical block size */
+	u32 max_segs;			/* segments per request */
+	u32 max_seg_size;		/* bytes per segment */
+	u32 max_sectors;		/* sectors per read/write */
+	u32 max_discard;		/* sectors per discard */
+	u32 discard_gran;		/* bytes */
+	u32 max_wzeroes;		/* sectors per write-zeroes */
+	u32 indirect_size;		/* bytes of each indirect array */
+
+	unsigned int nr_queues;
+	unsigned int io_queues[HCTX_MAX_TYPES];
+	struct pvblk_queue *queues;
+};
+
+/* Per-request driver data (blk-mq pdu). */
+struct pvblk_req {
+	struct pvkit_blk_req slot;	/* ring slot, kept for resubmission */
+	struct list_head node;		/* in pvblk_queue.submitted */
+	struct pvkit_blk_seg *indirect;	/* segment array, within one page */
+	dma_addr_t indirect_dma;
+	blk_status_t status;		/* result for ->complete() */
+	enum dma_data_direction dir;
+	int nents;			/* mapped scatterlist entries, or 0 */
+	struct sg_table sg_table;
+	struct scatterlist sg[];	/* PVBLK_INLINE_SG_CNT entries */
+};
+
+static inline bool pvblk_has(const struct pvblk *blk, u64 feature)
+{
+	return blk->features & feature;
+}
+
+/* --------------------------------------------------------- lifecycle --- */
+
+static __printf(2, 3) void pvblk_mark_broken(struct pvblk *blk,
+					     const char *fmt, ...)
+{
+	struct va_format vaf;
+	va_list args;
+
+	if (test_and_set_bit(PVBLK_F_BROKEN, &blk->flags))
+		return;
+	va_start(args, fmt);
+	vaf.fmt = fmt;
+	vaf.va = &args;
+	dev_err(&blk->pdev->dev, "%s: device broken: %pV\n",
+		blk->disk->disk_name, &vaf);
+	va_end(args);
+	schedule_work(&blk->broken_work);
+}
+
+/* Fail every request the host still owes us (the host is done with them). */
+static void pvblk_fail_inflight(struct pvblk *blk)
+{
+	unsigned int i;
+
+	for (i = 0; i < blk->nr_queues; i++) {
+		struct pvblk_queue *pq = &blk->queues[i];
+		struct pvblk_req *br, *tmp;
+		unsigned long flags;
+		LIST_HEAD(failed);
+
+		spin_lock_irqsave(&pq->lock, flags);
+		pq->live = false;
+		list_splice_init(&pq->submitted, &failed);
+		memset(pq->inflight, 0, pq->depth * sizeof(*pq->inflight));
+		spin_unlock_irqrestore(&pq->lock, flags);
+
+		list_for_each_entry_safe(br, tmp, &failed, node) {
+			list_del_init(&br->node);
+			br->status = BLK_STS_IOERR;
+			blk_mq_complete_request(blk_mq_rq_from_pdu(br));
+		}
+	}
+}
+
+/* Stop reading every ring. */
+static void pvblk_stop_rings(struct pvblk *blk)
+{
+	unsigned int i;
+
+	for (i = 0; i < blk->nr_queues; i++) {
+		struct pvblk_queue *pq = &blk->queues[i];
+
+		spin_lock_irq(&pq->lock);
+		pq->live = false;
+		spin_unlock_irq(&pq->lock);
+	}
+}
+
+enum pvblk_kill_how {
+	PVBLK_KILL_RESET,	/* protocol violation: DEV_RESET once */
+	PVBLK_KILL_DISCONNECT,	/* hot-remove: finish what the host has */
+	PVBLK_KILL_GONE,	/* the host is done with the device */
+};
+
+static int pvblk_reap(struct pvblk_queue *pq, struct io_comp_batch *iob);
+
+/*
+ * Make the disk dead: from now on every request fails.  Requests in flight
+ * fail once the host is known to be done with them.  state_lock held.
+ */
+static void pvblk_kill(struct pvblk *blk, enum pvblk_kill_how how)
+{
+	struct pvkit_device *pdev = blk->pdev;
+	bool quiesced = blk->state == PVBLK_QUIESCED;
+	unsigned int i;
+	int err;
+
+	if (blk->state == PVBLK_DEAD)
+		return;
+	WRITE_ONCE(blk->state, PVBLK_DEAD);
+
+	switch (how) {
+	case PVBLK_KILL_RESET:
+		pvblk_stop_rings(blk);
+		if (!test_and_set_bit(PVBLK_F_RESET_DONE, &blk->flags)) {
+			err = pvkit_dev_reset(pdev);
+			if (err)
+				dev_warn(&pdev->dev, "DEV_RESET failed: %d\n",
+					 err);
+		}
+		break;
+	case PVBLK_KILL_DISCONNECT:
+		blk_mark_disk_dead(blk->disk);
+		if (blk->connected) {
+			/* the host answers what it has before returning */
+			err = pvkit_dev_disconnect(pdev);
+			if (err)
+				dev_warn(&pdev->dev,
+					 "DEV_DISCONNECT failed: %d\n", err);
+		}
+		for (i = 0; i < blk->nr_queues; i++) {
+			struct pvblk_queue *pq = &blk->queues[i];
+			unsigned long flags;
+
+			spin_lock_irqsave(&pq->lock, flags);
+			pvblk_reap(pq, NULL);
+			pq->live = false;
+			spin_unlock_irqrestore(&pq->lock, flags);
+		}
+		break;
+	case PVBLK_KILL_GONE:
+		blk_mark_disk_dead(blk->disk);
+		pvblk_stop_rings(blk);
+		break;
+	}
+	blk->connected = false;
+
+	pvblk_fail_inflight(blk);
+	if (quiesced)
+		blk_mq_unquiesce_queue(blk->disk->queue);
+	/* let requests held by a full ring through, to fail */
+	blk_mq_start_stopped_hw_queues(blk->disk->queue, true);
+}
+
+static void pvblk_broken_work(struct work_struct *work)
+{
+	struct pvblk *blk = container_of(work, struct pvblk, broken_work);
+
+	mutex_lock(&blk->state_lock);
+	pvblk_kill(blk, PVBLK_KILL_RESET);
+	mutex_unlock(&blk->state_lock);
+}
+
+/* ------------------------------------------------------------ rings --- */
+
+/* Publish queued requests; true if the back-end must be kicked. */
+static bool pvblk_push(struct pvblk *blk, struct pvblk_queue *pq)
+{
+	bool kick;
+
+	if (!pq->live || pq->ring.req_pushed == pq->ring.req_prod_pvt)
+		return false;
+	kick = pvkit_ring_push_reqs(&pq->ring);
+	if (!kick)
+		pvkit_queue_stat(blk->pdev, pq->index,
+				 PVKIT_STAT_KICK_SUPPRESSED);
+	return kick;
+}
+
+/* Translate a response status; false if the ABI does not define it. */
+static bool pvblk_status(u8 status, blk_status_t *sts)
+{
+	switch (status) {
+	case PVKIT_BLK_S_OK:
+		*sts = BLK_STS_OK;
+		return true;
+	case PVKIT_BLK_S_UNSUPP:
+		*sts = BLK_STS_NOTSUPP;
+		return true;
+	case PVKIT_BLK_S_IOERR:
+	case PVKIT_BLK_S_INVAL:
+	case PVKIT_BLK_S_RANGE:
+	case PVKIT_BLK_S_RO:
+		*sts = BLK_STS_IOERR;
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void pvblk_complete_batch(struct io_comp_batch *iob);
+
+/*
+ * Match one response to its request and complete it.  False (and the
+ * disk is broken) if the response is not acceptable.  pq->lock held.
+ */
+static bool pvblk_complete_rsp(struct pvblk_queue *pq,
+			       const struct pvkit_blk_rsp *rsp,
+			       struct io_comp_batch *iob)
+{
+	u64 id = le64_to_cpu(rsp->id);
+	u32 tag = id & PVBLK_TAG_MASK;
+	struct pvblk *blk = pq->blk;
+	struct pvblk_req *br;
+	struct request *rq;
+	blk_status_t status;
+
+	rq = tag < pq->depth ? pq->inflight[tag] : NULL;
+	if (!rq) {
+		pvblk_mark_broken(blk,
+				  "queue %u: response id %#llx not in flight (duplicate or never issued)",
+				  pq->index, id);
+		return false;
+	}
+	br = blk_mq_rq_to_pdu(rq);
+	if (le64_to_cpu(br->slot.id) != id) {
+		pvblk_mark_broken(blk,
+				  "queue %u: stale response id %#llx (expected %#llx)",
+				  pq->index, id, le64_to_cpu(br->slot.id));
+		return false;
+	}
+	if (!pvblk_status(rsp->status, &status)) {
+		pvblk_mark_broken(blk, "queue %u: unknown status %u for id %#llx",
+				  pq->index, rsp->status, id);
+		return false;
+	}
+
+	pq->inflight[tag] = NULL;
+	list_del_init(&br->node);
+	br->status = status;
+	if (unlikely(rsp->status == PVKIT_BLK_S_INVAL))
+		dev_err_ratelimited(&blk->pdev->dev,
+				    "%s: host rejected request op %u as malformed\n",
+				    blk->disk->disk_name, br->slot.op);
+	if (!blk_mq_add_to_batch(rq, iob, status != BLK_STS_OK,
+				 pvblk_complete_batch))
+		blk_mq_complete_request(rq);
+	return true;
+}
+
+/*
+ * Consume every response on the ring.  Interrupt-driven queues finish by
+ * re-arming the interrupt (rsp_event) and looking once more; polled
+ * queues never move rsp_event, which keeps the host from raising
+ * interrupts for them.  Returns the number of requests completed.
+ * pq->lock held.
+ */
+static int pvblk_reap(struct pvblk_queue *pq, struct io_comp_batch *iob)
+{
+	struct pvkit_blk_rsp rsp;
+	int avail, found = 0;
+
+	if (!pq->live)
+		return 0;
+	for (;;) {
+		avail = pvkit_ring_rsp_avail(&pq->ring);
+		if (!avail && !pq->poll)
+			avail = pvkit_ring_final_check_rsp(&pq->ring);
+		if (!avail)
+			break;
+		if (avail < 0) {
+			pvblk_mark_broken(pq->blk,
+					  "queue %u: response index beyond the requests in flight",
+					  pq->index);
+			pq->live = false;
+			break;
+		}
+		while (avail--) {
+			pvkit_ring_get_rsp(&pq->ring, &rsp, sizeof(rsp));
+			if (!pvblk_complete_rsp(pq, &rsp, iob)) {
+				pq->live = false;
+				return found;
+			}
+			found++;
+		}
+	}
+	return found;
+}
+
+static irqreturn_t pvblk_irq(int irq, void *data)
+{
+	struct pvblk_queue *pq = data;
+	unsigned long flags;
+
+	spin_lock_irqsave(&pq->lock, flags);
+	if (pvblk_reap(pq, NULL))
+		blk_mq_start_stopped_hw_queues(pq->blk->disk->queue, true);
+	spin_unlock_irqrestore(&pq->lock, flags);
+	/* notifications are hints: a spurious one is not an error */
+	return IRQ_HANDLED;
+}
+
+/* ---------------------------------------------------------- requests --- */
+
+static void pvblk_unmap_data(struct pvblk *blk, struct pvblk_req *br)
+{
+	if (!br->nents)
+		return;
+	dma_unmap_sg(blk->dma_dev, br->sg_table.sgl, br->nents, br->dir);
+	sg_free_table_chained(&br->sg_table, PVBLK_INLINE_SG_CNT);
+	br->nents = 0;
+}
+
+/* Map the request's data and describe it in the slot. */
+static blk_status_t pvblk_map_data(struct pvblk *blk, struct request *rq,
+				   struct pvblk_req *br)
+{
+	struct pvkit_blk_req *slot = &br->slot;
+	struct pvkit_blk_seg *segs;
+	struct scatterlist *sg;
+	int nents, count, i;
+
+	if (!blk_rq_nr_phys_segments(rq))
+		return BLK_STS_IOERR;
+
+	br->sg_table.sgl = br->sg;
+	if (sg_alloc_table_chained(&br->sg_table,
+				   blk_rq_nr_phys_segments(rq),
+				   br->sg_table.sgl, PVBLK_INLINE_SG_CNT))
+		return BLK_STS_RESOURCE;
+	nents = blk_rq_map_sg(rq->q, rq, br->sg_table.sgl);
+	br->dir = rq_data_dir(rq) == WRITE ? DMA_TO_DEVICE : DMA_FROM_DEVICE;
+	count = dma_map_sg(blk->dma_dev, br->sg_table.sgl, nents, br->dir);
+	if (!count) {
+		sg_free_table_chained(&br->sg_table, PVBLK_INLINE_SG_CNT);
+		return BLK_STS_RESOURCE;
+	}
+	br->nents = nents;
+
+	if (count > blk->max_segs ||
+	    (count > PVKIT_BLK_INLINE_SEGS && !br->indirect))
+		goto bad;
+	segs = count > PVKIT_BLK_INLINE_SEGS ? br->indirect : slot->seg;
+	for_each_sg(br->sg_table.sgl, sg, count, i) {
+		dma_addr_t addr = sg_dma_address(sg);
+		u32 len = sg_dma_len(sg);
+
+		/* the ABI wants sector-aligned segments */
+		if (!len || ((addr | len) & PVBLK_SECTOR_MASK) ||
+		    len > blk->max_seg_size)
+			goto bad;
+		segs[i].gpa = cpu_to_le64(addr);
+		segs[i].len = cpu_to_le32(len);
+		segs[i].reserved = 0;
+	}
+	if (count > PVKIT_BLK_INLINE_SEGS) {
+		dma_sync_single_for_device(blk->dma_dev, br->indirect_dma,
+					   count * sizeof(*segs),
+					   DMA_TO_DEVICE);
+		slot->flags |= PVKIT_BLK_RQ_INDIRECT;
+		slot->indirect_gpa = cpu_to_le64(br->indirect_dma);
+	}
+	slot->nr_segs = cpu_to_le16(count);
+	return BLK_STS_OK;
+
+bad:
+	dev_err_ratelimited(&blk->pdev->dev,
+			    "%s: request with %d segments not representable\n",
+			    blk->disk->disk_name, count);
+	pvblk_unmap_data(blk, br);
+	return BLK_STS_IOERR;
+}
+
+/* Build the ring slot for @rq; data is mapped on success. */
+static blk_status_t pvblk_prep(struct pvblk *blk, struct request *rq,
+			       struct pvblk_req *br)
+{
+	struct pvkit_blk_req *slot = &br->slot;
+	bool ro = pvblk_has(blk, PVKIT_BLK_F_RO);
+	u32 nr_sectors = 0, max = 0;
+
+	memset(slot, 0, sizeof(*slot));
+	br->nents = 0;
+	switch (req_op(rq)) {
+	case REQ_OP_READ:
+		slot->op = PVKIT_BLK_OP_READ;
+		slot->sector = cpu_to_le64(blk_rq_pos(rq));
+		break;
+	case REQ_OP_WRITE:
+		if (ro)
+			return BLK_STS_IOERR;
+		slot->op = PVKIT_BLK_OP_WRITE;
+		slot->sector = cpu_to_le64(blk_rq_pos(rq));
+		if ((rq->cmd_flags & REQ_FUA) && pvblk_has(blk, PVKIT_BLK_F_FUA))
+			slot->flags |= PVKIT_BLK_RQ_FUA;
+		break;
+	case REQ_OP_FLUSH:
+		if (!pvblk_has(blk, PVKIT_BLK_F_FLUSH))
+			return BLK_STS_NOTSUPP;
+		slot->op = PVKIT_BLK_OP_FLUSH;
+		return BLK_STS_OK;
+	case REQ_OP_DISCARD:
+		slot->op = PVKIT_BLK_OP_DISCARD;
+		max = pvblk_has(blk, PVKIT_BLK_F_DISCARD) ? blk->max_discard : 0;
+		break;
+	case REQ_OP_WRITE_ZEROES:
+		slot->op = PVKIT_BLK_OP_WRITE_ZEROES;
+		max = pvblk_has(blk, PVKIT_BLK_F_WRITE_ZEROES) ?
+		      blk->max_wzeroes : 0;
+		break;
+	case REQ_OP_DRV_IN:
+		slot->op = PVKIT_BLK_OP_GET_ID;
+		break;
+	default:
+		return BLK_STS_NOTSUPP;
+	}
+
+	if (slot->op == PVKIT_BLK_OP_DISCARD ||
+	    slot->op == PVKIT_BLK_OP_WRITE_ZEROES) {
+		if (!max)
+			return BLK_STS_NOTSUPP;
+		if (ro)
+			return BLK_STS_IOERR;
+		nr_sectors = blk_rq_sectors(rq);
+		if (!nr_sectors || nr_sectors > max)
+			return BLK_STS_IOERR;
+		slot->sector = cpu_to_le64(blk_rq_pos(rq));
+		slot->nr_sectors = cpu_to_le32(nr_sectors);
+		return BLK_STS_OK;
+	}
+	return pvblk_map_data(blk, rq, br);
+}
+
+/*
+ * Hand a prepared request to the queue: it gets its id, a place in the
+ * in-flight table and list, and a ring slot if the ring is live (a queue
+ * that is not live gets it at reconnect).  -ENOSPC if the ring is full.
+ * pq->lock held.
+ */
+static int pvblk_submit(struct pvblk_queue *pq, struct request *rq,
+			struct pvblk_req *br)
+{
+	int err;
+
+	if (WARN_ON_ONCE(rq->tag < 0 || rq->tag >= pq->depth))
+		return -EINVAL;
+	br->slot.id = cpu_to_le64(++pq->seq << PVBLK_TAG_BITS | rq->tag);
+	if (pq->live) {
+		err = pvkit_ring_put_req(&pq->ring, &br->slot,
+					 sizeof(br->slot));
+		if (err)
+			return err;
+	}
+	pq->inflight[rq->tag] = rq;
+	list_add_tail(&br->node, &pq->submitted);
+	return 0;
+}
+
+static blk_status_t pvblk_queue_rq(struct blk_mq_hw_ctx *hctx,
+				   const struct blk_mq_queue_data *bd)
+{
+	struct pvblk_queue *pq = hctx->driver_data;
+	struct pvblk *blk = pq->blk;
+	struct request *rq = bd->rq;
+	struct pvblk_req *br = blk_mq_rq_to_pdu(rq);
+	blk_status_t status;
+	unsigned long flags;
+	bool kick = false;
+	int err;
+
+	if (unlikely(READ_ONCE(blk->state) == PVBLK_DEAD))
+		return BLK_STS_IOERR;
+
+	status = pvblk_prep(blk, rq, br);
+	if (unlikely(status))
+		return status;
+
+	blk_mq_start_request(rq);
+
+	spin_lock_irqsave(&pq->lock, flags);
+	if (unlikely(READ_ONCE(blk->state) == PVBLK_DEAD)) {
+		err = -EIO;
+	} else {
+		err = pvblk_submit(pq, rq, br);
+		if (!err && bd->last)
+			kick = pvblk_push(blk, pq);
+	}
+	if (unlikely(err == -ENOSPC)) {
+		/* a completion restarts the queue: requests are in flight */
+		kick = pvblk_push(blk, pq);
+		blk_mq_stop_hw_queue(hctx);
+		pvkit_queue_stat(blk->pdev, pq->index, PVKIT_STAT_RING_FULL);
+	}
+	spin_unlock_irqrestore(&pq->lock, flags);
+
+	if (kick)
+		pvkit_queue_kick(blk->pdev, pq->index);
+	if (unlikely(err)) {
+		pvblk_unmap_data(blk, br);
+		return err == -ENOSPC ? BLK_STS_DEV_RESOURCE : BLK_STS_IOERR;
+	}
+	return BLK_STS_OK;
+}
+
+static void pvblk_commit_rqs(struct blk_mq_hw_ctx *hctx)
+{
+	struct pvblk_queue *pq = hctx->driver_data;
+	struct pvblk *blk = pq->blk;
+	bool kick;
+
+	spin_lock_irq(&pq->lock);
+	kick = pvblk_push(blk, pq);
+	spin_unlock_irq(&pq->lock);
+
+	if (kick)
+		pvkit_queue_kick(blk->pdev, pq->index);
+}
+
+static void pvblk_complete_rq(struct request *rq)
+{
+	struct pvblk *blk = rq->q->queuedata;
+	struct pvblk_req *br = blk_mq_rq_to_pdu(rq);
+
+	pvblk_unmap_data(blk, br);
+	blk_mq_end_request(rq, br->status);
+}
+
+static void pvblk_complete_batch(struct io_comp_batch *iob)
+{
+	struct request *rq;
+
+	rq_list_for_each(&iob->req_list, rq) {
+		struct pvblk *blk = rq->q->queuedata;
+
+		pvblk_unmap_data(blk, blk_mq_rq_to_pdu(rq));
+	}
+	blk_mq_end_request_batch(iob);
+}
+
+static int pvblk_poll(struct blk_mq_hw_ctx *hctx, struct io_comp_batch *iob)
+{
+	struct pvblk_queue *pq = hctx->driver_data;
+	unsigned long flags;
+	int found;
+
+	spin_lock_irqsave(&pq->lock, flags);
+	found = pvblk_reap(pq, iob);
+	if (found)
+		blk_mq_start_stopped_hw_queues(pq->blk->disk->queue, true);
+	spin_unlock_irqrestore(&pq->lock, flags);
+	return found;
+}
+
+static enum blk_eh_timer_return pvblk_timeout(struct request *rq)
+{
+	struct pvblk *blk = rq->q->queuedata;
+
+	/*
+	 * The host may take its time (a back-end restart, TCG): keep
+	 * waiting.  Not during probe or remove, though: the bus cannot
+	 * deliver a state change then (it holds the device lock), so a
+	 * back-end restart would never be seen and the wait never end.
+	 */
+	if (READ_ONCE(blk->no_events))
+		pvblk_mark_broken(blk, "request timed out during probe or remove");
+	return BLK_EH_RESET_TIMER;
+}
+
+static int pvblk_init_hctx(struct blk_mq_hw_ctx *hctx, void *data,
+			   unsigned int hctx_idx)
+{
+	struct pvblk *blk = data;
+
+	if (WARN_ON_ONCE(hctx_idx >= blk->nr_queues))
+		return -EINVAL;
+	hctx->driver_data = &blk->queues[hctx_idx];
+	return 0;
+}
+
+static int pvblk_init_request(struct blk_mq_tag_set *set, struct request *rq,
+			      unsigned int hctx_idx, unsigned int numa_node)
+{
+	struct pvblk *blk = set->driver_data;
+	struct pvblk_req *br = blk_mq_rq_to_pdu(rq);
+
+	INIT_LIST_HEAD(&br->node);
+	br->nents = 0;
+	if (!blk->indirect_size)
+		return 0;
+	/* a power-of-two kmalloc is naturally aligned: never crosses a page */
+	br->indirect = kzalloc_node(blk->indirect_size, GFP_KERNEL, numa_node);
+	if (!br->indirect)
+		return -ENOMEM;
+	br->indirect_dma = dma_map_single(blk->dma_dev, br->indirect,
+					  blk->indirect_size, DMA_TO_DEVICE);
+	if (dma_mapping_error(blk->dma_dev, br->indirect_dma)) {
+		kfree(br->indirect);
+		br->indirect = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void pvblk_exit_request(struct blk_mq_tag_set *set, struct request *rq,
+			       unsigned int hctx_idx)
+{
+	struct pvblk *blk = set->driver_data;
+	struct pvblk_req *br = blk_mq_rq_to_pdu(rq);
+
+	if (!br->indirect)
+		return;
+	dma_unmap_single(blk->dma_dev, br->indirect_dma, blk->indirect_size,
+			 DMA_TO_DEVICE);
+	kfree(br->indirect);
+	br->indirect = NULL;
+}
+
+static void pvblk_map_queues(struct blk_mq_tag_set *set)
+{
+	struct pvblk *blk = set->driver_data;
+	unsigned int i, qoff;
+
+	for (i = 0, qoff = 0; i < set->nr_maps; i++) {
+		struct blk_mq_queue_map *map = &set->map[i];
+
+		map->nr_queues = blk->io_queues[i];
+		map->queue_offset = qoff;
+		qoff += map->nr_queues;
+		if (map->nr_queues)
+			blk_mq_map_queues(map);
+	}
+}
+
+static const struct blk_mq_ops pvblk_mq_ops = {
+	.queue_rq	= pvblk_queue_rq,
+	.commit_rqs	= pvblk_commit_rqs,
+	.complete	= pvblk_complete_rq,
+	.poll		= pvblk_poll,
+	.timeout	= pvblk_timeout,
+	.init_hctx	= pvblk_init_hctx,
+	.init_request	= pvblk_init_request,
+	.exit_request	= pvblk_exit_request,
+	.map_queues	= pvblk_map_queues,
+};
+
+/* ------------------------------------------------------ block device --- */
+
+static int pvblk_getgeo(struct block_device *bdev, struct hd_geometry *geo)
+{
+	/* made up, like sd: for old partitioning tools only */
+	geo->heads = 1 << 6;
+	geo->sectors = 1 << 5;
+	geo->cylinders = get_capacity(bdev->bd_disk) >> 11;
+	return 0;
+}
+
+static void pvblk_free_disk(struct gendisk *disk)
+{
+	struct pvblk *blk = disk->private_data;
+
+	ida_free(&pvblk_index_ida, blk->index);
+	mutex_destroy(&blk->state_lock);
+	kfree(blk);
+}
+
+static const struct block_device_operations pvblk_fops = {
+	.owner		= THIS_MODULE,
+	.getgeo		= pvblk_getgeo,
+	.free_disk	= pvblk_free_disk,
+};
+
+/* Ask the host for the disk serial (PVKIT_BLK_OP_GET_ID). */
+static int pvblk_get_id(struct pvblk *blk, char *id)
+{
+	struct request_queue *q = blk->disk->queue;
+	struct request *rq;
+	void *buf;
+	int err;
+
+	/* one 512-byte, 512-aligned segment, as the ABI wants */
+	buf = kzalloc(SECTOR_SIZE, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	rq = blk_mq_alloc_request(q, REQ_OP_DRV_IN, 0);
+	if (IS_ERR(rq)) {
+		err = PTR_ERR(rq);
+		goto out_free_buf;
+	}
+	err = blk_rq_map_kern(q, rq, buf, SECTOR_SIZE, GFP_KERNEL);
+	if (err)
+		goto out_free_rq;
+	err = blk_status_to_errno(blk_execute_rq(rq, false));
+	if (!err)
+		memcpy(id, buf, PVKIT_BLK_ID_BYTES);
+out_free_rq:
+	blk_mq_free_request(rq);
+out_free_buf:
+	kfree(buf);
+	return err;
+}
+
+static ssize_t serial_show(struct device *dev, struct device_attribute *attr,
+			   char *buf)
+{
+	struct gendisk *disk = dev_to_disk(dev);
+	char id[PVKIT_BLK_ID_BYTES + 1] = "";
+	int err, i;
+
+	err = pvblk_get_id(disk->private_data, id);
+	if (err == -EOPNOTSUPP)
+		return sysfs_emit(buf, "\n");
+	if (err)
+		return err;
+	/* the host's bytes, up to the first NUL: printable ASCII only */
+	for (i = 0; i < PVKIT_BLK_ID_BYTES && id[i]; i++)
+		if (!isprint(id[i]) || !isascii(id[i]))
+			id[i] = '?';
+	id[i] = '\0';
+	return sysfs_emit(buf, "%s\n", id);
+}
+static DEVICE_ATTR_RO(serial);
+
+static struct attribute *pvblk_attrs[] = {
+	&dev_attr_serial.attr,
+	NULL,
+};
+
+static const struct attribute_group pvblk_attr_group = {
+	.attrs = pvblk_attrs,
+};
+
+static const struct attribute_group *pvblk_attr_groups[] = {
+	&pvblk_attr_group,
+	NULL,
+};
+
+/* pvda ... pvdz, pvdaa ... (the sd/virtio_blk naming scheme). */
+static int pvblk_name_format(const char *prefix, int index, char *buf,
+			     int buflen)
+{
+	const int base = 'z' - 'a' + 1;
+	char suffix[8];
+	int n = sizeof(suffix);
+
+	suffix[--n] = '\0';
+	do {
+		if (!n)
+			return -EINVAL;
+		suffix[--n] = 'a' + index % base;
+		index = index / base - 1;
+	} while (index >= 0);
+	if (snprintf(buf, buflen, "%s%s", prefix, suffix + n) >= buflen)
+		return -EINVAL;
+	return 0;
+}
+
+/* --------------------------------------------------------------- probe --- */
+
+/* Copy, validate and clamp the device config and features. */
+static int pvblk_read_config(struct pvblk *blk)
+{
+	struct pvkit_device *pdev = blk->pdev;
+	struct device *dev = &pdev->dev;
+	struct pvkit_blk_config cfg = {};
+	u64 features = pdev->features & PVKIT_BLK_F_KNOWN;
+	u32 lbs_sectors, v;
+
+	if (pdev->config_size <
+	    offsetofend(struct pvkit_blk_config, max_write_zeroes_sectors)) {
+		dev_err(dev, "config too short: %u bytes\n", pdev->config_size);
+		return -EINVAL;
+	}
+	memcpy(&cfg, pdev->config,
+	       min_t(size_t, pdev->config_size, sizeof(cfg)));
+
+	blk->lbs = le32_to_cpu(cfg.logical_block_size);
+	if (blk->lbs != SZ_512 && blk->lbs != SZ_4K) {
+		dev_err(dev, "unsupported logical block size %u\n", blk->lbs);
+		return -EINVAL;
+	}
+	lbs_sectors = blk->lbs >> SECTOR_SHIFT;
+
+	blk->pbs = le32_to_cpu(cfg.physical_block_size);
+	if (blk->pbs < blk->lbs || blk->pbs > SZ_64K ||
+	    !is_power_of_2(blk->pbs))
+		blk->pbs = blk->lbs;
+
+	/* whole logical blocks, and bytes must fit in loff_t */
+	blk->capacity = min_t(u64, le64_to_cpu(cfg.capacity),
+			      LLONG_MAX >> SECTOR_SHIFT);
+	blk->capacity = round_down(blk->capacity, lbs_sectors);
+
+	v = le32_to_cpu(cfg.max_segments);
+	blk->max_segs = clamp_t(u32, v, 1,
+				(features & PVKIT_BLK_F_INDIRECT) ?
+				PVKIT_BLK_MAX_SEGS : PVKIT_BLK_INLINE_SEGS);
+	if (blk->max_segs <= PVKIT_BLK_INLINE_SEGS)
+		features &= ~PVKIT_BLK_F_INDIRECT;
+
+	/* the block layer cannot split below one page */
+	v = round_down(le32_to_cpu(cfg.max_segment_size), SECTOR_SIZE);
+	if (v < PAGE_SIZE) {
+		dev_err(dev, "max_segment_size %u below the page size\n",
+			le32_to_cpu(cfg.max_segment_size));
+		return -EINVAL;
+	}
+	blk->max_seg_size = v;
+
+	v = round_down(min_t(u32, le32_to_cpu(cfg.max_sectors),
+			     PVBLK_MAX_SECTORS), lbs_sectors);
+	if (v < PAGE_SIZE >> SECTOR_SHIFT) {
+		dev_err(dev, "max_sectors %u below the page size\n",
+			le32_to_cpu(cfg.max_sectors));
+		return -EINVAL;
+	}
+	blk->max_sectors = v;
+
+	if (features & PVKIT_BLK_F_RO)
+		features &= ~(PVKIT_BLK_F_DISCARD | PVKIT_BLK_F_WRITE_ZEROES);
+
+	blk->max_discard = round_down(min_t(u32,
+					    le32_to_cpu(cfg.max_discard_sectors),
+					    UINT_MAX >> SECTOR_SHIFT),
+				      lbs_sectors);
+	if (!blk->max_discard)
+		features &= ~PVKIT_BLK_F_DISCARD;
+	blk->discard_gran = le32_to_cpu(cfg.discard_granularity);
+	if (blk->discard_gran < blk->lbs || blk->discard_gran % blk->lbs ||
+	    blk->discard_gran / SECTOR_SIZE > blk->max_discard)
+		blk->discard_gran = blk->lbs;
+
+	blk->max_wzeroes = round_down(min_t(u32,
+					    le32_to_cpu(cfg.max_write_zeroes_sectors),
+					    UINT_MAX >> SECTOR_SHIFT),
+				      lbs_sectors);
+	if (!blk->max_wzeroes)
+		features &= ~PVKIT_BLK_F_WRITE_ZEROES;
+
+	blk->features = features;
+	if (blk->max_segs > PVKIT_BLK_INLINE_SEGS)
+		blk->indirect_size = roundup_pow_of_two(blk->max_segs *
+						sizeof(struct pvkit_blk_seg));
+	BUILD_BUG_ON(PVKIT_BLK_MAX_SEGS * sizeof(struct pvkit_blk_seg) >
+		     PAGE_SIZE);
+	return 0;
+}
+
+/* Does queue @i of the device fit what we need of it? */
+static bool pvblk_queue_ok(struct pvblk *blk, unsigned int i, u32 depth)
+{
+	const struct pvkit_queue_info *qi = &blk->pdev->queues[i];
+
+	if (qi->req_size < sizeof(struct pvkit_blk_req) ||
+	    qi->rsp_size < sizeof(struct pvkit_blk_rsp) || qi->slots < depth ||
+	    !pvkit_ring_geometry_ok(qi->slots, qi->req_size, qi->rsp_size)) {
+		dev_err(&blk->pdev->dev,
+			"queue %u: unusable ring (%u slots of %u/%u bytes)\n",
+			i, qi->slots, qi->req_size, qi->rsp_size);
+		return false;
+	}
+	return true;
+}
+
+/* Point queue @i's private ring view at the shared ring. */
+static int pvblk_attach_ring(struct pvblk *blk, struct pvblk_queue *pq)
+{
+	const struct pvkit_queue_info *qi = &blk->pdev->queues[pq->index];
+	void *base = pvkit_queue_ring(blk->pdev, pq->index);
+
+	if (!base)
+		return -EINVAL;
+	return pvkit_ring_attach(&pq->ring, base, qi->slots, qi->req_size,
+				 qi->rsp_size);
+}
+
+static void pvblk_free_queues(struct pvblk *blk)
+{
+	unsigned int i;
+
+	for (i = 0; i < blk->nr_queues; i++) {
+		kfree(blk->queues[i].inflight);
+		free_cpumask_var(blk->queues[i].affinity);
+	}
+	kfree(blk->queues);
+	blk->queues = NULL;
+}
+
+/* Size the queues, allocate their state and attach their rings. */
+static int pvblk_init_queues(struct pvblk *blk)
+{
+	struct pvkit_device *pdev = blk->pdev;
+	unsigned int i, nr, nr_poll;
+	u32 depth = PVKIT_RING_MAX_SLOTS;
+	int err;
+
+	nr = min_t(unsigned int, pdev->nr_queues, PVKIT_MAX_QUEUES);
+	nr = min_t(unsigned int, nr,
+		   min_not_zero(num_request_queues, nr_cpu_ids));
+	if (!nr) {
+		dev_err(&pdev->dev, "device has no queues\n");
+		return -EINVAL;
+	}
+	nr_poll = min(poll_queues, nr - 1);
+	blk->io_queues[HCTX_TYPE_DEFAULT] = nr - nr_poll;
+	blk->io_queues[HCTX_TYPE_READ] = 0;
+	blk->io_queues[HCTX_TYPE_POLL] = nr_poll;
+
+	for (i = 0; i < nr; i++)
+		depth = min(depth, pdev->queues[i].slots);
+	depth = min_t(u32, depth, queue_depth ?: PVBLK_MAX_DEPTH);
+	depth = min_t(u32, depth, BLK_MQ_MAX_DEPTH);
+	BUILD_BUG_ON(BIT(PVBLK_TAG_BITS) < PVKIT_RING_MAX_SLOTS);
+	for (i = 0; i < nr; i++)
+		if (!pvblk_queue_ok(blk, i, depth))
+			return -EINVAL;
+
+	blk->queues = kcalloc(nr, sizeof(*blk->queues), GFP_KERNEL);
+	if (!blk->queues)
+		return -ENOMEM;
+	blk->nr_queues = nr;
+	for (i = 0; i < nr; i++) {
+		struct pvblk_queue *pq = &blk->queues[i];
+
+		spin_lock_init(&pq->lock);
+		INIT_LIST_HEAD(&pq->submitted);
+		pq->blk = blk;
+		pq->index = i;
+		pq->poll = i >= blk->io_queues[HCTX_TYPE_DEFAULT];
+		pq->depth = depth;
+		pq->inflight = kcalloc(depth, sizeof(*pq->inflight),
+				       GFP_KERNEL);
+		if (!pq->inflight ||
+		    !zalloc_cpumask_var(&pq->affinity, GFP_KERNEL)) {
+			err = -ENOMEM;
+			goto out_free_queues;
+		}
+		err = pvblk_attach_ring(blk, pq);
+		if (err) {
+			dev_err(&pdev->dev, "queue %u: cannot attach ring\n", i);
+			goto out_free_queues;
+		}
+	}
+	dev_info(&pdev->dev, "%u/%u default/poll queues of depth %u\n",
+		 blk->io_queues[HCTX_TYPE_DEFAULT], nr_poll, depth);
+	return 0;
+
+out_free_queues:
+	pvblk_free_queues(blk);
+	return err;
+}
+
+static void pvblk_free_irqs(struct pvblk *blk)
+{
+	unsigned int i;
+
+	for (i = 0; i < blk->nr_queues; i++) {
+		struct pvblk_queue *pq = &blk->queues[i];
+
+		if (!pq->irq)
+			continue;
+		pvkit_queue_free_irq(blk->pdev, i, pq);
+		pq->irq = 0;
+	}
+}
+
+/*
+ * Bind each interrupt-driven queue's vector, aimed at the CPUs blk-mq
+ * maps to the queue so that completions land where I/O was submitted.
+ */
+static int pvblk_request_irqs(struct pvblk *blk)
+{
+	struct blk_mq_queue_map *map = &blk->tag_set.map[HCTX_TYPE_DEFAULT];
+	unsigned int i, cpu;
+	int irq;
+
+	for_each_possible_cpu(cpu) {
+		unsigned int q = map->mq_map[cpu];
+
+		if (q < blk->nr_queues)
+			cpumask_set_cpu(cpu, blk->queues[q].affinity);
+	}
+	for (i = 0; i < blk->nr_queues; i++) {
+		struct pvblk_queue *pq = &blk->queues[i];
+
+		if (pq->poll)
+			continue;
+		snprintf(pq->name, sizeof(pq->name), "%s-q%u",
+			 blk->disk->disk_name, i);
+		irq = pvkit_queue_request_irq(blk->pdev, i, pvblk_irq, pq->name,
+					      pq);
+		if (irq < 0) {
+			dev_err(&blk->pdev->dev,
+				"queue %u: cannot bind interrupt: %d\n", i, irq);
+			pvblk_free_irqs(blk);
+			return irq;
+		}
+		pq->irq = irq;
+		/* the mask is the irq's affinity hint until the irq is freed */
+		if (!cpumask_empty(pq->affinity))
+			pvkit_queue_set_affinity(blk->pdev, i, pq->affinity);
+	}
+	return 0;
+}
+
+/* Mark every ring live after a (re)connect; the host zeroed the headers. */
+static void pvblk_start_rings(struct pvblk *blk)
+{
+	unsigned int i;
+
+	for (i = 0; i < blk->nr_queues; i++) {
+		struct pvblk_queue *pq = &blk->queues[i];
+
+		spin_lock_irq(&pq->lock);
+		pq->live = true;
+		spin_unlock_irq(&pq->lock);
+	}
+}
+
+static int pvblk_connect(struct pvblk *blk)
+{
+	struct pvkit_device *pdev = blk->pdev;
+	int err;
+
+	err = pvkit_dev_ack_features(pdev, blk->features);
+	if (err) {
+		dev_err(&pdev->dev, "cannot ack features %#llx: %d\n",
+			blk->features, err);
+		return err;
+	}
+	err = pvkit_dev_connect(pdev);
+	if (err)
+		return err;
+	blk->connected = true;
+	blk->epoch = pdev->epoch;
+	return 0;
+}
+
+static void pvblk_setup_queue(struct pvblk *blk)
+{
+	struct request_queue *q = blk->disk->queue;
+
+	blk_queue_logical_block_size(q, blk->lbs);
+	blk_queue_physical_block_size(q, blk->pbs);
+	/*
+	 * Segments are multiples of 512 bytes (ABI section 9); asking for
+	 * logical-block aligned buffers keeps each segment a whole number
+	 * of logical blocks as well, which a back-end may insist on.
+	 */
+	blk_queue_dma_alignment(q, blk->lbs - 1);
+	blk_queue_max_segments(q, blk->max_segs);
+	blk_queue_max_segment_size(q, blk->max_seg_size);
+	blk_queue_max_hw_sectors(q, blk->max_sectors);
+	blk_queue_write_cache(q, pvblk_has(blk, PVKIT_BLK_F_FLUSH),
+			      pvblk_has(blk, PVKIT_BLK_F_FLUSH) &&
+			      pvblk_has(blk, PVKIT_BLK_F_FUA));
+	if (pvblk_has(blk, PVKIT_BLK_F_DISCARD)) {
+		blk_queue_max_discard_sectors(q, blk->max_discard);
+		q->limits.discard_granularity = blk->discard_gran;
+	}
+	if (pvblk_has(blk, PVKIT_BLK_F_WRITE_ZEROES))
+		blk_queue_max_write_zeroes_sectors(q, blk->max_wzeroes);
+	if (pvblk_has(blk, PVKIT_BLK_F_RO))
+		set_disk_ro(blk->disk, true);
+	set_capacity(blk->disk, blk->capacity);
+}
+
+static void pvblk_print_info(struct pvblk *blk)
+{
+	char cap_2[10], cap_10[10];
+	u64 nblocks = blk->capacity >> (ilog2(blk->lbs) - SECTOR_SHIFT);
+
+	string_get_size(nblocks, blk->lbs, STRING_UNITS_2, cap_2,
+			sizeof(cap_2));
+	string_get_size(nblocks, blk->lbs, STRING_UNITS_10, cap_10,
+			sizeof(cap_10));
+	dev_info(&blk->pdev->dev,
+		 "[%s] %llu %u-byte logical blocks (%s/%s)%s, features %#llx\n",
+		 blk->disk->disk_name, nblocks, blk->lbs, cap_10, cap_2,
+		 pvblk_has(blk, PVKIT_BLK_F_RO) ? ", read-only" : "",
+		 blk->features);
+}
+
+static int pvblk_probe(struct pvkit_device *pdev)
+{
+	struct pvblk *blk;
+	int err, tries;
+
+	blk = kzalloc(sizeof(*blk), GFP_KERNEL);
+	if (!blk)
+		return -ENOMEM;
+	blk->pdev = pdev;
+	blk->dma_dev = pvkit_dma_dev(pdev);
+	blk->state = PVBLK_LIVE;
+	mutex_init(&blk->state_lock);
+	INIT_WORK(&blk->broken_work, pvblk_broken_work);
+
+	err = pvblk_read_config(blk);
+	if (err)
+		goto out_free_blk;
+
+	/* the name comes from the instance: two disks cannot share one */
+	err = ida_alloc_range(&pvblk_index_ida, pdev->instance, pdev->instance,
+			      GFP_KERNEL);
+	if (err < 0) {
+		dev_err(&pdev->dev, "instance %u already in use\n",
+			pdev->instance);
+		err = err == -ENOSPC ? -EEXIST : err;
+		goto out_free_blk;
+	}
+	blk->index = err;
+
+	err = pvblk_init_queues(blk);
+	if (err)
+		goto out_free_index;
+
+	blk->tag_set.ops = &pvblk_mq_ops;
+	blk->tag_set.nr_hw_queues = blk->nr_queues;
+	blk->tag_set.nr_maps = blk->io_queues[HCTX_TYPE_POLL] ? 3 : 1;
+	blk->tag_set.queue_depth = blk->queues[0].depth;
+	blk->tag_set.numa_node = NUMA_NO_NODE;
+	blk->tag_set.flags = BLK_MQ_F_SHOULD_MERGE;
+	blk->tag_set.cmd_size = sizeof(struct pvblk_req) +
+		sizeof(struct scatterlist) * PVBLK_INLINE_SG_CNT;
+	blk->tag_set.driver_data = blk;
+	err = blk_mq_alloc_tag_set(&blk->tag_set);
+	if (err)
+		goto out_free_queues;
+
+	blk->disk = blk_mq_alloc_disk(&blk->tag_set, blk);
+	if (IS_ERR(blk->disk)) {
+		err = PTR_ERR(blk->disk);
+		goto out_free_tag_set;
+	}
+	err = pvblk_name_format("pvd", blk->index, blk->disk->disk_name,
+				DISK_NAME_LEN);
+	if (err)
+		goto out_put_disk;
+	blk->disk->major = pvblk_major;
+	blk->disk->first_minor = blk->index << PVBLK_PART_BITS;
+	blk->disk->minors = 1 << PVBLK_PART_BITS;
+	blk->disk->private_data = blk;
+	blk->disk->fops = &pvblk_fops;
+	pvblk_setup_queue(blk);
+
+	err = pvblk_request_irqs(blk);
+	if (err)
+		goto out_put_disk;
+
+	/* from here on state_changed() may run */
+	dev_set_drvdata(&pdev->dev, blk);
+	mutex_lock(&blk->state_lock);
+	for (tries = 0; ; tries++) {
+		err = pvblk_connect(blk);
+		if (err != -EBUSY || tries == PVBLK_CONNECT_TRIES)
+			break;
+		msleep(PVBLK_CONNECT_WAIT_MS);	/* back-end not ready yet */
+	}
+	if (!err)
+		pvblk_start_rings(blk);
+	mutex_unlock(&blk->state_lock);
+	if (err) {
+		/* -EPERM: not OFFERED (e.g. the back-end is restarting) */
+		dev_err(&pdev->dev, "cannot connect (state %u): %d\n",
+			READ_ONCE(pdev->state), err);
+		goto out_free_irqs;
+	}
+
+	pvblk_print_info(blk);
+	WRITE_ONCE(blk->no_events, true);	/* for the partition scan */
+	err = device_add_disk(&pdev->dev, blk->disk, pvblk_attr_groups);
+	WRITE_ONCE(blk->no_events, false);
+	if (err)
+		goto out_disconnect;
+	return 0;
+
+out_disconnect:
+	pvblk_stop_rings(blk);
+	pvkit_dev_disconnect(pdev);
+out_free_irqs:
+	dev_set_drvdata(&pdev->dev, NULL);
+	pvblk_free_irqs(blk);
+out_put_disk:
+	put_disk(blk->disk);
+out_free_tag_set:
+	blk_mq_free_tag_set(&blk->tag_set);
+out_free_queues:
+	pvblk_free_queues(blk);
+out_free_index:
+	ida_free(&pvblk_index_ida, blk->index);
+out_free_blk:
+	mutex_destroy(&blk->state_lock);
+	kfree(blk);
+	return err;
+}
+
+static void pvblk_remove(struct pvkit_device *pdev)
+{
+	struct pvblk *blk = dev_get_drvdata(&pdev->dev);
+
+	mutex_lock(&blk->state_lock);
+	WRITE_ONCE(blk->no_events, true);
+	/* nothing will reconnect a disk that is not live: fail its I/O */
+	if (blk->state != PVBLK_LIVE || !blk->connected ||
+	    pdev->state != PVKIT_DEV_STATE_CONNECTED)
+		pvblk_kill(blk, PVBLK_KILL_GONE);
+	mutex_unlock(&blk->state_lock);
+
+	del_gendisk(blk->disk);
+
+	mutex_lock(&blk->state_lock);
+	pvblk_stop_rings(blk);
+	if (blk->connected) {
+		pvkit_dev_disconnect(pdev);
+		blk->connected = false;
+	}
+	WRITE_ONCE(blk->state, PVBLK_DEAD);
+	mutex_unlock(&blk->state_lock);
+	dev_set_drvdata(&pdev->dev, NULL);
+	pvblk_free_irqs(blk);
+	cancel_work_sync(&blk->broken_work);
+	blk_mq_free_tag_set(&blk->tag_set);
+	pvblk_free_queues(blk);
+	put_disk(blk->disk);	/* frees blk once the disk is closed */
+}
+
+/* ------------------------------------------------------ host changes --- */
+
+/* Back-end gone: hold new I/O, keep what is in flight for resubmission. */
+static void pvblk_quiesce(struct pvblk *blk)
+{
+	if (blk->state == PVBLK_LIVE) {
+		blk_mq_quiesce_queue(blk->disk->queue);
+		WRITE_ONCE(blk->state, PVBLK_QUIESCED);
+	}
+	blk->connected = false;
+}
+
+/*
+ * Before the rings are reset: complete what the old back-end answered,
+ * then stop reading.  A bad index only means those requests are sent
+ * again; a bad response still breaks the disk.
+ */
+static void pvblk_drain_ring(struct pvblk_queue *pq)
+{
+	struct pvkit_blk_rsp rsp;
+	unsigned long flags;
+	int avail;
+
+	spin_lock_irqsave(&pq->lock, flags);
+	if (pq->live) {
+		avail = pvkit_ring_rsp_avail(&pq->ring);
+		if (avail < 0)
+			dev_warn(&pq->blk->pdev->dev,
+				 "queue %u: bad response index before reset\n",
+				 pq->index);
+		while (avail-- > 0) {
+			pvkit_ring_get_rsp(&pq->ring, &rsp, sizeof(rsp));
+			if (!pvblk_complete_rsp(pq, &rsp, NULL))
+				break;
+		}
+		pq->live = false;
+	}
+	spin_unlock_irqrestore(&pq->lock, flags);
+}
+
+/*
+ * Put every unanswered request on the fresh ring again, oldest first.
+ * Returns how many, or a negative errno.
+ */
+static int pvblk_resubmit(struct pvblk *blk, struct pvblk_queue *pq)
+{
+	struct pvblk_req *br;
+	int err, n = 0;
+	bool kick;
+
+	spin_lock_irq(&pq->lock);
+	err = pvblk_attach_ring(blk, pq);
+	if (!err) {
+		list_for_each_entry(br, &pq->submitted, node) {
+			err = pvkit_ring_put_req(&pq->ring, &br->slot,
+						 sizeof(br->slot));
+			if (err)
+				break;
+			n++;
+		}
+	}
+	pq->live = !err;
+	kick = pvblk_push(blk, pq);
+	spin_unlock_irq(&pq->lock);
+
+	if (kick)
+		pvkit_queue_kick(blk->pdev, pq->index);
+	return err ?: n;
+}
+
+/* The device is OFFERED again (new back-end): reconnect and resubmit. */
+static void pvblk_reconnect(struct pvblk *blk)
+{
+	struct pvkit_device *pdev = blk->pdev;
+	unsigned int i, resubmitted = 0;
+	int err;
+
+	pvblk_quiesce(blk);
+	for (i = 0; i < blk->nr_queues; i++)
+		pvblk_drain_ring(&blk->queues[i]);
+	if (test_bit(PVBLK_F_BROKEN, &blk->flags))
+		return;		/* the broken work kills the disk */
+
+	if ((pdev->features & blk->features) != blk->features) {
+		pvblk_mark_broken(blk, "features %#llx no longer offered",
+				  blk->features & ~pdev->features);
+		return;
+	}
+	for (i = 0; i < blk->nr_queues; i++) {
+		if (i >= pdev->nr_queues ||
+		    !pvblk_queue_ok(blk, i, blk->queues[i].depth)) {
+			pvblk_mark_broken(blk, "queue %u unusable after reset",
+					  i);
+			return;
+		}
+	}
+
+	err = pvblk_connect(blk);
+	if (err == -EBUSY || err == -EPERM) {
+		/* not ready (or not OFFERED after all): next change retries */
+		dev_info(&pdev->dev, "reconnect deferred: %d\n", err);
+		return;
+	}
+	if (err) {
+		pvblk_mark_broken(blk, "reconnect failed: %d", err);
+		return;
+	}
+	for (i = 0; i < blk->nr_queues; i++) {
+		err = pvblk_resubmit(blk, &blk->queues[i]);
+		if (err < 0) {
+			pvblk_mark_broken(blk, "queue %u: resubmission failed: %d",
+					  i, err);
+			return;
+		}
+		resubmitted += err;
+	}
+	WRITE_ONCE(blk->state, PVBLK_LIVE);
+	blk_mq_unquiesce_queue(blk->disk->queue);
+	blk_mq_start_stopped_hw_queues(blk->disk->queue, true);
+	dev_info(&pdev->dev, "%s: reconnected, epoch %u, %u requests resubmitted\n",
+		 blk->disk->disk_name, blk->epoch, resubmitted);
+}
+
+/*
+ * The device is CONNECTED while we hold its I/O and have not connected
+ * since: the reset (or OFFERED) we were told about predates our last
+ * DEV_CONNECT, because notifications can lag behind hypercalls.  That
+ * connection is live: read the rings again and let I/O go.
+ */
+static void pvblk_resume(struct pvblk *blk)
+{
+	unsigned int i;
+
+	for (i = 0; i < blk->nr_queues; i++) {
+		struct pvblk_queue *pq = &blk->queues[i];
+
+		spin_lock_irq(&pq->lock);
+		pq->live = true;
+		pvblk_reap(pq, NULL);	/* what arrived while not read */
+		spin_unlock_irq(&pq->lock);
+	}
+	if (test_bit(PVBLK_F_BROKEN, &blk->flags))
+		return;
+	blk->connected = true;
+	blk->epoch = blk->pdev->epoch;
+	WRITE_ONCE(blk->state, PVBLK_LIVE);
+	blk_mq_unquiesce_queue(blk->disk->queue);
+	blk_mq_start_stopped_hw_queues(blk->disk->queue, true);
+	dev_info(&blk->pdev->dev, "%s: connection still live, resumed\n",
+		 blk->disk->disk_name);
+}
+
+static void pvblk_state_changed(struct pvkit_device *pdev, u32 old_state)
+{
+	struct pvblk *blk = dev_get_drvdata(&pdev->dev);
+
+	if (!blk)
+		return;
+	mutex_lock(&blk->state_lock);
+	dev_dbg(&pdev->dev, "state %u -> %u, epoch %u\n", old_state,
+		pdev->state, pdev->epoch);
+	if (blk->state == PVBLK_DEAD)
+		goto out;
+
+	switch (pdev->state) {
+	case PVKIT_DEV_STATE_RESETTING:
+		pvblk_quiesce(blk);
+		break;
+	case PVKIT_DEV_STATE_CONNECTED:
+		if (blk->state == PVBLK_QUIESCED)
+			pvblk_resume(blk);
+		break;
+	case PVKIT_DEV_STATE_OFFERED:
+		/* a stale OFFERED from before our own connect changes nothing */
+		if (blk->state == PVBLK_QUIESCED || pdev->epoch != blk->epoch ||
+		    old_state != PVKIT_DEV_STATE_OFFERED)
+			pvblk_reconnect(blk);
+		break;
+	case PVKIT_DEV_STATE_CLOSING:
+		dev_info(&pdev->dev, "%s: host removes the disk\n",
+			 blk->disk->disk_name);
+		pvblk_kill(blk, PVBLK_KILL_DISCONNECT);
+		break;
+	case PVKIT_DEV_STATE_BROKEN:
+		dev_err(&pdev->dev, "%s: host gave up on the back-end\n",
+			blk->disk->disk_name);
+		pvblk_kill(blk, PVBLK_KILL_GONE);
+		break;
+	case PVKIT_DEV_STATE_FREE:
+		pvblk_kill(blk, PVBLK_KILL_GONE);
+		break;
+	default:
+		break;
+	}
+out:
+	mutex_unlock(&blk->state_lock);
+}
+
+static struct pvkit_driver pvblk_driver = {
+	.driver.name	= KBUILD_MODNAME,
+	.type		= PVKIT_DEV_BLK,
+	.probe		= pvblk_probe,
+	.remove		= pvblk_remove,
+	.state_changed	= pvblk_state_changed,
+};
+
+static int __init pvblk_init(void)
+{
+	int err;
+
+	pvblk_major = register_blkdev(0, KBUILD_MODNAME);
+	if (pvblk_major < 0)
+		return pvblk_major;
+
+	err = pvkit_register_driver(&pvblk_driver);
+	if (err)
+		goto out_unregister_blkdev;
+	return 0;
+
+out_unregister_blkdev:
+	unregister_blkdev(pvblk_major, KBUILD_MODNAME);
+	return err;
+}
+
+static void __exit pvblk_exit(void)
+{
+	pvkit_unregister_driver(&pvblk_driver);
+	unregister_blkdev(pvblk_major, KBUILD_MODNAME);
+	ida_destroy(&pvblk_index_ida);
+}
+
+module_init(pvblk_init);
+module_exit(pvblk_exit);
+
+MODULE_DESCRIPTION("pvkit paravirtual block device front-end");
+MODULE_AUTHOR("The pvkit authors");
+MODULE_LICENSE("GPL");
+MODULE_IMPORT_NS(PVKIT);

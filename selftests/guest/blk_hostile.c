@@ -1,0 +1,436 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Description: pvkit_blk survives a hostile host: the test plays the
+ * back-end's part on the shared ring and answers with an impossible
+ * response index, an id never issued, a duplicate completion, a stale id
+ * and an unknown status.  Each must mark the disk broken (with the reason
+ * in the kernel log), fail the request in flight and later I/O with EIO,
+ * and leave the guest running; reloading pvkit_blk brings the disk back.
+ *
+ * The ring lives in BAR2 of the pvkit PCI device, which the test maps
+ * through sysfs; with pvkit.ko bound that needs the kernel parameter
+ * iomem=relaxed (the test skips without it).  A request is kept
+ * unanswered by moving the back-end's req_event far ahead, so the driver
+ * does not kick it; the test's answer arrives through a PVKIT_HC_EVTCHN_SEND
+ * loopback interrupt (/dev/pvkit).
+ *
+ * Copyright (c) 2026 The pvkit authors
+ */
+#include <glob.h>
+#include <sched.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <sys/klog.h>
+#include <sys/mman.h>
+#include <pvkit/abi.h>
+#include <pvkit/blk.h>
+#include <pvkit/pvkit_ioctl.h>
+#include <pvkit/ring.h>
+
+#include "blk_common.h"
+
+#define FAR_AHEAD	0x40000000U	/* req_event no push reaches */
+
+enum inject {
+	INJ_RSP_INDEX,		/* rsp_prod beyond the requests in flight */
+	INJ_UNKNOWN_ID,		/* an id that was never issued */
+	INJ_DUPLICATE,		/* the id of a request already completed */
+	INJ_STALE_ID,		/* right tag, wrong generation */
+	INJ_BAD_STATUS,		/* right id, undefined status */
+};
+
+struct shm {
+	uint8_t *base;
+	size_t size;
+};
+
+/* Map BAR2 of the pvkit device; 0, or -errno (EINVAL: iomem strict). */
+static int shm_map(struct shm *shm)
+{
+	char path[300], id[16];
+	int ret = -ENODEV;
+	glob_t g;
+	size_t i;
+
+	if (glob("/sys/bus/pci/devices/*", 0, NULL, &g))
+		return -ENODEV;
+	for (i = 0; i < g.gl_pathc; i++) {
+		struct stat st;
+		FILE *f;
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/vendor", g.gl_pathv[i]);
+		f = fopen(path, "r");
+		if (!f || !fgets(id, sizeof(id), f) || strtol(id, NULL, 0) !=
+		    PVKIT_PCI_VENDOR_ID) {
+			if (f)
+				fclose(f);
+			continue;
+		}
+		fclose(f);
+		snprintf(path, sizeof(path), "%s/device", g.gl_pathv[i]);
+		f = fopen(path, "r");
+		if (!f || !fgets(id, sizeof(id), f) || strtol(id, NULL, 0) !=
+		    PVKIT_PCI_DEVICE_ID) {
+			if (f)
+				fclose(f);
+			continue;
+		}
+		fclose(f);
+		snprintf(path, sizeof(path), "%s/resource%d", g.gl_pathv[i],
+			 PVKIT_BAR_SHM);
+		fd = open(path, O_RDWR | O_SYNC);
+		if (fd < 0 || fstat(fd, &st)) {
+			ret = -errno;
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		shm->size = st.st_size;
+		shm->base = mmap(NULL, shm->size, PROT_READ | PROT_WRITE,
+				 MAP_SHARED, fd, 0);
+		ret = shm->base == MAP_FAILED ? -errno : 0;
+		close(fd);
+		if (!ret && le32toh(*(uint32_t *)shm->base) == PVKIT_MAGIC)
+			break;
+		if (!ret)
+			munmap(shm->base, shm->size);
+		ret = ret ?: -ENODEV;
+	}
+	globfree(&g);
+	return ret;
+}
+
+/* The queues of block device instance 0, from the device table. */
+static int find_blk(const struct shm *shm, struct pvkit_dev_entry *out)
+{
+	const struct pvkit_info *info = (const void *)shm->base;
+	uint32_t off = le32toh(info->devtab_offset);
+	uint32_t n = le32toh(info->devtab_entries), i;
+
+	for (i = 0; i < n && i < PVKIT_MAX_DEVICES; i++) {
+		const struct pvkit_dev_entry *e;
+
+		if (off + (i + 1) * sizeof(*e) > shm->size)
+			break;
+		e = (const void *)(shm->base + off + i * sizeof(*e));
+		if (le16toh(e->type) == PVKIT_DEV_BLK && !le16toh(e->instance)) {
+			memcpy(out, e, sizeof(*out));
+			return 0;
+		}
+	}
+	return -ENODEV;
+}
+
+static long hypercall(uint32_t nr, uint64_t a0)
+{
+	struct pvkit_ioc_hypercall hc = { .nr = nr, .args = { a0 } };
+	int fd = open("/dev/pvkit", O_RDWR), ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = ioctl(fd, PVKIT_IOC_HYPERCALL, &hc);
+	close(fd);
+	return ret ? -errno : hc.ret;
+}
+
+/* Has the kernel log got @what since the test started? */
+static bool klog_has(const char *what, size_t from)
+{
+	int len = klogctl(10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0);
+	bool found = false;
+	char *buf;
+	int n;
+
+	if (len <= 0)
+		return false;
+	buf = malloc(len + 1);
+	if (!buf)
+		return false;
+	n = klogctl(3 /* SYSLOG_ACTION_READ_ALL */, buf, len);
+	if (n > 0) {
+		buf[n] = '\0';
+		found = (size_t)n > from && strstr(buf + from, what);
+	}
+	free(buf);
+	return found;
+}
+
+static size_t klog_len(void)
+{
+	int len = klogctl(10, NULL, 0), n;
+	char *buf = malloc(len > 0 ? len : 1);
+
+	n = buf && len > 0 ? klogctl(3, buf, len) : 0;
+	free(buf);
+	return n > 0 ? n : 0;
+}
+
+FIXTURE(hostile) {
+	struct shm shm;
+	struct pvkit_dev_entry dev;
+	size_t klog_start;
+	bool stalled;		/* req_event moved: the back-end is not kicked */
+	pid_t child;		/* reader with a request in flight */
+};
+
+FIXTURE_VARIANT(hostile) {
+	enum inject inject;
+	bool in_flight;		/* needs an unanswered request */
+	const char *reason;	/* expected in the "device broken" line */
+};
+
+FIXTURE_VARIANT_ADD(hostile, rsp_index) {
+	.inject = INJ_RSP_INDEX,
+	.reason = "response index beyond the requests in flight",
+};
+
+FIXTURE_VARIANT_ADD(hostile, unknown_id) {
+	.inject = INJ_UNKNOWN_ID, .in_flight = true,
+	.reason = "not in flight",
+};
+
+FIXTURE_VARIANT_ADD(hostile, duplicate) {
+	/* "not in flight", or "stale" if the request reuses the tag */
+	.inject = INJ_DUPLICATE, .in_flight = true,
+	.reason = "response id",
+};
+
+FIXTURE_VARIANT_ADD(hostile, stale_id) {
+	.inject = INJ_STALE_ID, .in_flight = true,
+	.reason = "stale response id",
+};
+
+FIXTURE_VARIANT_ADD(hostile, bad_status) {
+	.inject = INJ_BAD_STATUS, .in_flight = true,
+	.reason = "unknown status",
+};
+
+FIXTURE_SETUP(hostile)
+{
+	cpu_set_t cpus;
+	int err;
+
+	self->shm.base = MAP_FAILED;
+	self->stalled = false;
+	self->child = 0;
+	if (!blk_module_loaded() || access("/dev/pvkit", R_OK | W_OK))
+		SKIP(return, BLK_MODULE " or /dev/pvkit missing");
+	/* a fresh disk for every case */
+	ASSERT_EQ(0, blk_module_reload(BLK_DISK, NULL));
+	err = shm_map(&self->shm);
+	if (err == -EINVAL || err == -EPERM)
+		SKIP(return, "cannot map BAR2 (boot with iomem=relaxed)");
+	ASSERT_EQ(0, err) TH_LOG("map BAR2: %s", strerror(-err));
+	ASSERT_EQ(0, find_blk(&self->shm, &self->dev));
+	ASSERT_LE(1, le16toh(self->dev.nr_queues));
+	/* submit from one CPU: its hardware queue is the one we watch */
+	CPU_ZERO(&cpus);
+	CPU_SET(0, &cpus);
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(cpus), &cpus));
+	self->klog_start = klog_len();
+}
+
+static struct pvkit_ring_hdr *ring_hdr(struct shm *shm,
+				       const struct pvkit_queue_desc *q)
+{
+	return (void *)(shm->base + le32toh(q->ring_offset));
+}
+
+/* O_DIRECT read of one block from this CPU's queue; 0 or an errno. */
+static int read_block(off_t off)
+{
+	void *buf;
+	int fd, err = 0;
+
+	fd = open(blk_dev_path(BLK_DISK), O_RDONLY | O_DIRECT);
+	if (fd < 0)
+		return errno;
+	if (posix_memalign(&buf, 4096, 4096)) {
+		close(fd);
+		return ENOMEM;
+	}
+	if (pread(fd, buf, 4096, off) != 4096)
+		err = errno ?: EIO;
+	free(buf);
+	close(fd);
+	return err;
+}
+
+/* read_block() in a child that reports the result on @pipefd. */
+static pid_t read_in_child(int pipefd)
+{
+	pid_t pid = fork();
+	int err;
+
+	if (pid)
+		return pid;
+	err = read_block(0);
+	_exit(write(pipefd, &err, sizeof(err)) == sizeof(err) ? 0 : 2);
+}
+
+FIXTURE_TEARDOWN(hostile)
+{
+	unsigned int q;
+
+	/*
+	 * After a failed check the back-end may still be un-kicked with the
+	 * reader's request: re-arm the kick, and a new request from this CPU
+	 * gets both to the back-end.
+	 */
+	if (self->stalled) {
+		for (q = 0; q < le16toh(self->dev.nr_queues); q++) {
+			struct pvkit_ring_hdr *h =
+				ring_hdr(&self->shm, &self->dev.queues[q]);
+
+			h->req_event = h->req_prod;
+		}
+		__sync_synchronize();
+		read_block(8192);
+	}
+	if (self->child > 0)
+		waitpid(self->child, NULL, 0);
+	if (self->shm.base != MAP_FAILED)
+		munmap(self->shm.base, self->shm.size);
+	/* leave a working disk behind */
+	if (blk_module_reload(BLK_DISK, NULL))
+		printf("# teardown: reload failed\n");
+}
+
+TEST_F_TIMEOUT(hostile, broken, 60)
+{
+	const struct pvkit_queue_desc *qd = NULL;
+	struct pvkit_ring_hdr *hdr = NULL;
+	uint32_t req_prod0[PVKIT_MAX_QUEUES], slots, rsp_prod, mask;
+	unsigned int nq = le16toh(self->dev.nr_queues), q, i;
+	struct pvkit_blk_rsp rsp = { 0 };
+	uint64_t issued_id = 0;
+	int pipefd[2], child_err = -1, fd;
+	pid_t child = 0;
+	char buf[4096] __attribute__((aligned(4096)));
+	uint8_t *rsp_slots;
+
+	BLK_SKIP_IF_SETUP_SKIPPED();
+
+	/* a completed request on this CPU's queue, for the duplicate */
+	ASSERT_EQ(0, read_block(4096));
+	/* let the I/O settle: every queue idle, back-end asleep */
+	usleep(200 * 1000);
+	for (q = 0; q < nq; q++) {
+		struct pvkit_ring_hdr *h = ring_hdr(&self->shm,
+						    &self->dev.queues[q]);
+
+		req_prod0[q] = le32toh(h->req_prod);
+		if (variant->in_flight)
+			h->req_event = htole32(req_prod0[q] + FAR_AHEAD);
+	}
+	self->stalled = variant->in_flight;
+	__sync_synchronize();
+
+	ASSERT_EQ(0, pipe(pipefd));
+	if (variant->in_flight) {
+		child = read_in_child(pipefd[1]);
+		ASSERT_LT(0, child);
+		self->child = child;
+		/* which queue got it? */
+		for (i = 0; i < 500 && !hdr; i++) {
+			for (q = 0; q < nq && !hdr; q++) {
+				struct pvkit_ring_hdr *h = ring_hdr(&self->shm,
+						&self->dev.queues[q]);
+
+				if (le32toh(h->req_prod) != req_prod0[q]) {
+					hdr = h;
+					qd = &self->dev.queues[q];
+				}
+			}
+			usleep(10 * 1000);
+		}
+		ASSERT_NE(NULL, hdr) TH_LOG("the read never reached a ring");
+	} else {
+		qd = &self->dev.queues[0];
+		hdr = ring_hdr(&self->shm, qd);
+	}
+
+	slots = le32toh(qd->ring_slots);
+	mask = slots - 1;
+	rsp_prod = le32toh(hdr->rsp_prod);
+	rsp_slots = (uint8_t *)hdr + PVKIT_RING_HDR_SIZE +
+		    (size_t)slots * le16toh(qd->req_size);
+	if (variant->in_flight) {
+		const struct pvkit_blk_req *rq = (const void *)
+			((uint8_t *)hdr + PVKIT_RING_HDR_SIZE +
+			 (size_t)((le32toh(hdr->req_prod) - 1) & mask) *
+			 le16toh(qd->req_size));
+
+		issued_id = le64toh(rq->id);
+		TH_LOG("request id %#llx in flight on queue %ld, rsp_prod %u",
+		       (unsigned long long)issued_id,
+		       (long)(qd - self->dev.queues), rsp_prod);
+	}
+
+	switch (variant->inject) {
+	case INJ_RSP_INDEX:
+		hdr->rsp_prod = htole32(rsp_prod + 5);
+		break;
+	case INJ_UNKNOWN_ID:
+		rsp.id = htole64(0xfffe);
+		break;
+	case INJ_DUPLICATE:
+		/* the last response the back-end wrote, answered already */
+		ASSERT_NE(0U, rsp_prod) TH_LOG("no earlier response to replay");
+		memcpy(&rsp, rsp_slots + (size_t)((rsp_prod - 1) & mask) *
+		       le16toh(qd->rsp_size), sizeof(rsp));
+		rsp.status = PVKIT_BLK_S_OK;
+		ASSERT_NE(issued_id, le64toh(rsp.id));
+		break;
+	case INJ_STALE_ID:
+		rsp.id = htole64(issued_id + (1ULL << 16));
+		break;
+	case INJ_BAD_STATUS:
+		rsp.id = htole64(issued_id);
+		rsp.status = 0x77;
+		break;
+	}
+	if (variant->inject != INJ_RSP_INDEX) {
+		memcpy(rsp_slots + (size_t)(rsp_prod & mask) *
+		       le16toh(qd->rsp_size), &rsp, sizeof(rsp));
+		__sync_synchronize();
+		hdr->rsp_prod = htole32(rsp_prod + 1);
+	}
+	__sync_synchronize();
+	ASSERT_EQ(0, hypercall(PVKIT_HC_EVTCHN_SEND, le16toh(qd->vector)));
+
+	if (child) {
+		/* the request in flight fails */
+		ASSERT_EQ((ssize_t)sizeof(child_err),
+			  read(pipefd[0], &child_err, sizeof(child_err)));
+		waitpid(child, NULL, 0);
+		self->child = 0;
+		EXPECT_EQ(EIO, child_err);
+	}
+	for (i = 0; i < 100 && !klog_has(variant->reason, self->klog_start);
+	     i++)
+		usleep(50 * 1000);
+	EXPECT_TRUE(klog_has("device broken", self->klog_start));
+	EXPECT_TRUE(klog_has(variant->reason, self->klog_start));
+
+	/* later I/O fails too, and the guest is still fine */
+	fd = open(blk_dev_path(BLK_DISK), O_RDONLY | O_DIRECT);
+	ASSERT_LE(0, fd);
+	errno = 0;
+	EXPECT_EQ(-1, pread(fd, buf, sizeof(buf), 4096));
+	EXPECT_EQ(EIO, errno);
+	close(fd);
+	close(pipefd[0]);
+	close(pipefd[1]);
+
+	/* a new driver instance gets a working disk (rings zeroed) */
+	self->stalled = false;
+	ASSERT_EQ(0, blk_module_reload(BLK_DISK, NULL));
+	fd = open(blk_dev_path(BLK_DISK), O_RDONLY | O_DIRECT);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ((ssize_t)sizeof(buf), pread(fd, buf, sizeof(buf), 0));
+	close(fd);
+}
+
+BLK_TEST_MAIN(BLK_DISK)
