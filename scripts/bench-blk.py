@@ -86,6 +86,7 @@ def guest_script(runtime, ramp, devices):
                    " --ioengine=%s --rw=%s --bs=%s --iodepth=%d"
                    " --time_based --runtime=%d --ramp_time=%d"
                    " --size=900m --randrepeat=0 --norandommap"
+                   " --lat_percentiles=1"
                    " --output-format=json --output=/tmp/fio.json"
                    % (var[dev], engine, rw, bs, qd, runtime, ramp))
             lines += [
@@ -99,6 +100,33 @@ def guest_script(runtime, ramp, devices):
                 "else echo 'BENCH-SKIP %s no device'; fi" % job,
             ]
     return "\n".join(lines) + "\n"
+
+
+def follow(path, proc):
+    """Yield lines of path as they are written, until proc has exited."""
+    f = None
+    pending = ""
+    while True:
+        if f is None:
+            try:
+                f = open(path, errors="replace")
+            except OSError:
+                f = None
+        chunk = f.read() if f else ""
+        if chunk:
+            pending += chunk.replace("\r", "")
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                yield line
+            continue
+        if proc.poll() is not None:
+            if f:
+                pending += f.read().replace("\r", "")
+                for line in pending.split("\n"):
+                    yield line
+                f.close()
+            return
+        time.sleep(0.02)
 
 
 def proc_children(root):
@@ -154,12 +182,13 @@ def fio_summary(js):
     job = js["jobs"][0]
     rd, wr = job["read"], job["write"]
     side = rd if rd["io_bytes"] >= wr["io_bytes"] else wr
-    lat = side.get("clat_ns", {})
+    # total latency (submission to completion), mean and percentile alike
+    lat = side.get("lat_ns", {})
     pct = lat.get("percentile", {})
     return {
         "iops": side["iops"],
         "bw_mib_s": side["bw_bytes"] / 1048576.0,
-        "lat_mean_us": side.get("lat_ns", {}).get("mean", 0) / 1000.0,
+        "lat_mean_us": lat.get("mean", 0) / 1000.0,
         "lat_p99_us": pct.get("99.000000", 0) / 1000.0,
         "ios": side["total_ios"],
     }
@@ -226,17 +255,23 @@ def main():
         script = guest_script(args.runtime, args.ramp, devices)
         jobs = len(devices) * len(WORKLOADS)
         budget = 120 + jobs * (args.runtime + args.ramp + 15)
+        console = os.path.join(OUT, "blk-console.log")
         cmd = [os.path.join(TOP, "scripts", "boot-guest.sh"),
-               "--cmd", script, "--timeout", str(budget), "--"] + extra
+               "--cmd", script, "--timeout", str(budget), "--log", console,
+               "--"] + extra
         env = dict(os.environ, PVKIT_BOOT="hv")
         print("bench-blk: %d jobs, about %d s" %
               (jobs, jobs * (args.runtime + args.ramp + 4)), flush=True)
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env,
-                                text=True, errors="replace", bufsize=1)
+        # The console file is written by QEMU as the guest prints; reading
+        # it directly (not boot-guest's piped copy, which is block
+        # buffered) puts the CPU samples at the markers, not after them.
+        try:
+            os.unlink(console)  # never follow the previous run's log
+        except OSError:
+            pass
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env)
         results, marks, json_buf, in_json, cur = {}, {}, [], False, None
-        log = open(os.path.join(OUT, "blk-console.log"), "w")
-        for line in proc.stdout:
-            log.write(line)
+        for line in follow(console, proc):
             line = line.strip()
             m = re.match(r"BENCH-BEGIN (\S+)$", line)
             if m:
@@ -266,7 +301,6 @@ def main():
             elif line.startswith("BENCH-SKIP") or line.startswith("BENCH-NOTE"):
                 print("  " + line, flush=True)
         rc = proc.wait()
-        log.close()
     finally:
         for img in images.values():
             try:
