@@ -140,7 +140,7 @@ cat "$BASE_INITRD" "$tmp/cmd.cpio.gz" > "$tmp/initrd"
 set -m
 "$engine" "$tmp/initrd" "$log" < /dev/null &
 vm_pid=$!
-tail -n +1 -f --pid="$vm_pid" "$log" | tr -d '\r' &
+tail -n +1 -f --pid="$vm_pid" "$log" | sed -u 's/\r$//' &
 tail_pid=$!
 set +m
 
