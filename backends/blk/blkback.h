@@ -41,6 +41,9 @@
 #define BLKB_MAX_WZ_SECTORS	(1U << 22)		/* 2 GiB */
 #define BLKB_MAX_POLL_US	1000000U		/* 1 s */
 
+/* Largest read/write done inline on a memory-backed image (inline_rw). */
+#define BLKB_INLINE_MAX		(64U << 10)
+
 /* Write-zeroes fallback: zeroes written from this many bytes of zero page. */
 #define BLKB_ZERO_BUF_SIZE	(1U << 20)
 #define BLKB_ZERO_IOVS		16		/* 16 MiB per write */
@@ -63,12 +66,13 @@ struct blkb_opts {
 	bool ro;
 	bool has_serial;
 	enum blkb_direct direct;
+	bool no_inline;			/* inline=off */
 	unsigned int poll_us;
 };
 
 /*
- * Parse "path=PATH[,ro][,poll=US][,direct=auto|on|off][,serial=S]
- * [,format=raw]".  Returns 0 or -EINVAL with a reason in @err.
+ * Parse "path=PATH[,ro][,poll=US][,direct=auto|on|off][,inline=auto|off]
+ * [,serial=S][,format=raw]".  Returns 0 or -EINVAL with a reason in @err.
  */
 int blkb_opts_parse(struct blkb_opts *o, const char *args, char *err,
 		    size_t errlen);
@@ -99,6 +103,13 @@ struct blkb_disk_ops {
 	void (*prep_rw)(struct blkb_disk *disk, struct io_uring_sqe *sqe,
 			bool write, const struct iovec *iov, unsigned int nr,
 			uint64_t off, int rwf);
+	/*
+	 * Optional: do the readv/writev now, in the calling thread; returns
+	 * bytes done or -errno.  Only called when disk->inline_rw is set.
+	 */
+	ssize_t (*rw_inline)(struct blkb_disk *disk, bool write,
+			     const struct iovec *iov, unsigned int nr,
+			     uint64_t off, int rwf);
 	void (*prep_flush)(struct blkb_disk *disk, struct io_uring_sqe *sqe);
 	void (*prep_discard)(struct blkb_disk *disk, struct io_uring_sqe *sqe,
 			     uint64_t off, uint64_t len);
@@ -128,6 +139,13 @@ struct blkb_disk {
 	bool can_discard;
 	bool can_write_zeroes;
 	bool discard_is_hint;	/* discard may silently do nothing */
+	/*
+	 * Reads and writes of at most BLKB_INLINE_MAX bytes go through
+	 * ops->rw_inline(): the image is in memory (tmpfs/ramfs) and
+	 * cannot do RWF_NOWAIT, so io_uring would hand every one of them to
+	 * an io-wq worker (two thread wake-ups per request for a memcpy).
+	 */
+	bool inline_rw;
 	int direct_dropped;	/* atomic: O_DIRECT turned off at run time */
 	int no_zero_range;	/* atomic: ZERO_RANGE unsupported */
 	uint64_t size;		/* bytes exposed to the guest */
@@ -163,7 +181,9 @@ struct blkb_io {
 	unsigned int iov_idx;	/* first iovec not fully done */
 	unsigned int nr_iov;
 	unsigned int retries;	/* -EAGAIN/-EINTR resubmissions */
+	int res;		/* result of an inline step */
 	struct blkb_io *next_free;
+	struct blkb_io *next_done;	/* inline steps awaiting completion */
 	struct iovec iov[BLKB_MAX_SEGS];
 };
 
@@ -208,6 +228,8 @@ struct blkb_queue {
 	struct blkb_limits lim;
 	struct blkb_io *ios;		/* ring_slots entries */
 	struct blkb_io *free_ios;
+	struct blkb_io *done_head;	/* inline steps done, FIFO */
+	struct blkb_io **done_tail;
 	unsigned int inflight;		/* ios held */
 	bool stopping;
 	bool kick_poll;			/* kick fd is O_NONBLOCK: poll first */

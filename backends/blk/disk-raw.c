@@ -10,9 +10,12 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/uio.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 #include <linux/fs.h>
+#include <linux/magic.h>
 
 #include <pvkit-host/log.h>
 
@@ -165,6 +168,35 @@ static int raw_probe_direct(struct blkb_disk *disk, const struct blkb_opts *o,
 	return ret;
 }
 
+/*
+ * Serve small reads and writes inline?  Only for an image in memory
+ * (tmpfs, ramfs): the copy cannot wait for a device, and such files
+ * refuse RWF_NOWAIT, which makes io_uring punt every read and write to an
+ * io-wq worker -- a wake-up of the worker and one of the queue thread
+ * per request, for what is a memcpy of at most BLKB_INLINE_MAX bytes.
+ */
+static bool raw_want_inline(struct blkb_disk *disk, const struct blkb_opts *o)
+{
+	struct statfs sfs;
+	struct iovec iov;
+	bool nowait_refused;
+	void *buf;
+
+	if (o->no_inline || disk->is_blkdev || fstatfs(disk->fd, &sfs) < 0)
+		return false;
+	if (sfs.f_type != TMPFS_MAGIC && sfs.f_type != RAMFS_MAGIC)
+		return false;
+	/* an aligned one-block read (a 0-byte one skips the flag check) */
+	if (posix_memalign(&buf, RAW_PROBE_ALIGN, RAW_PROBE_ALIGN))
+		return false;
+	iov.iov_base = buf;
+	iov.iov_len = disk->lbs;
+	nowait_refused = preadv2(disk->fd, &iov, 1, 0, RWF_NOWAIT) < 0 &&
+			 errno == EOPNOTSUPP;
+	free(buf);
+	return nowait_refused;
+}
+
 static int raw_open(struct blkb_disk *disk, const struct blkb_opts *o,
 		    char *err, size_t errlen)
 {
@@ -237,6 +269,7 @@ static int raw_open(struct blkb_disk *disk, const struct blkb_opts *o,
 	}
 	/* ZERO_RANGE where possible, else writes of zeroes: always offered */
 	disk->can_write_zeroes = !ro;
+	disk->inline_rw = raw_want_inline(disk, o);
 	return 0;
 
 err_close:
@@ -260,6 +293,19 @@ static void raw_prep_rw(struct blkb_disk *disk, struct io_uring_sqe *sqe,
 		io_uring_prep_writev2(sqe, disk->fd, iov, nr, off, rwf);
 	else
 		io_uring_prep_readv2(sqe, disk->fd, iov, nr, off, rwf);
+}
+
+static ssize_t raw_rw_inline(struct blkb_disk *disk, bool write,
+			     const struct iovec *iov, unsigned int nr,
+			     uint64_t off, int rwf)
+{
+	ssize_t n;
+
+	if (write)
+		n = pwritev2(disk->fd, iov, nr, off, rwf);
+	else
+		n = preadv2(disk->fd, iov, nr, off, rwf);
+	return n < 0 ? -errno : n;
 }
 
 static void raw_prep_flush(struct blkb_disk *disk, struct io_uring_sqe *sqe)
@@ -324,6 +370,7 @@ const struct blkb_disk_ops blkb_raw_ops = {
 	.open = raw_open,
 	.close = raw_close,
 	.prep_rw = raw_prep_rw,
+	.rw_inline = raw_rw_inline,
 	.prep_flush = raw_prep_flush,
 	.prep_discard = raw_prep_discard,
 	.prep_write_zeroes = raw_prep_write_zeroes,

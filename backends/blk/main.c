@@ -272,11 +272,12 @@ static int blkb_setup(struct blkb_main *m, const struct pvkit_be_setup *s,
 	}
 
 	blkb_fill_ready(dev, &ready);
-	log_info("%s: %llu sectors, %u-byte blocks, %s%s%s, %u queue(s)%s",
+	log_info("%s: %llu sectors, %u-byte blocks, %s%s%s%s, %u queue(s)%s",
 		 dev->opts.path,
 		 (unsigned long long)(dev->disk.size >> PVKIT_BLK_SECTOR_SHIFT),
 		 dev->disk.lbs, dev->disk.ro ? "read-only" : "read-write",
 		 dev->disk.direct ? ", O_DIRECT" : ", buffered",
+		 dev->disk.inline_rw ? ", inline" : "",
 		 dev->disk.can_discard ? ", discard" : "", dev->nr_queues,
 		 dev->opts.poll_us ? ", polling" : "");
 	m->state = BLKB_READY;

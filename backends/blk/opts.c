@@ -84,6 +84,15 @@ static int blkb_opt_one(struct blkb_opts *o, char *opt, bool *have_path,
 			return blkb_opts_err(err, errlen,
 					     "direct=%s: expected auto, on or off",
 					     val);
+	} else if (!strcmp(opt, "inline")) {
+		if (!strcmp(val, "auto"))
+			o->no_inline = false;
+		else if (!strcmp(val, "off"))
+			o->no_inline = true;
+		else
+			return blkb_opts_err(err, errlen,
+					     "inline=%s: expected auto or off",
+					     val);
 	} else if (!strcmp(opt, "serial")) {
 		if (strlen(val) > PVKIT_BLK_ID_BYTES)
 			return blkb_opts_err(err, errlen,

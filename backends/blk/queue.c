@@ -6,8 +6,12 @@
  *   1. drain: consume every published request (at most a ring's worth),
  *      copy it, validate it, answer malformed ones at once and prepare
  *      one SQE for each valid one;
+ *      (on a memory-backed image that refuses RWF_NOWAIT, reads and
+ *      writes of at most BLKB_INLINE_MAX bytes are done right here with
+ *      preadv2/pwritev2 instead: io_uring would punt each one to an
+ *      io-wq worker; their results wait on q->done_head for step 3);
  *   2. one io_uring_submit() for the whole batch;
- *   3. reap every available CQE: finish requests (or prepare the rest of a
+ *   3. reap every inline result and available CQE: finish requests (or prepare the rest of a
  *      short transfer), re-arm the kick watcher;
  *   4. publish the batch of responses with one pvkit_ring_push_rsps() and
  *      write the irq eventfd only if the front-end asked for it.
@@ -176,13 +180,39 @@ static void blkb_io_fill_zeroes(struct blkb_disk *disk, struct blkb_io *io)
 	io->nr_iov = n;
 }
 
-/* Prepare the SQE for the next step of @io. */
+/*
+ * A read or write step small enough to do right now (disk->inline_rw):
+ * the result waits on the done list and is completed by the next reap,
+ * like a CQE, so a retry or the rest of a short transfer never recurses.
+ */
+static bool blkb_io_try_inline(struct blkb_queue *q, struct blkb_io *io)
+{
+	struct blkb_disk *disk = &q->dev->disk;
+	ssize_t n;
+
+	if (!disk->inline_rw || io->zeroes || io->left > BLKB_INLINE_MAX ||
+	    (io->op != PVKIT_BLK_OP_READ && io->op != PVKIT_BLK_OP_WRITE))
+		return false;
+	n = disk->ops->rw_inline(disk, io->op == PVKIT_BLK_OP_WRITE,
+				 &io->iov[io->iov_idx],
+				 io->nr_iov - io->iov_idx, io->off, io->rwf);
+	io->res = n < 0 ? (int)n : (int)(n > INT32_MAX ? INT32_MAX : n);
+	io->next_done = NULL;
+	*q->done_tail = io;
+	q->done_tail = &io->next_done;
+	return true;
+}
+
+/* Prepare the SQE for the next step of @io (or do it inline). */
 static void blkb_io_issue(struct blkb_queue *q, struct blkb_io *io)
 {
 	struct blkb_disk *disk = &q->dev->disk;
 	const struct blkb_disk_ops *ops = disk->ops;
-	struct io_uring_sqe *sqe = blkb_get_sqe(q);
+	struct io_uring_sqe *sqe;
 
+	if (blkb_io_try_inline(q, io))
+		return;
+	sqe = blkb_get_sqe(q);
 	if (!sqe) {
 		blkb_io_finish(q, io, PVKIT_BLK_S_IOERR);
 		return;
@@ -361,11 +391,28 @@ static void blkb_handle_kick(struct blkb_queue *q, int res)
 	blkb_arm_kick(q);
 }
 
-/* Reap every available completion; returns how many. */
+/* Complete the inline steps done so far (in order); returns how many. */
+static unsigned int blkb_queue_reap_inline(struct blkb_queue *q)
+{
+	unsigned int total = 0;
+	struct blkb_io *io;
+
+	while ((io = q->done_head)) {
+		q->done_head = io->next_done;
+		if (!q->done_head)
+			q->done_tail = &q->done_head;
+		/* may put the io (a retry, the rest) on the list again */
+		blkb_io_complete(q, io, io->res);
+		total++;
+	}
+	return total;
+}
+
+/* Reap every available completion, CQEs and inline; returns how many. */
 static unsigned int blkb_queue_reap(struct blkb_queue *q)
 {
 	struct io_uring_cqe *cqes[BLKB_CQE_BATCH];
-	unsigned int n, i, total = 0;
+	unsigned int n, i, total = blkb_queue_reap_inline(q);
 
 	while ((n = io_uring_peek_batch_cqe(&q->uring, cqes,
 					    BLKB_CQE_BATCH)) > 0) {
@@ -383,6 +430,7 @@ static unsigned int blkb_queue_reap(struct blkb_queue *q)
 		}
 		io_uring_cq_advance(&q->uring, n);
 		total += n;
+		total += blkb_queue_reap_inline(q);
 	}
 	return total;
 }
@@ -478,6 +526,8 @@ int blkb_queue_start(struct blkb_dev *dev, struct blkb_queue *q)
 		q->ios[i].next_free = q->free_ios;
 		q->free_ios = &q->ios[i];
 	}
+	q->done_head = NULL;
+	q->done_tail = &q->done_head;
 	q->inflight = 0;
 	q->stopping = false;
 	q->exited = false;

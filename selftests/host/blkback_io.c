@@ -166,6 +166,12 @@ FIXTURE_VARIANT_ADD(blk, tmpdir) {
 	.args = "",
 };
 
+/* tmpfs through io_uring (io-wq) instead of inline reads and writes */
+FIXTURE_VARIANT_ADD(blk, tmpfs_no_inline) {
+	.dir = SHM_DIR,
+	.args = "inline=off",
+};
+
 FIXTURE_VARIANT_ADD(blk, buffered) {
 	.dir = SHM_DIR,
 	.args = "direct=off",
@@ -535,6 +541,7 @@ TEST(bad_args)
 		"path=%s,poll=-1",
 		"path=%s,poll=2000000",
 		"path=%s,direct=maybe",
+		"path=%s,inline=on",
 		"path=%s,serial=123456789012345678901",
 		"path=%s,format=qcow2",
 		"path=/nonexistent/pvkit-image",
@@ -777,6 +784,72 @@ TEST_F_TIMEOUT(slow, odirect_fallback, 60)
 	fe_destroy(&fe);
 	umount2(dir, MNT_DETACH);
 	rmdir(dir);
+}
+
+/* io_uring worker threads (iou-wrk-*) of process @pid */
+static int io_wq_threads(pid_t pid)
+{
+	char path[64], comm[64];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/comm", pid,
+			 de->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f) &&
+		    !strncmp(comm, "iou-wrk-", 8))
+			n++;
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * On tmpfs (no RWF_NOWAIT) small reads and writes are done inline by the
+ * queue thread: no io-wq worker is ever started for them.  With
+ * inline=off the same I/O goes through io-wq (which shows the check
+ * above can see a worker), and both give the same data.
+ */
+TEST(inline_rw_tmpfs)
+{
+	static const char *const args[] = { "", "inline=off" };
+	struct fe fe = { 0 };
+	uint64_t seed = 11;
+	unsigned int i, a;
+	int workers;
+
+	for (a = 0; a < ARRAY_SIZE(args); a++) {
+		if (!start_fe(_metadata, &fe, SHM_DIR, 4 << 20, args[a], 1, 16))
+			return;
+		for (i = 0; i < 200; i++) {
+			uint32_t bytes = 512u << (i % 8);	/* 512 .. 64 KiB */
+
+			ASSERT_EQ(0, fe_check_io(&fe, 0, (i * 131) % 7000,
+						 bytes, &seed))
+				TH_LOG("%s: request %u", args[a], i);
+		}
+		workers = io_wq_threads(fe.pid);
+		TH_LOG("\"%s\": %d io-wq worker(s)", args[a], workers);
+		if (a == 0) {
+			EXPECT_EQ(0, workers);
+		} else {
+			EXPECT_LT(0, workers);
+		}
+		fe_destroy(&fe);
+		memset(&fe, 0, sizeof(fe));
+	}
 }
 
 TEST(busy_poll_suppresses_kicks)
