@@ -329,6 +329,7 @@ static int be_spawn(struct hv *hv, struct be *be)
 	}
 	close(sv[1]);
 	be->pid = pid;
+	janitor_watch(&hv->janitor, pid);
 	be->sock = sv[0];
 	ret = ev_add(hv, &be->src, be->sock, EPOLLIN, be_event, be);
 	if (ret)

@@ -26,6 +26,7 @@ void hv_struct_init(struct hv *hv)
 
 	memset(hv, 0, sizeof(*hv));
 	hv->ram_fd = -1;
+	janitor_init(&hv->janitor);
 	hv->shm_fd = -1;
 	hv->epfd = -1;
 	hv->sig_fd = -1;
@@ -106,32 +107,56 @@ void hv_raise(struct hv *hv, unsigned int vec)
 		log_debug("raise vector %u: %s", vec, strerror(errno));
 }
 
+void hv_ram_name(const struct hv_opts *o, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/pvkit-%s-ram",
+		 o->hugepages ? o->hugepages : o->shm_dir, o->name);
+}
+
+/*
+ * Guest RAM is a file nobody can see: O_TMPFILE in the shm (or hugetlbfs)
+ * directory, or -- where the file system has no O_TMPFILE -- a file that
+ * is unlinked right after it was created.  QEMU gets the descriptor (see
+ * qemu_start()), the back-ends get it over their sockets, so the memory
+ * lives exactly as long as the last of them, whatever kills them.
+ */
 static int hv_ram_create(struct hv *hv)
 {
 	const struct hv_opts *o = &hv->opt;
+	const char *dir = o->hugepages ? o->hugepages : o->shm_dir;
+	char proc[64];
+	ssize_t n;
 	int fd;
 
+	hv_ram_name(o, hv->ram_path, sizeof(hv->ram_path));
 	if (o->ram_memfd) {
 		fd = memfd_create("pvkit-ram", MFD_CLOEXEC);
 		if (fd < 0)
 			return -errno;
 	} else {
-		snprintf(hv->ram_path, sizeof(hv->ram_path), "%s/pvkit-%s-ram",
-			 o->hugepages ? o->hugepages : o->shm_dir, o->name);
 		/* the name is ours (run dir lock held): a leftover is stale */
 		unlink(hv->ram_path);
-		fd = open(hv->ram_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
-			  0600);
+		fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR ||
+			       errno == EINVAL)) {
+			fd = open(hv->ram_path,
+				  O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+			if (fd >= 0)
+				unlink(hv->ram_path);
+		}
 		if (fd < 0) {
 			int err = -errno;
 
-			log_err("cannot create guest RAM file %s: %s",
-				hv->ram_path, strerror(errno));
+			log_err("cannot create guest RAM in %s: %s", dir,
+				strerror(errno));
 			return err;
 		}
-		hv->ram_linked = true;
 	}
 	hv->ram_fd = fd;
+	/* what the kernel calls it, e.g. "/dev/shm/#1234 (deleted)" */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	n = readlink(proc, hv->ram_path, sizeof(hv->ram_path) - 1);
+	hv->ram_path[n > 0 ? n : 0] = '\0';
 	if (ftruncate(fd, (off_t)hv->ram_size) < 0) {
 		int err = -errno;
 
@@ -312,7 +337,4 @@ void hv_core_exit(struct hv *hv)
 	if (hv->ram_fd >= 0)
 		close(hv->ram_fd);
 	hv->ram_fd = -1;
-	if (hv->ram_linked)
-		unlink(hv->ram_path);
-	hv->ram_linked = false;
 }

@@ -50,6 +50,8 @@ static void hv_reap(struct hv *hv)
 			qemu_reaped(hv, hv->qemu, status);
 			continue;
 		}
+		if (janitor_reaped(&hv->janitor, pid))
+			continue;
 		be_reaped(hv, pid, status);
 	}
 }
@@ -201,6 +203,7 @@ static int hv_run(struct hv *hv, int lock_fd)
 {
 	struct hv_opts *o = &hv->opt;
 	struct qemu *q = &the_qemu;
+	static char ram_name[4096];
 	char why[128], path[256];
 	sigset_t sigs;
 	int ret;
@@ -218,6 +221,13 @@ static int hv_run(struct hv *hv, int lock_fd)
 		log_err("event loop: %s", strerror(-ret));
 		return HV_EXIT_STARTUP;
 	}
+	/* from here on, whatever kills us, the janitor cleans up */
+	hv_ram_name(o, ram_name, sizeof(ram_name));
+	ret = janitor_start(&hv->janitor, o->run_base, o->name, ram_name);
+	if (ret) {
+		log_err("cannot start the janitor: %s", strerror(-ret));
+		return HV_EXIT_STARTUP;
+	}
 	ret = hv_core_init(hv, o);
 	if (!ret)
 		ret = be_create_disks(hv);
@@ -225,10 +235,6 @@ static int hv_run(struct hv *hv, int lock_fd)
 		log_err("cannot set up the VM: %s", strerror(-ret));
 		return HV_EXIT_STARTUP;
 	}
-	if (hv->ram_linked && !hv_path(path, sizeof(path), hv, "ram"))
-		if (symlink(hv->ram_path, path) < 0)
-			log_debug("ram link: %s", strerror(errno));
-
 	q->accel = qemu_accel_resolve(o->accel, why, sizeof(why));
 	if (hv_path(q->qmp_path, sizeof(q->qmp_path), hv, "qmp.sock") ||
 	    hv_path(q->ivs_path, sizeof(q->ivs_path), hv, "ivshmem.sock") ||
@@ -323,6 +329,8 @@ static void hv_cleanup(struct hv *hv, int lock_fd)
 	rundir_remove(hv->opt.run_base, hv->opt.name);
 	if (lock_fd >= 0)
 		close(lock_fd);
+	/* last: nothing is left for it to do */
+	janitor_stop(&hv->janitor);
 }
 
 static int hv_print_cmdline(struct hv_opts *o)
@@ -338,8 +346,6 @@ static int hv_print_cmdline(struct hv_opts *o)
 	hv->nr_vectors = HV_FIRST_QUEUE_VEC + hv_total_queues(o);
 	snprintf(hv->run_dir, sizeof(hv->run_dir), "%s/%s", o->run_base,
 		 o->name);
-	snprintf(hv->ram_path, sizeof(hv->ram_path), "%s/pvkit-%s-ram",
-		 o->hugepages ? o->hugepages : o->shm_dir, o->name);
 	if (hv_path(q->qmp_path, sizeof(q->qmp_path), hv, "qmp.sock") ||
 	    hv_path(q->ivs_path, sizeof(q->ivs_path), hv, "ivshmem.sock"))
 		return HV_EXIT_STARTUP;

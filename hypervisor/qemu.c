@@ -134,13 +134,12 @@ void qemu_free_argv(struct qemu *q)
 int qemu_build_argv(struct hv *hv, struct qemu *q)
 {
 	const struct hv_opts *o = &hv->opt;
-	char *ram = NULL, *ivs = NULL, *con = NULL;
+	char *ivs = NULL, *con = NULL;
 	unsigned int i;
 	int ret = -ENOMEM;
 
-	ram = qemu_escape(hv->ram_path);
 	ivs = qemu_escape(q->ivs_path);
-	if (!ram || !ivs)
+	if (!ivs)
 		goto out;
 	ret = 0;
 	ret |= qemu_add(q, "%s", o->qemu_bin);
@@ -156,8 +155,9 @@ int qemu_build_argv(struct hv *hv, struct qemu *q)
 	ret |= qemu_add(q, "-m");
 	ret |= qemu_add(q, "%lluM", (unsigned long long)(o->mem >> 20));
 	ret |= qemu_add(q, "-object");
-	ret |= qemu_add(q, "memory-backend-file,id=pvkit-ram,size=%llu,mem-path=%s,share=on",
-			(unsigned long long)o->mem, ram);
+	/* the unlinked RAM file, inherited (see qemu_start()) */
+	ret |= qemu_add(q, "memory-backend-file,id=pvkit-ram,size=%llu,mem-path=/proc/self/fd/%d,share=on",
+			(unsigned long long)o->mem, QEMU_RAM_FD);
 	ret |= qemu_add(q, "-chardev");
 	ret |= qemu_add(q, "socket,id=pvkit-ivs,path=%s", ivs);
 	ret |= qemu_add(q, "-device");
@@ -197,7 +197,6 @@ int qemu_build_argv(struct hv *hv, struct qemu *q)
 	if (ret)
 		ret = -ENOMEM;
 out:
-	free(ram);
 	free(ivs);
 	free(con);
 	return ret;
@@ -262,6 +261,11 @@ int qemu_start(struct hv *hv, struct qemu *q)
 				close(fd);
 			}
 		}
+		/* the only one of our descriptors QEMU inherits besides stdio */
+		if (hv->ram_fd == QEMU_RAM_FD)
+			fcntl(QEMU_RAM_FD, F_SETFD, 0);
+		else if (dup2(hv->ram_fd, QEMU_RAM_FD) < 0)
+			_exit(127);
 		execvp(q->argv[0], q->argv);
 		fprintf(stderr, "pvkit-hv: cannot run %s: %s\n", q->argv[0],
 			strerror(errno));
@@ -269,6 +273,7 @@ int qemu_start(struct hv *hv, struct qemu *q)
 	}
 	q->pid = pid;
 	q->started_ms = ev_now_ms();
+	janitor_watch(&hv->janitor, pid);
 	return 0;
 }
 

@@ -159,6 +159,32 @@ bool rundir_alive(const char *base, const char *name, pid_t *pid)
 	return true;
 }
 
+int rundir_remove_dead(const char *base, const char *name, pid_t owner,
+		       const char *also)
+{
+	char p[PATH_MAX], buf[32];
+	ssize_t n;
+	int fd;
+
+	fd = rundir_lock(base, name, false);
+	if (fd < 0)
+		return fd;
+	/* unlocked; but is it still the directory of @owner? */
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	buf[n > 0 ? n : 0] = '\0';
+	if (n <= 0 || (pid_t)atoi(buf) != owner) {
+		close(fd);
+		return -ESTALE;
+	}
+	if (also)
+		unlink(also);
+	rundir_clean_files(base, name, false);
+	if (!rundir_path(p, sizeof(p), base, name, NULL))
+		rmdir(p);
+	close(fd);
+	return 0;
+}
+
 static bool rundir_entry_ok(const struct dirent *de)
 {
 	return de->d_name[0] != '.' && strlen(de->d_name) < RUNDIR_NAME_MAX;

@@ -19,6 +19,7 @@
 #include <pvkit-host/gmem.h>
 
 #include "ev.h"
+#include "janitor.h"
 #include "opts.h"
 
 /* Shared region: fixed areas of ABI.md 2.1. */
@@ -123,9 +124,8 @@ struct hv {
 	uint64_t start_ms;
 
 	/* guest RAM */
-	int ram_fd;
-	char ram_path[4096];
-	bool ram_linked;	/* ram_path still exists */
+	int ram_fd;		/* an unlinked file: see hv_ram_create() */
+	char ram_path[4096];	/* its /proc/self/fd name */
 	struct gmem gm;
 	uint64_t ram_size;
 
@@ -174,6 +174,7 @@ struct hv {
 	struct ivs *ivs;
 	struct qemu *qemu;
 	struct ctl *ctl;
+	struct janitor janitor;
 	bool stopping;
 	int exit_code;		/* -1 while running */
 	bool quit;
@@ -195,6 +196,8 @@ uint64_t hv_shm_size_for(const struct hv_opts *opt);
 /* Total queues of all configured devices. */
 unsigned int hv_total_queues(const struct hv_opts *opt);
 uint64_t hv_uptime_ms(const struct hv *hv);
+/* DIR/pvkit-NAME-ram: the RAM file's name while it is being created. */
+void hv_ram_name(const struct hv_opts *o, char *buf, size_t len);
 
 /* hypercall.c */
 int64_t hc_handle(struct hv *hv, unsigned int mbox, const struct hc_call *c);

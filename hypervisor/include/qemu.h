@@ -12,6 +12,9 @@
 
 struct hv;
 
+/* QEMU's descriptor of the guest RAM file (mem-path=/proc/self/fd/3). */
+#define QEMU_RAM_FD	3
+
 enum qemu_stop {
 	QEMU_STOP_NONE,
 	QEMU_STOP_POWERDOWN,	/* ACPI power button, wait --grace s */

@@ -1,20 +1,22 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # pvkit-hv host tests (no QEMU): hypercalls, ivshmem server, device state
-# machine, guest memory layout, control socket.
+# machine, guest memory layout, control socket, janitor.
 # Included by selftests/host/build.mk (its *.mk wildcard); guarded anyway.
 ifndef HV_MK_INCLUDED
 HV_MK_INCLUDED := 1
 HV_TEST_DEPS := $(filter-out hypervisor/main.c,$(pvkit-hv_SRCS))
 
-HOST_TESTS += hv_hypercall hv_ivshmem hv_devstate hv_gmem hv_ctl
+HOST_TESTS += hv_hypercall hv_ivshmem hv_devstate hv_gmem hv_ctl hv_janitor
 hv_hypercall_SRCS := selftests/host/hv_hypercall.c $(HV_TEST_DEPS)
 hv_ivshmem_SRCS := selftests/host/hv_ivshmem.c $(HV_TEST_DEPS)
 hv_devstate_SRCS := selftests/host/hv_devstate.c $(HV_TEST_DEPS)
 hv_gmem_SRCS := selftests/host/hv_gmem.c
 hv_ctl_SRCS := selftests/host/hv_ctl.c $(HV_TEST_DEPS)
+hv_janitor_SRCS := selftests/host/hv_janitor.c hypervisor/janitor.c
 hv_hypercall_VARIANTS := plain asan
 hv_ivshmem_VARIANTS := plain asan
 hv_devstate_VARIANTS := plain asan
 hv_gmem_VARIANTS := plain asan
 hv_ctl_VARIANTS := plain asan
+hv_janitor_VARIANTS := plain asan
 endif

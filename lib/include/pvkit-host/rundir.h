@@ -27,6 +27,14 @@ int rundir_take(const char *base, const char *name);
 /* Remove BASE/NAME with everything in it (and the RAM file it links). */
 void rundir_remove(const char *base, const char *name);
 
+/*
+ * Remove BASE/NAME (and @also, if not NULL) if its pid file is unlocked
+ * and names @owner: the cleanup of a VM whose pvkit-hv died.  0, -EBUSY
+ * (locked: alive, maybe a new VM of that name), -ESTALE (another pid),
+ * -ENOENT (already gone) or -errno.
+ */
+int rundir_remove_dead(const char *base, const char *name, pid_t owner,
+		       const char *also);
 /* Is VM NAME alive?  Fills *@pid from the pid file when it is. */
 bool rundir_alive(const char *base, const char *name, pid_t *pid);
 
