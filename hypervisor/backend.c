@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -297,7 +296,6 @@ static int be_spawn(struct hv *hv, struct be *be)
 	struct pvkit_be_setup setup;
 	int sv[2], fds[2 + 2 * PVKIT_MAX_QUEUES];
 	unsigned int i, nfds = 0;
-	sigset_t none;
 	pid_t pid, ppid = getpid();
 	int ret;
 
@@ -313,12 +311,7 @@ static int be_spawn(struct hv *hv, struct be *be)
 	if (!pid) {
 		char *argv[] = { be->prog, "--hv", NULL };
 
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != ppid)
-			_exit(127);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
+		hv_child_init(ppid);
 		/* dup2 clears close-on-exec on the copy */
 		if (dup2(sv[1], PVKIT_BE_SOCK_FD) < 0)
 			_exit(127);

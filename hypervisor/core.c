@@ -6,10 +6,12 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <pvkit-host/log.h>
@@ -93,6 +95,19 @@ int64_t hv_ring_alloc(struct hv *hv, uint64_t bytes)
 		return -ENOSPC;
 	hv->ring_next = off + bytes;
 	return (int64_t)off;
+}
+
+void hv_child_init(pid_t ppid)
+{
+	sigset_t none;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* the parent may have died before the prctl took effect */
+	if (getppid() != ppid)
+		_exit(127);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
 }
 
 void hv_raise(struct hv *hv, unsigned int vec)

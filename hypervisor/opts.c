@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* pvkit-hv command line parsing.  Every error names the bad argument. */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -89,13 +90,16 @@ int opts_parse_size(const char *s, uint64_t *out)
 	v = strtoull(s, &end, 10);
 	if (errno || end == s)
 		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	case '\0': shift = 20; break;	/* plain number: MiB, like QEMU -m */
-	default: break;
+	if (*end == '\0') {
+		shift = 20;	/* plain number: MiB, like QEMU -m */
+	} else {
+		static const char units[] = "kmgt";
+		const char *p = strchr(units, tolower((unsigned char)*end));
+
+		if (p && *p) {
+			shift = 10 * (unsigned int)(p - units + 1);
+			end++;
+		}
 	}
 	if (*end == 'b' || *end == 'B') {
 		if (end[-1] >= '0' && end[-1] <= '9')
@@ -128,7 +132,7 @@ static int opts_uint(const char *s, unsigned int min, unsigned int max,
 
 int opts_parse_disk(struct hv_disk_opt *d, const char *spec)
 {
-	char buf[sizeof(d->path) + 64], *tok, *save = NULL;
+	char buf[sizeof(d->path) + 64], *tok, *rest;
 	bool first = true;
 
 	memset(d, 0, sizeof(*d));
@@ -136,8 +140,11 @@ int opts_parse_disk(struct hv_disk_opt *d, const char *spec)
 	if (strlen(spec) >= sizeof(buf))
 		return -ENAMETOOLONG;
 	strcpy(buf, spec);
-	for (tok = strtok_r(buf, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
+	rest = buf;
+	/* strsep, not strtok: "a.img,,ro" and "a.img," are typos to refuse */
+	while ((tok = strsep(&rest, ","))) {
+		if (!*tok)
+			return -EINVAL;
 		if (first) {
 			/* must fit pvkit-blkback's SETUP args with options */
 			if (strlen(tok) >= 400)
@@ -156,7 +163,7 @@ int opts_parse_disk(struct hv_disk_opt *d, const char *spec)
 			return -EINVAL;
 		}
 	}
-	if (first || spec[0] == ',')
+	if (first)
 		return -EINVAL;
 	return 0;
 }

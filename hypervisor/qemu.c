@@ -13,13 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <pvkit-host/fdpass.h>
 #include <pvkit-host/log.h>
 
 #include "include/hv.h"
@@ -239,7 +239,6 @@ char *qemu_cmdline(const struct qemu *q)
 
 int qemu_start(struct hv *hv, struct qemu *q)
 {
-	sigset_t none;
 	pid_t ppid = getpid(), pid;
 	int fd;
 
@@ -247,13 +246,7 @@ int qemu_start(struct hv *hv, struct qemu *q)
 	if (pid < 0)
 		return -errno;
 	if (!pid) {
-		/* child: QEMU dies with us, whatever kills us */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != ppid)
-			_exit(127);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
+		hv_child_init(ppid);
 		if (hv->opt.console) {
 			fd = open("/dev/null", O_RDONLY);
 			if (fd >= 0 && fd != STDIN_FILENO) {
@@ -342,22 +335,14 @@ static int qmp_answer(int fd, char *buf, size_t len, size_t *have,
 int qmp_command(const char *path, const char *cmd, char *reply,
 		size_t reply_len, int timeout_ms)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	uint64_t deadline = ev_now_ms() + (uint64_t)timeout_ms;
 	char buf[16384], req[256];
 	size_t have = 0;
 	int fd, ret, n;
 
-	if (strlen(path) >= sizeof(sun.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sun.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = unix_connect(path);
 	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		ret = -errno;
-		goto out;
-	}
+		return fd;
 	/* greeting */
 	ret = qmp_read_line(fd, buf, sizeof(buf), &have, deadline);
 	if (ret < 0)

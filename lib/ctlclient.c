@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <pvkit-host/ctlclient.h>
+#include <pvkit-host/fdpass.h>
 
 static long long ctlc_now_ms(void)
 {
@@ -24,7 +25,7 @@ static long long ctlc_now_ms(void)
 int ctlc_request(const char *base, const char *name, const char *req,
 		 char **reply, int timeout_ms)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	long long deadline = ctlc_now_ms() + timeout_ms;
 	size_t len = 0, cap = 4096, reqlen = strlen(req);
 	char *buf = NULL, *nl;
@@ -33,16 +34,12 @@ int ctlc_request(const char *base, const char *name, const char *req,
 	*reply = NULL;
 	if (strchr(name, '/') || strchr(req, '\n'))
 		return -EINVAL;
-	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path),
-			     "%s/%s/ctl.sock", base, name) >= sizeof(sun.sun_path))
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s/ctl.sock", base,
+			     name) >= sizeof(path))
 		return -ENAMETOOLONG;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = unix_connect(path);
 	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		ret = -errno;
-		goto out;
-	}
+		return fd;
 	if (send(fd, req, reqlen, MSG_NOSIGNAL) != (ssize_t)reqlen ||
 	    send(fd, "\n", 1, MSG_NOSIGNAL) != 1) {
 		ret = -EIO;

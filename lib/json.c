@@ -229,11 +229,21 @@ static int jp_string(struct jparse *jp, char **out)
 		case '"': case '\\': case '/':
 			s[n++] = (char)c;
 			break;
-		case 'b': s[n++] = '\b'; break;
-		case 'f': s[n++] = '\f'; break;
-		case 'n': s[n++] = '\n'; break;
-		case 'r': s[n++] = '\r'; break;
-		case 't': s[n++] = '\t'; break;
+		case 'b':
+			s[n++] = '\b';
+			break;
+		case 'f':
+			s[n++] = '\f';
+			break;
+		case 'n':
+			s[n++] = '\n';
+			break;
+		case 'r':
+			s[n++] = '\r';
+			break;
+		case 't':
+			s[n++] = '\t';
+			break;
 		case 'u': {
 			unsigned int v;
 

@@ -189,6 +189,13 @@ int hv_core_init(struct hv *hv, const struct hv_opts *opt);
 void hv_core_exit(struct hv *hv);
 /* Raise guest MSI-X vector @vec; out-of-range vectors are ignored. */
 void hv_raise(struct hv *hv, unsigned int vec);
+
+/*
+ * In a freshly forked child of pvkit-hv (@ppid), before exec: die with
+ * the hypervisor whatever kills it, and undo the hypervisor's signal
+ * set-up.  Exits the child if the hypervisor is already gone.
+ */
+void hv_child_init(pid_t ppid);
 /* Allocate @bytes of page-aligned ring memory.  Offset or -ENOSPC. */
 int64_t hv_ring_alloc(struct hv *hv, uint64_t bytes);
 /* Shared region size needed for the configured devices. */

@@ -6,17 +6,20 @@ ifndef HV_MK_INCLUDED
 HV_MK_INCLUDED := 1
 HV_TEST_DEPS := $(filter-out hypervisor/main.c,$(pvkit-hv_SRCS))
 
-HOST_TESTS += hv_hypercall hv_ivshmem hv_devstate hv_gmem hv_ctl hv_janitor
+HOST_TESTS += hv_hypercall hv_ivshmem hv_devstate hv_gmem hv_ctl hv_janitor \
+	hv_opts
 hv_hypercall_SRCS := selftests/host/hv_hypercall.c $(HV_TEST_DEPS)
 hv_ivshmem_SRCS := selftests/host/hv_ivshmem.c $(HV_TEST_DEPS)
 hv_devstate_SRCS := selftests/host/hv_devstate.c $(HV_TEST_DEPS)
 hv_gmem_SRCS := selftests/host/hv_gmem.c
 hv_ctl_SRCS := selftests/host/hv_ctl.c $(HV_TEST_DEPS)
 hv_janitor_SRCS := selftests/host/hv_janitor.c hypervisor/janitor.c
+hv_opts_SRCS := selftests/host/hv_opts.c hypervisor/opts.c
 hv_hypercall_VARIANTS := plain asan
 hv_ivshmem_VARIANTS := plain asan
 hv_devstate_VARIANTS := plain asan
 hv_gmem_VARIANTS := plain asan
 hv_ctl_VARIANTS := plain asan
 hv_janitor_VARIANTS := plain asan
+hv_opts_VARIANTS := plain asan
 endif

@@ -12,9 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <pvkit-host/fdpass.h>
 #include <pvkit-host/log.h>
 
 #include "../../hypervisor/include/dev.h"
+#include "../../hypervisor/include/ev.h"
 #include "../../hypervisor/include/hv.h"
 
 #define HVT_MEM		(64ULL << 20)
@@ -81,6 +83,15 @@ static inline uint64_t hvt_rand(uint64_t *s)
 static inline bool hvt_pinned(int64_t ret)
 {
 	return ret >= 0 || (ret >= PVKIT_HC_EIO && ret <= PVKIT_HC_ENOSYS);
+}
+
+/* Run the hypervisor's event loop until nothing happens for a moment. */
+static inline void hvt_pump(struct hv *hv, int ms)
+{
+	int i;
+
+	for (i = 0; i < 5; i++)
+		ev_run_once(hv, ms);
 }
 
 #endif /* PVKIT_HV_TEST_COMMON_H */

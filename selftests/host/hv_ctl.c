@@ -140,30 +140,11 @@ TEST_F(ctl, random_bytes)
 	}
 }
 
-static int ctl_connect(const char *path)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	strcpy(sun.sun_path, path);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
-		return -1;
-	return fd;
-}
-
-static void pump(struct hv *hv)
-{
-	int i;
-
-	for (i = 0; i < 5; i++)
-		ev_run_once(hv, 10);
-}
-
 static ssize_t read_reply(struct hv *hv, int fd, char *buf, size_t len)
 {
 	ssize_t n;
 
-	pump(hv);
+	hvt_pump(hv, 10);
 	n = recv(fd, buf, len - 1, MSG_DONTWAIT);
 	if (n >= 0)
 		buf[n] = '\0';
@@ -177,7 +158,7 @@ TEST_F(ctl, socket)
 	unsigned int i;
 
 	/* garbage line, then a good one on the same connection */
-	fd = ctl_connect(self->path);
+	fd = unix_connect(self->path);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(6, write(fd, "\x01\xff}{\"\n", 6));
 	ASSERT_LT(0, read_reply(self->hv, fd, buf, sizeof(buf)));
@@ -187,14 +168,14 @@ TEST_F(ctl, socket)
 	EXPECT_NE(NULL, strstr(buf, "\"ok\":true"));
 	/* a request split over several writes */
 	ASSERT_EQ(5, write(fd, "{\"cmd", 5));
-	pump(self->hv);
+	hvt_pump(self->hv, 10);
 	ASSERT_EQ(10, write(fd, "\":\"stat\"}\n", 10));
 	ASSERT_LT(0, read_reply(self->hv, fd, buf, sizeof(buf)));
 	EXPECT_NE(NULL, strstr(buf, "\"devices\""));
 	/* an over-long line: error, then the connection is dropped */
 	memset(big, 'x', sizeof(big));
 	ASSERT_EQ((ssize_t)sizeof(big), write(fd, big, sizeof(big)));
-	pump(self->hv);
+	hvt_pump(self->hv, 10);
 	ASSERT_LT(0, read_reply(self->hv, fd, buf, sizeof(buf)));
 	EXPECT_NE(NULL, strstr(buf, "too long"));
 	/* then EOF (or a reset: the rest of the line was never read) */
@@ -203,14 +184,14 @@ TEST_F(ctl, socket)
 
 	/* more clients than slots: extras are closed, the server lives */
 	for (i = 0; i < CTL_MAX_CLIENTS + 4; i++) {
-		fds[i] = ctl_connect(self->path);
+		fds[i] = unix_connect(self->path);
 		ASSERT_LE(0, fds[i]);
-		pump(self->hv);	/* keep the listen backlog short */
+		hvt_pump(self->hv, 10);	/* keep the listen backlog short */
 	}
-	pump(self->hv);
+	hvt_pump(self->hv, 10);
 	for (i = 0; i < CTL_MAX_CLIENTS + 4; i++)
 		close(fds[i]);
-	pump(self->hv);
+	hvt_pump(self->hv, 10);
 
 	/* the library client end to end */
 	{

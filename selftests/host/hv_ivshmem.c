@@ -49,26 +49,6 @@ FIXTURE_TEARDOWN(ivs)
 	rmdir(self->dir);
 }
 
-static int client(const char *path)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	strcpy(sun.sun_path, path);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
-		return -1;
-	return fd;
-}
-
-/* Run the server loop until nothing happens for a moment. */
-static void pump(struct hv *hv)
-{
-	int i;
-
-	for (i = 0; i < 5; i++)
-		ev_run_once(hv, 20);
-}
-
 /* One int64 message and its descriptor (-1 if none). */
 static int recv_msg(int fd, int64_t *val, int *evfd)
 {
@@ -87,12 +67,12 @@ static int recv_msg(int fd, int64_t *val, int *evfd)
 static int handshake(struct __test_metadata *_metadata, struct hv *hv,
 		     const char *path)
 {
-	int fd = client(path), evfd, i;
+	int fd = unix_connect(path), evfd, i;
 	struct stat st;
 	int64_t v;
 
 	ASSERT_LE(0, fd);
-	pump(hv);
+	hvt_pump(hv, 20);
 	ASSERT_EQ(0, recv_msg(fd, &v, &evfd));
 	EXPECT_EQ(0, v);
 	EXPECT_EQ(-1, evfd);
@@ -135,7 +115,7 @@ TEST_F(ivs, handshake)
 
 	EXPECT_EQ(1, self->ivs.connects);
 	close(fd);
-	pump(self->hv);
+	hvt_pump(self->hv, 20);
 	EXPECT_EQ(-1, self->ivs.client_fd);
 	/* and a new client is served again */
 	fd = handshake(_metadata, self->hv, self->path);
@@ -146,18 +126,18 @@ TEST_F(ivs, handshake)
 TEST_F(ivs, second_client_refused)
 {
 	int fd = handshake(_metadata, self->hv, self->path);
-	int fd2 = client(self->path);
+	int fd2 = unix_connect(self->path);
 	char c;
 
 	ASSERT_LE(0, fd2);
-	pump(self->hv);
+	hvt_pump(self->hv, 20);
 	/* refused: closed without a word */
 	EXPECT_EQ(0, read(fd2, &c, 1));
 	EXPECT_EQ(1, self->ivs.rejected);
 	close(fd2);
 	/* the first one still works: garbage from it is ignored */
 	EXPECT_EQ(5, write(fd, "hello", 5));
-	pump(self->hv);
+	hvt_pump(self->hv, 20);
 	EXPECT_EQ(fd >= 0, self->ivs.client_fd >= 0);
 	EXPECT_EQ(1, self->ivs.errors);
 	close(fd);
@@ -172,19 +152,19 @@ TEST_F(ivs, hangup_mid_handshake)
 		int64_t v;
 		int evfd = -1;
 
-		fd = client(self->path);
+		fd = unix_connect(self->path);
 		ASSERT_LE(0, fd);
 		/* close before, during and after the server's sends */
 		if (i % 3 == 1)
-			pump(self->hv);
+			hvt_pump(self->hv, 20);
 		if (i % 3 == 2) {
-			pump(self->hv);
+			hvt_pump(self->hv, 20);
 			recv_msg(fd, &v, &evfd);
 			if (evfd >= 0)
 				close(evfd);
 		}
 		close(fd);
-		pump(self->hv);
+		hvt_pump(self->hv, 20);
 	}
 	fd = handshake(_metadata, self->hv, self->path);
 	close(fd);
@@ -201,7 +181,7 @@ TEST_F(ivs, garbage_and_truncated_input)
 
 	for (i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
 		ASSERT_EQ((ssize_t)sizeof(junk[i]), write(fd, junk[i], sizeof(junk[i])));
-		pump(self->hv);
+		hvt_pump(self->hv, 20);
 	}
 	/* a descriptor sent our way is not ours to keep */
 	{
@@ -209,11 +189,11 @@ TEST_F(ivs, garbage_and_truncated_input)
 		int efd = self->hv->kick_fd[0];
 
 		ASSERT_EQ(0, fdpass_send(fd, &bad_peer, sizeof(bad_peer), &efd, 1));
-		pump(self->hv);
+		hvt_pump(self->hv, 20);
 	}
 	EXPECT_LE(0, self->ivs.client_fd);
 	close(fd);
-	pump(self->hv);
+	hvt_pump(self->hv, 20);
 	EXPECT_EQ(-1, self->ivs.client_fd);
 	fd = handshake(_metadata, self->hv, self->path);
 	close(fd);
@@ -225,9 +205,9 @@ TEST_F(ivs, only_expected_pid)
 	int fd;
 
 	self->ivs.expect_pid = getpid() + 100000;	/* not us */
-	fd = client(self->path);
+	fd = unix_connect(self->path);
 	ASSERT_LE(0, fd);
-	pump(self->hv);
+	hvt_pump(self->hv, 20);
 	EXPECT_EQ(0, read(fd, &c, 1));
 	EXPECT_EQ(1, self->ivs.rejected);
 	close(fd);
@@ -246,7 +226,7 @@ TEST_F(ivs, doorbell_runs_hypercalls)
 	mb->call_seq = htole32(1);
 	/* the guest rings (hv_peer_id << 16 | kick_hypercall) */
 	ASSERT_EQ(8, write(self->hv->kick_fd[HV_KICK_HYPERCALL], &one, 8));
-	pump(self->hv);
+	hvt_pump(self->hv, 20);
 	EXPECT_EQ(1, le32toh(mb->done_seq));
 	EXPECT_EQ(0x10000, (int64_t)le64toh(mb->ret));
 	EXPECT_EQ(1, self->hv->hc_kicks);

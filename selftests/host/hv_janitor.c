@@ -347,11 +347,23 @@ TEST_F(jan, new_owner_untouched)
 TEST_F(jan, signals_and_fds)
 {
 	unsigned int pidfds, other;
+	uint64_t deadline;
 	struct fake f;
 	int status;
 
 	ASSERT_EQ(0, fake_start(&f, self->base, self->also, 2, 0, FAKE_SIGKILL));
-	ASSERT_EQ(0, count_fds(f.janitor, &pidfds, &other));
+	/*
+	 * The pidfds arrive over the socket and the inherited descriptors
+	 * are closed by the janitor as it starts: on a loaded machine that
+	 * takes a moment, so wait (bounded) for the settled state.
+	 */
+	deadline = now_ms() + 2000;
+	do {
+		ASSERT_EQ(0, count_fds(f.janitor, &pidfds, &other));
+		if (pidfds == 2 && !other)
+			break;
+		usleep(10000);
+	} while (now_ms() < deadline);
 	EXPECT_EQ(2U, pidfds);
 	EXPECT_EQ(0U, other);
 	/* its own session: not in the hv's process group */

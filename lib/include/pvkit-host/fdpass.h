@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* Sending and receiving file descriptors over unix sockets (SCM_RIGHTS). */
+/* Unix socket helpers: connecting, and passing descriptors (SCM_RIGHTS). */
 #ifndef PVKIT_HOST_FDPASS_H
 #define PVKIT_HOST_FDPASS_H
 
@@ -23,5 +23,11 @@ int fdpass_send(int sock, const void *buf, size_t len, const int *fds,
  */
 ssize_t fdpass_recv(int sock, void *buf, size_t len, int *fds,
 		    unsigned int max_fds, unsigned int *nfds);
+
+/*
+ * Connect a close-on-exec stream socket to @path.  Returns the fd,
+ * -ENAMETOOLONG, or -errno from socket()/connect().
+ */
+int unix_connect(const char *path);
 
 #endif /* PVKIT_HOST_FDPASS_H */

@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Description: pvkit-hv command-line values: sizes (--mem), disk specs
+ * (--disk) and VM names are parsed exactly or refused, never guessed.
+ */
+#include <errno.h>
+#include <stdint.h>
+
+#include "kselftest_harness.h"
+#include "../../hypervisor/include/opts.h"
+
+static const struct {
+	const char *in;
+	int ret;
+	uint64_t out;
+} sizes[] = {
+	{ "1024", 0, 1024ULL << 20 },	/* plain number: MiB, like -m */
+	{ "1G", 0, 1ULL << 30 },
+	{ "2g", 0, 2ULL << 30 },
+	{ "512M", 0, 512ULL << 20 },
+	{ "4096m", 0, 4096ULL << 20 },
+	{ "64k", 0, 64ULL << 10 },
+	{ "1T", 0, 1ULL << 40 },
+	{ "3GB", 0, 3ULL << 30 },
+	{ "123B", 0, 123 },
+	{ "", -EINVAL, 0 },
+	{ "-1G", -EINVAL, 0 },
+	{ "+1G", -EINVAL, 0 },
+	{ "G", -EINVAL, 0 },
+	{ "1X", -EINVAL, 0 },
+	{ "1GG", -EINVAL, 0 },
+	{ "1 G", -EINVAL, 0 },
+	{ "99999999999999999999", -EINVAL, 0 },
+	{ "17179869184T", -ERANGE, 0 },
+};
+
+TEST(size_table)
+{
+	unsigned int i;
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		uint64_t out = 0;
+		int ret = opts_parse_size(sizes[i].in, &out);
+
+		EXPECT_EQ(sizes[i].ret, ret)
+			TH_LOG("'%s'", sizes[i].in);
+		if (!ret && !sizes[i].ret)
+			EXPECT_EQ(sizes[i].out, out)
+				TH_LOG("'%s'", sizes[i].in);
+	}
+}
+
+TEST(disk_specs)
+{
+	static const char *const good[] = {
+		"/tmp/a.img", "/tmp/a.img,ro", "/tmp/a.img,queues=2",
+		"/tmp/a.img,ro,queues=1,poll=50",
+	};
+	static const char *const bad[] = {
+		"", ",ro", "/tmp/a.img,queues=0", "/tmp/a.img,queues=x",
+		"/tmp/a.img,poll=-1", "/tmp/a.img,bogus", "/tmp/a.img,,ro",
+		"/tmp/a.img,",
+	};
+	struct hv_disk_opt d;
+	unsigned int i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		memset(&d, 0, sizeof(d));
+		EXPECT_EQ(0, opts_parse_disk(&d, good[i])) TH_LOG("%s", good[i]);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&d, 0, sizeof(d));
+		EXPECT_NE(0, opts_parse_disk(&d, bad[i])) TH_LOG("%s", bad[i]);
+	}
+}
+
+TEST(names)
+{
+	EXPECT_TRUE(opts_name_valid("vm0"));
+	EXPECT_TRUE(opts_name_valid("bench-blk_1.a"));
+	EXPECT_FALSE(opts_name_valid(""));
+	EXPECT_FALSE(opts_name_valid("a/b"));
+	EXPECT_FALSE(opts_name_valid(".."));
+}
+
+TEST_HARNESS_MAIN
