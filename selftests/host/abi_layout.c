@@ -19,7 +19,7 @@
 #include <pvkit/ring.h>
 
 #include "abi_layout_table.h"
-#include "harness.h"
+#include "kselftest_harness.h"
 
 /*
  * ABI.md v1.0 has 75 layout rows and 49 constants.  The floors sit a little

@@ -196,4 +196,31 @@ struct fe_job_cfg {
 };
 int fe_random_io(struct fe *fe, struct fe_job_cfg *cfg);
 
+#ifdef __KSELFTEST_HARNESS_H
+#include <errno.h>
+#include <string.h>
+
+/*
+ * Start a connected back-end for a test (fe_start() with @seed); false if
+ * the test was skipped because pvkit-blkback is not built.  Only for
+ * files that include the kselftest harness before this header.
+ */
+static inline bool fe_start_test(struct __test_metadata *_metadata,
+				 struct fe *fe, const char *dir, uint64_t size,
+				 const char *args, unsigned int nq,
+				 unsigned int slots, uint64_t seed)
+{
+	int ret;
+
+	ret = fe_start(fe, dir, size, args, nq, slots, &seed);
+	if (ret == -ENOENT) {
+		fe_destroy(fe);
+		SKIP(return false, "pvkit-blkback not built (PVKIT_BIN_DIR)");
+	}
+	ASSERT_EQ(0, ret) TH_LOG("start: %s (%s)", strerror(-ret),
+				 fe->err_msg);
+	return true;
+}
+#endif
+
 #endif /* PVKIT_SELFTESTS_BLKBACK_FE_H */

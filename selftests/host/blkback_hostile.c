@@ -24,8 +24,8 @@
 
 #include <pvkit-host/fdpass.h>
 
+#include "kselftest_harness.h"
 #include "blkback_fe.h"
-#include "harness.h"
 
 #define IMG_SIZE	(32ULL << 20)
 #define SHM_DIR		"/dev/shm"
@@ -222,20 +222,12 @@ FIXTURE_TEARDOWN(slow)
 {
 }
 
+/* Start a connected back-end on a tmpfs image; false if skipped. */
 static bool start_fe(struct __test_metadata *_metadata, struct fe *fe,
 		     const char *args, unsigned int nq, unsigned int slots)
 {
-	uint64_t seed = 17;
-	int ret;
-
-	ret = fe_start(fe, SHM_DIR, IMG_SIZE, args, nq, slots, &seed);
-	if (ret == -ENOENT) {
-		fe_destroy(fe);
-		SKIP(return false, "pvkit-blkback not built (PVKIT_BIN_DIR)");
-	}
-	ASSERT_EQ(0, ret) TH_LOG("start: %s (%s)", strerror(-ret),
-				 fe->err_msg);
-	return true;
+	return fe_start_test(_metadata, fe, SHM_DIR, IMG_SIZE, args, nq,
+			     slots, 17);
 }
 
 TEST_F_TIMEOUT(slow, bad_requests, 120)

@@ -29,8 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kselftest_harness.h"
 #include "blkback_fe.h"
-#include "harness.h"
 
 #define IMG_SIZE	(32ULL << 20)
 #define IMG_SECTORS	(IMG_SIZE >> 9)
@@ -462,17 +462,7 @@ static bool start_fe(struct __test_metadata *_metadata, struct fe *fe,
 		     const char *dir, uint64_t size, const char *args,
 		     unsigned int nq, unsigned int slots)
 {
-	uint64_t seed = 42;
-	int ret;
-
-	ret = fe_start(fe, dir, size, args, nq, slots, &seed);
-	if (ret == -ENOENT) {
-		fe_destroy(fe);
-		SKIP(return false, "pvkit-blkback not built (PVKIT_BIN_DIR)");
-	}
-	ASSERT_EQ(0, ret) TH_LOG("start: %s (%s)", strerror(-ret),
-				 fe->err_msg);
-	return true;
+	return fe_start_test(_metadata, fe, dir, size, args, nq, slots, 42);
 }
 
 /* spawn + SETUP on an image in @dir; 0 READY, 1 ERROR, -ENOENT no binary */

@@ -17,7 +17,7 @@
 #include <pvkit-host/ctlclient.h>
 #include <pvkit-host/json.h>
 
-#include "harness.h"
+#include "kselftest_harness.h"
 
 #include "hv_common.h"
 #include "../../hypervisor/include/ctl.h"

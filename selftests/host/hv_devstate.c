@@ -11,7 +11,7 @@
 
 #include <pvkit/ring.h>
 
-#include "harness.h"
+#include "kselftest_harness.h"
 
 #include "hv_common.h"
 

@@ -14,7 +14,7 @@
 
 #include <pvkit-host/gmem.h>
 
-#include "harness.h"
+#include "kselftest_harness.h"
 
 #define M(x)	((uint64_t)(x) << 20)
 #define G4	0x100000000ULL

@@ -9,7 +9,7 @@
 #include <errno.h>
 #include <stdio.h>
 
-#include "harness.h"
+#include "kselftest_harness.h"
 
 #include <pvkit-host/log.h>
 

@@ -17,7 +17,7 @@
 
 #include <pvkit-host/fdpass.h>
 
-#include "harness.h"
+#include "kselftest_harness.h"
 
 #include "hv_common.h"
 #include "../../hypervisor/include/ivshmem.h"

@@ -27,7 +27,7 @@
 #include <pvkit-host/log.h>
 #include <pvkit-host/rundir.h>
 
-#include "harness.h"
+#include "kselftest_harness.h"
 
 #include "../../hypervisor/include/janitor.h"
 

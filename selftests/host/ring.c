@@ -32,7 +32,7 @@
 
 #include <pvkit/ring.h>
 
-#include "harness.h"
+#include "kselftest_harness.h"
 
 /* Sanitizers slow the threaded tests; keep each variant well under 60 s. */
 #if defined(__SANITIZE_THREAD__)
