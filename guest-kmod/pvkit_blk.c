@@ -53,6 +53,7 @@
 #define PVBLK_SECTOR_MASK	((1U << PVKIT_BLK_SECTOR_SHIFT) - 1)
 #define PVBLK_CONNECT_TRIES	50	/* DEV_CONNECT -EBUSY retries at probe */
 #define PVBLK_CONNECT_WAIT_MS	100
+#define PVBLK_MAX_IO_TIMEOUT	3600	/* seconds */
 
 static unsigned int num_request_queues;
 module_param(num_request_queues, uint, 0444);
@@ -68,6 +69,16 @@ static unsigned int queue_depth;
 module_param(queue_depth, uint, 0444);
 MODULE_PARM_DESC(queue_depth,
 		 "Requests per queue (0: ring size, at most 256; never above the ring size)");
+
+static unsigned int io_timeout = 30;
+module_param(io_timeout, uint, 0644);
+MODULE_PARM_DESC(io_timeout,
+		 "Seconds a request may stay unanswered before the device is reset (default 30; per disk: queue/io_timeout)");
+
+static unsigned int timeout_retries = 2;
+module_param(timeout_retries, uint, 0644);
+MODULE_PARM_DESC(timeout_retries,
+		 "Device resets a timed-out request is resubmitted across before it fails (default 2)");
 
 static int pvblk_major;
 static DEFINE_IDA(pvblk_index_ida);
@@ -115,6 +126,7 @@ struct pvblk {
 	u32 epoch;			/* ring epoch of the last connect */
 	unsigned long flags;		/* PVBLK_F_* */
 	struct work_struct broken_work;
+	struct work_struct timeout_work; /* reset after an I/O timeout */
 
 	int index;			/* pvda = 0: the device instance */
 	u64 features;			/* acknowledged PVKIT_BLK_F_* */
@@ -143,6 +155,8 @@ struct pvblk_req {
 	blk_status_t status;		/* result for ->complete() */
 	enum dma_data_direction dir;
 	int nents;			/* mapped scatterlist entries, or 0 */
+	u8 timeouts;			/* times its timer expired on a ring */
+	unsigned long map_fail_since;	/* jiffies of the first failed map */
 	struct sg_table sg_table;
 	struct scatterlist sg[];	/* PVBLK_INLINE_SG_CNT entries */
 };
@@ -282,6 +296,41 @@ static void pvblk_broken_work(struct work_struct *work)
 
 	mutex_lock(&blk->state_lock);
 	pvblk_kill(blk, PVBLK_KILL_RESET);
+	mutex_unlock(&blk->state_lock);
+}
+
+static void pvblk_quiesce(struct pvblk *blk);
+
+/*
+ * Reset the device after an I/O timeout.  DEV_RESET waits for the
+ * back-end to drain; one that does not is killed and restarted by the
+ * host (the call then answers EIO).  Either way the device comes back
+ * OFFERED and pvblk_reconnect() resubmits what is unanswered: the
+ * response to a request can no longer arrive from the old connection.
+ */
+static void pvblk_timeout_work(struct work_struct *work)
+{
+	struct pvblk *blk = container_of(work, struct pvblk, timeout_work);
+	struct device *dev = &blk->pdev->dev;
+	int err;
+
+	mutex_lock(&blk->state_lock);
+	/* one reset covers every request that timed out meanwhile */
+	if (blk->state != PVBLK_LIVE || !blk->connected)
+		goto out;
+	pvblk_quiesce(blk);
+	err = pvkit_dev_reset(blk->pdev);
+	if (err == -EIO) {
+		dev_warn(dev, "%s: back-end did not drain: the host restarts it\n",
+			 blk->disk->disk_name);
+	} else if (err) {
+		pvblk_mark_broken(blk, "DEV_RESET after an I/O timeout failed: %d",
+				  err);
+	} else {
+		dev_warn(dev, "%s: device reset after an I/O timeout\n",
+			 blk->disk->disk_name);
+	}
+out:
 	mutex_unlock(&blk->state_lock);
 }
 
@@ -435,6 +484,31 @@ static void pvblk_unmap_data(struct pvblk *blk, struct pvblk_req *br)
 	br->nents = 0;
 }
 
+/*
+ * dma_map_sg() failed: bounce buffers (swiotlb) are exhausted for now, so
+ * the request is retried once others complete.  Segments never exceed what
+ * the DMA layer can map (pvblk_read_config()), but should mapping keep
+ * failing for a whole I/O timeout the request fails rather than spin.
+ */
+static blk_status_t pvblk_map_failed(struct pvblk *blk, struct request *rq,
+				     struct pvblk_req *br)
+{
+	unsigned long now = jiffies;
+
+	if (!br->map_fail_since) {
+		br->map_fail_since = now ?: 1;
+		return BLK_STS_RESOURCE;
+	}
+	if (time_before(now, br->map_fail_since + rq->q->rq_timeout))
+		return BLK_STS_RESOURCE;
+	br->map_fail_since = 0;
+	dev_err_ratelimited(&blk->pdev->dev,
+			    "%s: cannot map %u bytes for DMA for %u ms: request failed\n",
+			    blk->disk->disk_name, blk_rq_bytes(rq),
+			    jiffies_to_msecs(rq->q->rq_timeout));
+	return BLK_STS_IOERR;
+}
+
 /* Map the request's data and describe it in the slot. */
 static blk_status_t pvblk_map_data(struct pvblk *blk, struct request *rq,
 				   struct pvblk_req *br)
@@ -442,6 +516,7 @@ static blk_status_t pvblk_map_data(struct pvblk *blk, struct request *rq,
 	struct pvkit_blk_req *slot = &br->slot;
 	struct pvkit_blk_seg *segs;
 	struct scatterlist *sg;
+	bool bounced = false;
 	int nents, count, i;
 
 	if (!blk_rq_nr_phys_segments(rq))
@@ -457,8 +532,9 @@ static blk_status_t pvblk_map_data(struct pvblk *blk, struct request *rq,
 	count = dma_map_sg(blk->dma_dev, br->sg_table.sgl, nents, br->dir);
 	if (!count) {
 		sg_free_table_chained(&br->sg_table, PVBLK_INLINE_SG_CNT);
-		return BLK_STS_RESOURCE;
+		return pvblk_map_failed(blk, rq, br);
 	}
+	br->map_fail_since = 0;
 	br->nents = nents;
 
 	if (count > blk->max_segs ||
@@ -468,6 +544,10 @@ static blk_status_t pvblk_map_data(struct pvblk *blk, struct request *rq,
 	for_each_sg(br->sg_table.sgl, sg, count, i) {
 		dma_addr_t addr = sg_dma_address(sg);
 		u32 len = sg_dma_len(sg);
+
+		/* the host gets a copy, not the page: say so in debugfs */
+		if (unlikely(addr != sg_phys(sg)))
+			bounced = true;
 
 		/* the ABI wants sector-aligned segments */
 		if (!len || ((addr | len) & PVBLK_SECTOR_MASK) ||
@@ -485,6 +565,9 @@ static blk_status_t pvblk_map_data(struct pvblk *blk, struct request *rq,
 		slot->indirect_gpa = cpu_to_le64(br->indirect_dma);
 	}
 	slot->nr_segs = cpu_to_le16(count);
+	if (unlikely(bounced))
+		pvkit_queue_stat(blk->pdev, rq->mq_hctx->queue_num,
+				 PVKIT_STAT_BOUNCED);
 	return BLK_STS_OK;
 
 bad:
@@ -599,6 +682,7 @@ static blk_status_t pvblk_queue_rq(struct blk_mq_hw_ctx *hctx,
 	if (unlikely(status))
 		return status;
 
+	br->timeouts = 0;
 	blk_mq_start_request(rq);
 
 	spin_lock_irqsave(&pq->lock, flags);
@@ -675,18 +759,43 @@ static int pvblk_poll(struct blk_mq_hw_ctx *hctx, struct io_comp_batch *iob)
 	return found;
 }
 
+/*
+ * A request stayed unanswered for a whole I/O timeout on a live ring: the
+ * back-end is stuck or lost it.  Reset the device (pvblk_timeout_work());
+ * the reconnect resubmits it, or fails it once it has timed out more than
+ * timeout_retries times.  The timer keeps running meanwhile: the request
+ * is completed only by a response or by that decision, never twice.
+ */
 static enum blk_eh_timer_return pvblk_timeout(struct request *rq)
 {
 	struct pvblk *blk = rq->q->queuedata;
+	struct pvblk_queue *pq = rq->mq_hctx->driver_data;
+	struct pvblk_req *br = blk_mq_rq_to_pdu(rq);
+	u8 n;
 
 	/*
-	 * The host may take its time (a back-end restart, TCG): keep
-	 * waiting.  Not during probe or remove, though: the bus cannot
-	 * deliver a state change then (it holds the device lock), so a
-	 * back-end restart would never be seen and the wait never end.
+	 * Not during probe or remove: the bus cannot deliver a state change
+	 * then (it holds the device lock), so a reset would never finish.
 	 */
-	if (READ_ONCE(blk->no_events))
+	if (READ_ONCE(blk->no_events)) {
 		pvblk_mark_broken(blk, "request timed out during probe or remove");
+		return BLK_EH_RESET_TIMER;
+	}
+	/* a back-end being restarted is waited for: the host said so */
+	if (READ_ONCE(blk->state) != PVBLK_LIVE)
+		return BLK_EH_RESET_TIMER;
+
+	n = READ_ONCE(br->timeouts);
+	if (n < U8_MAX)
+		WRITE_ONCE(br->timeouts, ++n);
+	pvkit_queue_stat(blk->pdev, pq->index, PVKIT_STAT_TIMEOUT);
+	dev_warn_ratelimited(&blk->pdev->dev,
+			     "%s: queue %u: request id %#llx (op %u, sector %llu) unanswered for %u ms (timeout %u): resetting the device\n",
+			     blk->disk->disk_name, pq->index,
+			     le64_to_cpu(br->slot.id), br->slot.op,
+			     le64_to_cpu(br->slot.sector),
+			     jiffies_to_msecs(rq->q->rq_timeout), n);
+	schedule_work(&blk->timeout_work);
 	return BLK_EH_RESET_TIMER;
 }
 
@@ -928,7 +1037,19 @@ static int pvblk_read_config(struct pvblk *blk)
 			le32_to_cpu(cfg.max_segment_size));
 		return -EINVAL;
 	}
-	blk->max_seg_size = v;
+	/*
+	 * A segment must also be mappable in one piece: with bounce
+	 * buffering (swiotlb=force, an encrypted guest) that is 256 KiB,
+	 * and a larger one would fail dma_map_sg() every time it is tried.
+	 */
+	blk->max_seg_size = round_down(min_t(size_t, v,
+					     dma_max_mapping_size(blk->dma_dev)),
+				       SECTOR_SIZE);
+	if (blk->max_seg_size < PAGE_SIZE) {
+		dev_err(dev, "DMA layer maps at most %zu bytes at once\n",
+			dma_max_mapping_size(blk->dma_dev));
+		return -EINVAL;
+	}
 
 	v = round_down(min_t(u32, le32_to_cpu(cfg.max_sectors),
 			     PVBLK_MAX_SECTORS), lbs_sectors);
@@ -1174,6 +1295,8 @@ static void pvblk_setup_queue(struct pvblk *blk)
 	blk_queue_max_segments(q, blk->max_segs);
 	blk_queue_max_segment_size(q, blk->max_seg_size);
 	blk_queue_max_hw_sectors(q, blk->max_sectors);
+	blk_queue_rq_timeout(q, clamp_t(unsigned int, io_timeout, 1,
+					PVBLK_MAX_IO_TIMEOUT) * HZ);
 	blk_queue_write_cache(q, pvblk_has(blk, PVKIT_BLK_F_FLUSH),
 			      pvblk_has(blk, PVKIT_BLK_F_FLUSH) &&
 			      pvblk_has(blk, PVKIT_BLK_F_FUA));
@@ -1217,6 +1340,7 @@ static int pvblk_probe(struct pvkit_device *pdev)
 	blk->state = PVBLK_LIVE;
 	mutex_init(&blk->state_lock);
 	INIT_WORK(&blk->broken_work, pvblk_broken_work);
+	INIT_WORK(&blk->timeout_work, pvblk_timeout_work);
 
 	err = pvblk_read_config(blk);
 	if (err)
@@ -1342,6 +1466,7 @@ static void pvblk_remove(struct pvkit_device *pdev)
 	dev_set_drvdata(&pdev->dev, NULL);
 	pvblk_free_irqs(blk);
 	cancel_work_sync(&blk->broken_work);
+	cancel_work_sync(&blk->timeout_work);
 	blk_mq_free_tag_set(&blk->tag_set);
 	pvblk_free_queues(blk);
 	put_disk(blk->disk);	/* frees blk once the disk is closed */
@@ -1393,14 +1518,23 @@ static void pvblk_drain_ring(struct pvblk_queue *pq)
  */
 static int pvblk_resubmit(struct pvblk *blk, struct pvblk_queue *pq)
 {
-	struct pvblk_req *br;
+	unsigned int max_timeouts = READ_ONCE(timeout_retries);
+	struct pvblk_req *br, *tmp;
+	unsigned int expired = 0;
+	LIST_HEAD(failed);
 	int err, n = 0;
 	bool kick;
 
 	spin_lock_irq(&pq->lock);
 	err = pvblk_attach_ring(blk, pq);
 	if (!err) {
-		list_for_each_entry(br, &pq->submitted, node) {
+		list_for_each_entry_safe(br, tmp, &pq->submitted, node) {
+			/* the host is done with it: failing it is safe now */
+			if (READ_ONCE(br->timeouts) > max_timeouts) {
+				pq->inflight[blk_mq_rq_from_pdu(br)->tag] = NULL;
+				list_move_tail(&br->node, &failed);
+				continue;
+			}
 			err = pvkit_ring_put_req(&pq->ring, &br->slot,
 						 sizeof(br->slot));
 			if (err)
@@ -1414,6 +1548,17 @@ static int pvblk_resubmit(struct pvblk *blk, struct pvblk_queue *pq)
 
 	if (kick)
 		pvkit_queue_kick(blk->pdev, pq->index);
+	list_for_each_entry_safe(br, tmp, &failed, node) {
+		list_del_init(&br->node);
+		br->status = BLK_STS_TIMEOUT;
+		blk_mq_complete_request(blk_mq_rq_from_pdu(br));
+		expired++;
+	}
+	if (expired)
+		dev_err(&blk->pdev->dev,
+			"%s: queue %u: %u requests failed after %u timeouts\n",
+			blk->disk->disk_name, pq->index, expired,
+			max_timeouts + 1);
 	return err ?: n;
 }
 

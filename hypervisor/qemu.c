@@ -77,10 +77,7 @@ const char *qemu_accel_resolve(enum hv_accel accel, char *why, size_t len)
 	return "kvm";
 }
 
-static int qemu_add(struct qemu *q, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static int qemu_add(struct qemu *q, const char *fmt, ...)
+int qemu_add(struct qemu *q, const char *fmt, ...)
 {
 	char **argv;
 	va_list ap;

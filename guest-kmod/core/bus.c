@@ -869,6 +869,12 @@ void pvkit_queue_stat(struct pvkit_device *pdev, unsigned int q,
 	case PVKIT_STAT_RING_FULL:
 		atomic64_inc(&qs->ring_full);
 		break;
+	case PVKIT_STAT_TIMEOUT:
+		atomic64_inc(&qs->timeouts);
+		break;
+	case PVKIT_STAT_BOUNCED:
+		atomic64_inc(&qs->bounced);
+		break;
 	default:
 		break;
 	}

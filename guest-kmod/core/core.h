@@ -70,6 +70,8 @@ struct pvkit_queue_state {
 	atomic64_t kicks_suppressed;
 	atomic64_t irqs;
 	atomic64_t ring_full;
+	atomic64_t timeouts;
+	atomic64_t bounced;
 } ____cacheline_aligned_in_smp;
 
 /* A struct pvkit_device plus what only the core may touch. */

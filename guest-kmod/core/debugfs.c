@@ -102,6 +102,10 @@ static int pvkit_counters_show(struct seq_file *s, void *unused)
 			pvkit_seq_counter(s, name, &qs->irqs);
 			snprintf(name, sizeof(name), "%s/q%u/ring_full", dev, q);
 			pvkit_seq_counter(s, name, &qs->ring_full);
+			snprintf(name, sizeof(name), "%s/q%u/timeouts", dev, q);
+			pvkit_seq_counter(s, name, &qs->timeouts);
+			snprintf(name, sizeof(name), "%s/q%u/bounced", dev, q);
+			pvkit_seq_counter(s, name, &qs->bounced);
 		}
 	}
 	mutex_unlock(&core->devs_lock);

@@ -11,7 +11,9 @@
  *
  * Copyright (c) 2026 The pvkit authors
  */
+#include <linux/dma-mapping.h>
 #include <linux/idr.h>
+#include <linux/ioport.h>
 #include <linux/interrupt.h>
 #include <linux/io.h>
 #include <linux/kernel.h>
@@ -182,6 +184,49 @@ static int pvkit_info_parse(struct pci_dev *pci, const struct pvkit_info *info,
 	return 0;
 }
 
+/*
+ * Every page of guest RAM must lie in a range of the published memory
+ * map: the host reaches a buffer only through that map, so a page outside
+ * it could be handed to a back-end and never be served.  Each System RAM
+ * range the kernel knows is checked against it.
+ */
+struct pvkit_ram_check {
+	const struct pvkit_layout *lay;
+	u64 bad_start, bad_len;		/* first range not covered */
+};
+
+static int pvkit_ram_range_covered(struct resource *res, void *arg)
+{
+	struct pvkit_ram_check *c = arg;
+	const struct pvkit_layout *l = c->lay;
+	u64 start = res->start, len = resource_size(res);
+	unsigned int i;
+
+	for (i = 0; i < l->nr_mem_ranges; i++) {
+		if (start >= l->mem[i].gpa &&
+		    start - l->mem[i].gpa < l->mem[i].size &&
+		    len <= l->mem[i].size - (start - l->mem[i].gpa))
+			return 0;
+	}
+	c->bad_start = start;
+	c->bad_len = len;
+	return -ERANGE;
+}
+
+static int pvkit_check_ram(struct pci_dev *pci, const struct pvkit_layout *l)
+{
+	struct pvkit_ram_check c = { .lay = l };
+
+	/* walk_system_ram_range() is not exported; this is its walk */
+	if (walk_iomem_res_desc(IORES_DESC_NONE,
+				IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY, 0,
+				U64_MAX, &c, pvkit_ram_range_covered) != -ERANGE)
+		return 0;
+	dev_err(&pci->dev, "guest RAM [%#llx-%#llx] is outside the host's memory map (%u ranges): buffers there could not be shared, device refused\n",
+		c.bad_start, c.bad_start + c.bad_len - 1, l->nr_mem_ranges);
+	return -EINVAL;
+}
+
 /* ---------------------------------------------------------- PCI glue --- */
 
 static irqreturn_t pvkit_config_irq(int irq, void *data)
@@ -280,6 +325,21 @@ static int pvkit_probe(struct pci_dev *pci, const struct pci_device_id *id)
 	err = pvkit_info_parse(pci, &info, shm_len, &core->lay);
 	if (err)
 		goto err_free_core;
+	err = pvkit_check_ram(pci, &core->lay);
+	if (err)
+		goto err_free_core;
+	/*
+	 * The host reads and writes guest RAM by guest-physical address
+	 * through the memory map, wherever it lies: no IOMMU, no 4 GiB
+	 * limit (ABI.md 8).  PCI's default 32-bit mask would bounce every
+	 * buffer above 4 GiB through swiotlb, which cannot map a segment
+	 * larger than 256 KiB: requests then never get mapped at all.
+	 */
+	err = dma_set_mask_and_coherent(dev, DMA_BIT_MASK(64));
+	if (err) {
+		dev_err(dev, "cannot use 64-bit DMA addresses: %d\n", err);
+		goto err_free_core;
+	}
 	core->pci = pci;
 	core->shm = shm;
 	mutex_init(&core->devs_lock);

@@ -42,6 +42,9 @@ struct qemu {
 const char *qemu_accel_resolve(enum hv_accel accel, char *why, size_t len);
 /* Build q->argv from the options.  0 or -errno. */
 int qemu_build_argv(struct hv *hv, struct qemu *q);
+/* Append one printf-formatted argument to q->argv; 0 or -ENOMEM. */
+int qemu_add(struct qemu *q, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 void qemu_free_argv(struct qemu *q);
 /* Shell-quoted command line (malloc'ed), for logs and --print. */
 char *qemu_cmdline(const struct qemu *q);

@@ -195,6 +195,9 @@ SCENARIOS = [
              info=dict(kick_hypercall=9)),
     Scenario("9 memory ranges", "", "9 memory ranges",
              info=dict(nr_mem_ranges=9)),
+    Scenario("memory map short of guest RAM", "",
+             "is outside the host's memory map",
+             info=dict(mem0_size=512 << 20)),
     Scenario("mailboxes beyond the region", "", "mailboxes at 0xff000",
              info=dict(mailbox_offset=SHM_SIZE - 0x1000, nr_mailboxes=64)),
     Scenario("mailboxes not page aligned", "",
@@ -310,7 +313,9 @@ class Host:
                      for d in devs]
         for name, off, fmt in INFO_FIELDS:
             struct.pack_into("<" + fmt, self.mm, off, self.info[name])
-        struct.pack_into("<QQQ", self.mm, 160, 0, 1 << 30, 0)
+        # mem[0]; the guest has 1 GiB (boot-guest.sh), all below the hole
+        struct.pack_into("<QQQ", self.mm, 160, 0,
+                         self.info.get("mem0_size", 1 << 30), 0)
         self.gen = self.info["generation"]
         self.write_table()
         self.ring = {}          # dev index -> [req_cons, rsp_prod_pvt]

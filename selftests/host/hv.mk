@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-only
-# pvkit-hv host tests (no QEMU): hypercalls, ivshmem server, device state
+# pvkit-hv host tests (hv_memmap alone runs a QEMU, -S): hypercalls, ivshmem, device state
 # machine, guest memory layout, control socket, janitor.
 # Included by selftests/host/build.mk (its *.mk wildcard); guarded anyway.
 ifndef HV_MK_INCLUDED
@@ -22,4 +22,8 @@ hv_gmem_VARIANTS := plain asan
 hv_ctl_VARIANTS := plain asan
 hv_janitor_VARIANTS := plain asan
 hv_opts_VARIANTS := plain asan
+# against a real QEMU (-S, TCG); skips itself without one
+HOST_TESTS += hv_memmap
+hv_memmap_SRCS := selftests/host/hv_memmap.c $(HV_TEST_DEPS)
+hv_memmap_VARIANTS := plain asan
 endif

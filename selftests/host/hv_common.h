@@ -21,15 +21,18 @@
 
 #define HVT_MEM		(64ULL << 20)
 
-static inline int hvt_init(struct hv *hv, unsigned int cpus, bool testdev,
-			   bool loop)
+/* The core as pvkit-hv builds it for --machine/--mem; RAM in a memfd. */
+static inline int hvt_init_layout(struct hv *hv, unsigned int cpus,
+				  bool testdev, bool loop, const char *machine,
+				  uint64_t mem)
 {
 	struct hv_opts o;
 
 	opts_defaults(&o);
 	strcpy(o.name, "hvtest");
 	o.kernel = "/dev/null";
-	o.mem = HVT_MEM;
+	o.machine = machine;
+	o.mem = mem;
 	o.cpus = cpus;
 	o.testdev = testdev;
 	o.ram_memfd = true;
@@ -38,6 +41,12 @@ static inline int hvt_init(struct hv *hv, unsigned int cpus, bool testdev,
 	if (loop && ev_init(hv))
 		return -1;
 	return hv_core_init(hv, &o);
+}
+
+static inline int hvt_init(struct hv *hv, unsigned int cpus, bool testdev,
+			   bool loop)
+{
+	return hvt_init_layout(hv, cpus, testdev, loop, "pc", HVT_MEM);
 }
 
 static inline void hvt_exit(struct hv *hv)

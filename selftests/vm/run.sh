@@ -3,12 +3,8 @@
 #
 # run.sh [COUNTS_FILE]
 # Run every guest selftest (/selftests/* in the guest image) inside one
-# guest boot, each under "timeout ${PVKIT_TEST_TIMEOUT:-300}", then dmesg.
-# Parse each test's kselftest TAP; a test with no END marker (guest
-# crashed or hung) fails.  Any BUG/WARNING/Oops/panic/GPF/Call Trace or
-# unexpected taint in the console log or dmesg counts as one more failure.
-# Without guest tests, a single "boot" test checks that the image boots
-# and the pvkit modules load.
+# guest boot and judge it (vm_run_tests in lib.sh), then every
+# host-orchestrated selftests/vm/*.sh.
 # Writes "passed failed skipped" to COUNTS_FILE.
 #
 # Env: PVKIT_TEST_TIMEOUT (per test), PVKIT_VM_TIMEOUT (whole boot),
@@ -19,8 +15,10 @@ set -uo pipefail
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$TOP"
 
+# shellcheck source=selftests/vm/lib.sh
+. "$TOP/selftests/vm/lib.sh"
+
 counts=${1:-}
-tmo=${PVKIT_TEST_TIMEOUT:-300}
 logdir=build/check/vm
 log=$logdir/console.log
 mkdir -p "$logdir"
@@ -29,47 +27,6 @@ tests=()
 for t in build/guest/tests/*; do
 	[ -f "$t" ] && [ -x "$t" ] && tests+=("$(basename "$t")")
 done
-
-# Expected taint: O (out-of-tree, 4096) and E (unsigned, 8192).
-guest_cmd='
-echo "PVKIT-UNAME: $(uname -r)"
-lsmod
-'
-if [ ${#tests[@]} -eq 0 ]; then
-	guest_cmd+='
-echo "PVKIT-TEST-BEGIN boot"
-rc=0
-for m in $(grep -v "^#" /etc/pvkit/modules); do
-	if [ -d "/sys/module/$m" ]; then
-		echo "ok - module $m loaded"
-	else
-		echo "not ok - module $m not loaded"; rc=1
-	fi
-done
-echo "PVKIT-TEST-END boot $rc"
-'
-else
-	guest_cmd+="
-for t in /selftests/*; do
-	[ -x \"\$t\" ] || continue
-	n=\${t##*/}
-	echo \"PVKIT-TEST-BEGIN \$n\"
-	timeout $tmo \"\$t\" < /dev/null
-	rc=\$?
-	echo \"PVKIT-TEST-END \$n \$rc\"
-done
-"
-fi
-guest_cmd+='
-echo "PVKIT-TAINT: $(cat /proc/sys/kernel/tainted)"
-echo "PVKIT-DMESG-BEGIN"
-dmesg
-echo "PVKIT-DMESG-END"
-'
-
-ntests=${#tests[@]}
-[ "$ntests" -gt 0 ] || ntests=1
-vm_tmo=${PVKIT_VM_TIMEOUT:-$((ntests * tmo + 180))}
 
 # The test guest's disks: /dev/pvda is a read-write scratch disk, /dev/pvdb
 # a read-only disk whose first MiB is a known pattern.  tmpfs keeps them
@@ -82,95 +39,21 @@ head -c 1048576 /dev/urandom > "$disks/ro-head"
 dd if="$disks/ro-head" of="$disks/ro.img" conv=notrunc status=none
 engine_args=()
 if [ "${PVKIT_BOOT:-hv}" = hv ]; then
-	engine_args=(-- --disk "$disks/scratch.img" --disk "$disks/ro.img,ro")
+	engine_args=(--disk "$disks/scratch.img" --disk "$disks/ro.img,ro")
 fi
 
-echo "check-vm: booting guest ($ntests test(s), timeout ${vm_tmo}s)"
-start=$SECONDS
-"$TOP/scripts/boot-guest.sh" --cmd "$guest_cmd" --timeout "$vm_tmo" \
-	--log "$log" "${engine_args[@]}" > /dev/null
-boot_rc=$?
-echo "check-vm: guest finished in $((SECONDS - start))s (boot-guest exit $boot_rc)"
-tr -d '\r' < "$log" > "$log.txt"
-
-pass=0
-fail=0
-skip=0
-[ ${#tests[@]} -gt 0 ] || tests=(boot)
-
-for n in "${tests[@]}"; do
-	out=$logdir/$n.tap
-	awk -v n="$n" '
-		$0 == "PVKIT-TEST-BEGIN " n { on = 1; next }
-		on && index($0, "PVKIT-TEST-END " n " ") == 1 { print; exit }
-		on { print }' "$log.txt" > "$out"
-	end=$(grep -a "^PVKIT-TEST-END $n " "$out" | tail -n 1)
-	totals=$(grep -a '^# Totals:' "$out" | tail -n 1)
-	nok=$(grep -a -c '^ok ' "$out")
-	nnok=$(grep -a -c '^not ok ' "$out")
-	if [ -n "$totals" ]; then
-		detail=${totals#\# Totals: }
-		t_fail=$(sed -n 's/.* fail:\([0-9]*\).*/\1/p' <<< "$totals")
-		t_err=$(sed -n 's/.*error:\([0-9]*\).*/\1/p' <<< "$totals")
-		t_fail=$(( ${t_fail:-0} + ${t_err:-0} ))
-		t_pass=$(sed -n 's/.*pass:\([0-9]*\).*/\1/p' <<< "$totals")
-		t_skip=$(sed -n 's/.* skip:\([0-9]*\).*/\1/p' <<< "$totals")
-	else
-		detail="ok:$nok not-ok:$nnok"
-		t_fail=$nnok
-		t_pass=$nok
-		t_skip=0
-	fi
-
-	if [ -z "$end" ]; then
-		result=FAIL
-		detail="no END marker (guest crashed or timed out)"
-	else
-		rc=${end##* }
-		# the 6.1 harness exits 0 when every case skipped
-		if [ "$rc" = 4 ] || { [ "$rc" = 0 ] && [ "$t_fail" -eq 0 ] &&
-		     [ "${t_pass:-0}" -eq 0 ] && [ "${t_skip:-0}" -gt 0 ]; }; then
-			result=SKIP
-		elif [ "$rc" != 0 ] || [ "$t_fail" -ne 0 ]; then
-			result=FAIL
-			detail="exit $rc, $detail"
-		else
-			result=PASS
-		fi
-	fi
-	printf '%-4s vm/%s (%s)\n' "$result" "$n" "$detail"
-	case $result in
-	PASS)	pass=$((pass + 1)) ;;
-	SKIP)	skip=$((skip + 1)) ;;
-	FAIL)	fail=$((fail + 1))
-		echo "---- $out (last 40 lines) ----"
-		tail -n 40 "$out"
-		echo "----" ;;
-	esac
-done
-
-# Kernel log scan (console + dmesg).
-findings=$(grep -a -n -E 'BUG:|WARNING:|Oops|Kernel panic|general protection|Call Trace' "$log.txt" | sort -u -t: -k2)
-taints=$(grep -a -n -E 'taint' "$log.txt" |
-	grep -v -E 'loading out-of-tree module taints kernel|module verification failed|PVKIT-TAINT' |
-	grep -E 'taints kernel|tainting kernel|Tainted:' | grep -v -E 'Tainted: G +(O|E|OE)? +[0-9]' )
-tmask=$(sed -n 's/^PVKIT-TAINT: \([0-9]*\).*/\1/p' "$log.txt" | tail -n 1)
-if [ -n "$tmask" ] && [ $(( tmask & ~(4096 | 8192) )) -ne 0 ]; then
-	taints+=$'\n'"kernel taint mask $tmask has flags other than O/E"
-fi
-if [ -n "$findings$taints" ]; then
-	echo "FAIL vm/kernel-log: problems in the guest kernel log:"
-	[ -n "$findings" ] && echo "$findings"
-	[ -n "$taints" ] && echo "$taints"
-	fail=$((fail + 1))
-fi
+vm_run_tests "" "$logdir" "" ${tests[@]+"${tests[@]}"} -- \
+	${engine_args[@]+"${engine_args[@]}"}
+pass=$vm_pass
+fail=$vm_fail
+skip=$vm_skip
 
 # Host-orchestrated VM tests: each selftests/vm/*.sh (but this runner)
 # boots its own guests (reboots, hostile hosts) and exits 0 pass, 4 skip,
 # anything else fail.
 for s in "$TOP"/selftests/vm/*.sh; do
 	n=$(basename "$s" .sh)
-	[ "$n" = run ] && continue
+	[ "$n" = run ] || [ "$n" = lib ] && continue
 	out=$logdir/$n.out
 	timeout "${PVKIT_VM_TIMEOUT:-900}" bash "$s" > "$out" 2>&1 < /dev/null
 	rc=$?

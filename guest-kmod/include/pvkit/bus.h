@@ -122,6 +122,8 @@ void pvkit_queue_kick(struct pvkit_device *pdev, unsigned int q);
 enum pvkit_stat {
 	PVKIT_STAT_KICK_SUPPRESSED,	/* event index said no kick needed */
 	PVKIT_STAT_RING_FULL,		/* submission found the ring full */
+	PVKIT_STAT_TIMEOUT,		/* a request outlived its timeout */
+	PVKIT_STAT_BOUNCED,		/* buffer remapped by the DMA layer */
 	PVKIT_STAT_NR,
 };
 void pvkit_queue_stat(struct pvkit_device *pdev, unsigned int q,

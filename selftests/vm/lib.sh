@@ -1,0 +1,166 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Shared by selftests/vm/run.sh and the host-orchestrated VM tests:
+# boot one guest, run guest selftests in it, judge their kselftest TAP
+# and the guest kernel log.  Source it; TOP must be set.
+#
+#   vm_run_tests LABEL LOGDIR ENV TESTS... -- ENGINE-ARGS...
+#
+# runs each /selftests/TEST in one guest boot, under "timeout
+# ${PVKIT_TEST_TIMEOUT:-300}" and with the shell words ENV (e.g.
+# "PVKIT_MEMMAP_HIGH=1") in its environment, then dmesg.  A test with no
+# END marker (guest crashed or hung) fails; any BUG/WARNING/Oops/panic/
+# GPF/Call Trace or unexpected taint in the console log or dmesg counts
+# as one more failure ("LABEL/kernel-log").  With no TESTS, one "boot"
+# test checks that the image boots and the pvkit modules load.
+# Prints one "PASS|FAIL|SKIP vm/LABEL/TEST (...)" line per test and adds
+# to the globals vm_pass, vm_fail, vm_skip.  Console log: LOGDIR/console.log.
+# Env: PVKIT_TEST_TIMEOUT (per test), PVKIT_VM_TIMEOUT (whole boot).
+
+vm_pass=${vm_pass:-0}
+vm_fail=${vm_fail:-0}
+vm_skip=${vm_skip:-0}
+
+# vm_log_findings LOG: kernel-log problems in LOG (console + dmesg), if any.
+vm_log_findings()
+{
+	local log=$1 findings taints tmask
+
+	findings=$(grep -a -n -E 'BUG:|WARNING:|Oops|Kernel panic|general protection|Call Trace' "$log" | sort -u -t: -k2)
+	# Expected taint: O (out-of-tree, 4096) and E (unsigned, 8192).
+	taints=$(grep -a -n -E 'taint' "$log" |
+		grep -v -E 'loading out-of-tree module taints kernel|module verification failed|PVKIT-TAINT' |
+		grep -E 'taints kernel|tainting kernel|Tainted:' | grep -v -E 'Tainted: G +(O|E|OE)? +[0-9]' )
+	tmask=$(sed -n 's/^PVKIT-TAINT: \([0-9]*\).*/\1/p' "$log" | tail -n 1)
+	if [ -n "$tmask" ] && [ $(( tmask & ~(4096 | 8192) )) -ne 0 ]; then
+		taints+=$'\n'"kernel taint mask $tmask has flags other than O/E"
+	fi
+	[ -n "$findings" ] && echo "$findings"
+	[ -n "$taints" ] && echo "$taints"
+	return 0
+}
+
+vm_run_tests()
+{
+	local label=$1 logdir=$2 env=$3 tmo=${PVKIT_TEST_TIMEOUT:-300}
+	local tests=() engine=() guest_cmd log n ntests vm_tmo start boot_rc
+	local out end totals nok nnok detail t_fail t_err t_pass t_skip rc
+	local result findings
+
+	shift 3
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		tests+=("$1")
+		shift
+	done
+	[ $# -gt 0 ] && shift
+	engine=("$@")
+	log=$logdir/console.log
+	mkdir -p "$logdir"
+
+	guest_cmd='
+echo "PVKIT-UNAME: $(uname -r)"
+lsmod
+'
+	if [ ${#tests[@]} -eq 0 ]; then
+		guest_cmd+='
+echo "PVKIT-TEST-BEGIN boot"
+rc=0
+for m in $(grep -v "^#" /etc/pvkit/modules); do
+	if [ -d "/sys/module/$m" ]; then
+		echo "ok - module $m loaded"
+	else
+		echo "not ok - module $m not loaded"; rc=1
+	fi
+done
+echo "PVKIT-TEST-END boot $rc"
+'
+	else
+		guest_cmd+="
+for n in ${tests[*]}; do
+	t=/selftests/\$n
+	[ -x \"\$t\" ] || continue
+	echo \"PVKIT-TEST-BEGIN \$n\"
+	$env timeout $tmo \"\$t\" < /dev/null
+	rc=\$?
+	echo \"PVKIT-TEST-END \$n \$rc\"
+done
+"
+	fi
+	guest_cmd+='
+echo "PVKIT-TAINT: $(cat /proc/sys/kernel/tainted)"
+echo "PVKIT-DMESG-BEGIN"
+dmesg
+echo "PVKIT-DMESG-END"
+'
+
+	ntests=${#tests[@]}
+	[ "$ntests" -gt 0 ] || ntests=1
+	vm_tmo=${PVKIT_VM_TIMEOUT:-$((ntests * tmo + 180))}
+
+	echo "check-vm: booting guest${label:+ $label} ($ntests test(s), timeout ${vm_tmo}s)"
+	start=$SECONDS
+	"$TOP/scripts/boot-guest.sh" --cmd "$guest_cmd" --timeout "$vm_tmo" \
+		--log "$log" ${engine[@]+-- "${engine[@]}"} > /dev/null
+	boot_rc=$?
+	echo "check-vm: guest${label:+ $label} finished in $((SECONDS - start))s (boot-guest exit $boot_rc)"
+	tr -d '\r' < "$log" > "$log.txt"
+
+	[ ${#tests[@]} -gt 0 ] || tests=(boot)
+	for n in "${tests[@]}"; do
+		out=$logdir/$n.tap
+		awk -v n="$n" '
+			$0 == "PVKIT-TEST-BEGIN " n { on = 1; next }
+			on && index($0, "PVKIT-TEST-END " n " ") == 1 { print; exit }
+			on { print }' "$log.txt" > "$out"
+		end=$(grep -a "^PVKIT-TEST-END $n " "$out" | tail -n 1)
+		totals=$(grep -a '^# Totals:' "$out" | tail -n 1)
+		nok=$(grep -a -c '^ok ' "$out")
+		nnok=$(grep -a -c '^not ok ' "$out")
+		if [ -n "$totals" ]; then
+			detail=${totals#\# Totals: }
+			t_fail=$(sed -n 's/.* fail:\([0-9]*\).*/\1/p' <<< "$totals")
+			t_err=$(sed -n 's/.*error:\([0-9]*\).*/\1/p' <<< "$totals")
+			t_fail=$(( ${t_fail:-0} + ${t_err:-0} ))
+			t_pass=$(sed -n 's/.*pass:\([0-9]*\).*/\1/p' <<< "$totals")
+			t_skip=$(sed -n 's/.* skip:\([0-9]*\).*/\1/p' <<< "$totals")
+		else
+			detail="ok:$nok not-ok:$nnok"
+			t_fail=$nnok
+			t_pass=$nok
+			t_skip=0
+		fi
+
+		if [ -z "$end" ]; then
+			result=FAIL
+			detail="no END marker (guest crashed or timed out)"
+		else
+			rc=${end##* }
+			# the 6.1 harness exits 0 when every case skipped
+			if [ "$rc" = 4 ] || { [ "$rc" = 0 ] && [ "$t_fail" -eq 0 ] &&
+			     [ "${t_pass:-0}" -eq 0 ] && [ "${t_skip:-0}" -gt 0 ]; }; then
+				result=SKIP
+			elif [ "$rc" != 0 ] || [ "$t_fail" -ne 0 ]; then
+				result=FAIL
+				detail="exit $rc, $detail"
+			else
+				result=PASS
+			fi
+		fi
+		printf '%-4s vm/%s%s (%s)\n' "$result" "${label:+$label/}" "$n" "$detail"
+		case $result in
+		PASS)	vm_pass=$((vm_pass + 1)) ;;
+		SKIP)	vm_skip=$((vm_skip + 1)) ;;
+		FAIL)	vm_fail=$((vm_fail + 1))
+			echo "---- $out (last 40 lines) ----"
+			tail -n 40 "$out"
+			echo "----" ;;
+		esac
+	done
+
+	findings=$(vm_log_findings "$log.txt")
+	if [ -n "$findings" ]; then
+		echo "FAIL vm/${label:+$label/}kernel-log: problems in the guest kernel log:"
+		echo "$findings"
+		vm_fail=$((vm_fail + 1))
+	fi
+}
