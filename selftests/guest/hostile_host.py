@@ -313,8 +313,9 @@ class Host:
                      for d in devs]
         for name, off, fmt in INFO_FIELDS:
             struct.pack_into("<" + fmt, self.mm, off, self.info[name])
-        # mem[0]; the guest has 1 GiB (boot-guest.sh), all below the hole
-        struct.pack_into("<QQQ", self.mm, 160, 0,
+        # mem[0] (offset 128, ABI.md 2.2); the guest has 1 GiB
+        # (boot-guest.sh), all below the hole
+        struct.pack_into("<QQQ", self.mm, 128, 0,
                          self.info.get("mem0_size", 1 << 30), 0)
         self.gen = self.info["generation"]
         self.write_table()

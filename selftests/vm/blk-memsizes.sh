@@ -12,14 +12,17 @@
 # and runs blk_memmap (buffers located by pagemap in every RAM range,
 # direct I/O and hypercalls from each, the 4-job fio reproducer, no
 # bouncing) and the blk_fio verify suite in each.  Where RAM lies above
-# 4 GiB, numa=fake=2 cuts it into two address-ordered nodes so that
-# blk_memmap can place buffers below 4 GiB too (user memory comes from
-# above 4 GiB first).
+# 4 GiB, numa=fake=4 cuts it into four address-ordered nodes, the first
+# wholly below 4 GiB, so that blk_memmap can place buffers there too
+# (user memory comes from above 4 GiB first); those guests get 4 vCPUs,
+# one per node (a node without a CPU makes 6.1 print a workqueue warning).
 # Then pc 4G once more with swiotlb=force: every buffer bounced (as in an
 # encrypted guest), segments capped to what swiotlb maps, blk_memmap must
 # see the bouncing and still read back exactly what it wrote.
 # Prints kselftest-style lines; exit 0 pass, 1 fail, 4 skip.
 # Env: PVKIT_MEMSIZES="pc:512M q35:6G pc:4G:swiotlb ..." to run a subset.
+# Nine boots of about a minute each under TCG:
+# pvkit-vm-timeout: 2400
 
 set -uo pipefail
 
@@ -67,9 +70,11 @@ for l in $layouts; do
 	esac
 	high=0
 	numa=
+	cpus=2
 	if [ "$(high_mb "$machine" "$mb")" -gt 0 ]; then
 		high=1
-		numa=numa=fake=2
+		numa=numa=fake=4
+		cpus=4
 	fi
 	env="PVKIT_MEMMAP_HIGH=$high"
 	tests=(blk_memmap blk_fio)
@@ -78,6 +83,7 @@ for l in $layouts; do
 	"")	;;
 	swiotlb)
 		numa="swiotlb=force"
+		cpus=2
 		env+=" PVKIT_MEMMAP_BOUNCE=1"
 		tests=(blk_memmap)
 		label+=-swiotlb ;;
@@ -88,7 +94,8 @@ for l in $layouts; do
 	PVKIT_APPEND="${PVKIT_APPEND:-} $numa" \
 	vm_run_tests "$label" "build/check/vm/memsizes/$label" "$env" \
 		"${tests[@]}" -- \
-		--machine "$machine" --mem "${mb}M" --disk "$tmp/disk.img"
+		--machine "$machine" --mem "${mb}M" --cpus "$cpus" \
+		--disk "$tmp/disk.img"
 done
 
 echo "# Totals: pass:$vm_pass fail:$vm_fail xfail:0 xpass:0 skip:$vm_skip error:0"

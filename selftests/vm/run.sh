@@ -55,7 +55,10 @@ for s in "$TOP"/selftests/vm/*.sh; do
 	n=$(basename "$s" .sh)
 	[ "$n" = run ] || [ "$n" = lib ] && continue
 	out=$logdir/$n.out
-	timeout "${PVKIT_VM_TIMEOUT:-900}" bash "$s" > "$out" 2>&1 < /dev/null
+	# a script may ask for more time: "# pvkit-vm-timeout: SECONDS"
+	stmo=$(sed -n 's/^# pvkit-vm-timeout: \([0-9][0-9]*\)$/\1/p' "$s" | head -n 1)
+	stmo=${PVKIT_VM_TIMEOUT:-${stmo:-900}}
+	timeout "$stmo" bash "$s" > "$out" 2>&1 < /dev/null
 	rc=$?
 	# These scripts race real QEMU guests against host timing on a
 	# 2-core TCG box.  One retry, said out loud: a failure that repeats
@@ -64,7 +67,7 @@ for s in "$TOP"/selftests/vm/*.sh; do
 		cp "$out" "$out.first"
 		echo "FLAKY? vm/$n failed (exit $rc, $out.first); retrying once"
 		grep -a '^not ok' "$out.first" | head -n 5
-		timeout "${PVKIT_VM_TIMEOUT:-900}" bash "$s" > "$out" 2>&1 < /dev/null
+		timeout "$stmo" bash "$s" > "$out" 2>&1 < /dev/null
 		rc=$?
 		[ $rc -eq 0 ] && echo "FLAKY vm/$n passed on retry"
 	fi
