@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <pvkit/blk.h>
+#include <pvkit-host/beproto.h>
 #include <pvkit-host/fdpass.h>
 #include <pvkit-host/log.h>
 
@@ -30,15 +31,6 @@
 #include "include/hv.h"
 
 static const struct dev_ops be_dev_ops;
-
-static void be_hdr(struct pvkit_be_hdr *h, uint16_t type, uint32_t len)
-{
-	memset(h, 0, sizeof(*h));
-	h->magic = PVKIT_BE_MAGIC;
-	h->type = type;
-	h->version = PVKIT_BE_VERSION;
-	h->len = len;
-}
 
 static int be_send(struct be *be, const void *msg, size_t len,
 		   const int *fds, unsigned int nfds)
@@ -52,7 +44,7 @@ static int be_send_simple(struct be *be, uint16_t type)
 {
 	struct pvkit_be_hdr h;
 
-	be_hdr(&h, type, sizeof(h));
+	pvbe_hdr_init(&h, type, PVBE_TO_BE);
 	return be_send(be, &h, sizeof(h), NULL, 0);
 }
 
@@ -206,34 +198,12 @@ static void be_on_ready(struct hv *hv, struct be *be,
 		dev_event(hv, d, DEV_EV_BE_READY, "back-end ready");
 }
 
-static size_t be_msg_size(uint16_t type)
-{
-	switch (type) {
-	case PVKIT_BE_READY:
-		return sizeof(struct pvkit_be_ready);
-	case PVKIT_BE_CONNECTED:
-	case PVKIT_BE_DISCONNECTED:
-		return sizeof(struct pvkit_be_hdr);
-	case PVKIT_BE_STATS:
-		return sizeof(struct pvkit_be_stats);
-	case PVKIT_BE_ERROR:
-		return sizeof(struct pvkit_be_error);
-	default:
-		return 0;
-	}
-}
-
 static void be_event(struct hv *hv, struct ev_src *src, uint32_t events)
 {
 	struct be *be = src->arg;
-	union {
-		struct pvkit_be_hdr h;
-		struct pvkit_be_ready ready;
-		struct pvkit_be_stats stats;
-		struct pvkit_be_error error;
-		uint8_t raw[sizeof(struct pvkit_be_setup) + 64];
-	} m;
+	union pvbe_msg m;
 	unsigned int nfds, i;
+	char why[96];
 	int fds[FDPASS_MAX_FDS];
 	ssize_t n;
 
@@ -254,13 +224,11 @@ static void be_event(struct hv *hv, struct ev_src *src, uint32_t events)
 		be_kill(hv, be, "sent file descriptors");
 		return;
 	}
-	if ((size_t)n < sizeof(m.h) || m.h.magic != PVKIT_BE_MAGIC ||
-	    m.h.version != PVKIT_BE_VERSION || m.h.len != (size_t)n ||
-	    be_msg_size(m.h.type) != (size_t)n) {
-		be_kill(hv, be, "malformed message");
+	if (pvbe_check(&m, n, 0, PVBE_TO_HV, why, sizeof(why))) {
+		be_kill(hv, be, why);
 		return;
 	}
-	switch (m.h.type) {
+	switch (m.hdr.type) {
 	case PVKIT_BE_READY:
 		be_on_ready(hv, be, &m.ready);
 		break;
@@ -329,7 +297,7 @@ static int be_spawn(struct hv *hv, struct be *be)
 		return ret;
 
 	memset(&setup, 0, sizeof(setup));
-	be_hdr(&setup.hdr, PVKIT_BE_SETUP, sizeof(setup));
+	pvbe_hdr_init(&setup.hdr, PVKIT_BE_SETUP, PVBE_TO_BE);
 	setup.dev_index = d->slot;
 	setup.dev_type = d->type;
 	setup.instance = d->instance;
@@ -554,7 +522,7 @@ static int be_dev_connect(struct hv *hv, struct dev *d)
 	int ret;
 
 	memset(&c, 0, sizeof(c));
-	be_hdr(&c.hdr, PVKIT_BE_CONNECT, sizeof(c));
+	pvbe_hdr_init(&c.hdr, PVKIT_BE_CONNECT, PVBE_TO_BE);
 	c.acked_features = d->acked;
 	c.epoch = d->epoch;
 	ret = be_send(d->be, &c, sizeof(c), NULL, 0);

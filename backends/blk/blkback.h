@@ -3,7 +3,7 @@
  * pvkit-blkback internals: the block back-end serving one pvkit block
  * device (pvkit/blk.h) from a disk image, one io_uring per queue.
  *
- *   main.c      control protocol with pvkit-hv (pvkit-host/backend.h)
+ *   main.c      the struct pvbe_ops of the generic back-end (bemain.h)
  *   opts.c      SETUP.args parsing
  *   disk.c      disk back-end registry (struct blkb_disk_ops)
  *   disk-raw.c  raw image file / block device
@@ -24,7 +24,8 @@
 #include <pvkit/abi.h>
 #include <pvkit/blk.h>
 #include <pvkit/ring.h>
-#include <pvkit-host/backend.h>
+#include <pvkit-host/bemain.h>
+#include <pvkit-host/bequeue.h>
 #include <pvkit-host/gmem.h>
 
 #ifndef ARRAY_SIZE
@@ -213,16 +214,11 @@ uint8_t blkb_req_parse(const struct blkb_limits *lim, const struct gmem *gm,
 struct blkb_dev;
 
 struct blkb_queue {
+	struct pvbe_queue bq;		/* ring, fds, stop/error, counters */
 	struct blkb_dev *dev;
-	unsigned int index;
-	struct pvkit_ring ring;
-	int kick_fd;
-	int irq_fd;
 	struct io_uring uring;
 	bool uring_ok;
 	pthread_t thread;
-	bool started;
-	bool exited;			/* atomic: the thread is done */
 
 	/* owned by the queue thread while it runs */
 	struct blkb_limits lim;
@@ -231,56 +227,35 @@ struct blkb_queue {
 	struct blkb_io *done_head;	/* inline steps done, FIFO */
 	struct blkb_io **done_tail;
 	unsigned int inflight;		/* ios held */
-	bool stopping;
 	bool kick_poll;			/* kick fd is O_NONBLOCK: poll first */
 	uint64_t kick_val;		/* kick eventfd read buffer */
-	uint64_t poll_ns;
 	uint64_t log_sec;		/* I/O error log rate limit */
 	unsigned int log_count;
 	struct pvkit_blk_seg segbuf[BLKB_MAX_SEGS];
-
-	/* queue -> main: a fatal problem to report (written once) */
-	int err;
-	char errmsg[192];
-
-	/* counters: written by the queue thread, read by main (relaxed) */
-	struct pvkit_be_queue_stats stats;
 } __attribute__((aligned(64)));
 
-/* Per-device state, owned by the main thread. */
+/* Per-device state: the generic back-end and the disk. */
 struct blkb_dev {
+	struct pvbe be;
 	struct blkb_opts opts;
 	struct blkb_disk disk;
-	struct gmem gm;
-	uint8_t *shm;
-	uint64_t shm_size;
-	uint32_t dev_index;
-	uint32_t nr_queues;
-	struct pvkit_be_queue qdesc[PVKIT_MAX_QUEUES];
-	struct blkb_queue *q;		/* nr_queues, cacheline aligned */
-	uint64_t features;		/* offered */
-	uint64_t acked;
-	bool connected;
-	int stop_fd;			/* eventfd: queues stop */
-	int event_fd;			/* eventfd: a queue has an error */
 };
 
-int blkb_queue_start(struct blkb_dev *dev, struct blkb_queue *q);
-/*
- * Ask every queue to stop; each finishes its in-flight I/O, sets ->exited
- * and signals dev->event_fd.
- */
-void blkb_queues_stop(struct blkb_dev *dev);
-/* Wait for a started queue and release its per-connection state. */
-void blkb_queue_join(struct blkb_queue *q);
+static inline struct blkb_dev *blkb_dev(struct pvbe *be)
+{
+	return container_of(be, struct blkb_dev, be);
+}
 
-/* Single writer, so a relaxed load and store suffice. */
-#define blkb_stat_add(q, field, n)					\
-	__atomic_store_n(&(q)->stats.field,				\
-			 __atomic_load_n(&(q)->stats.field,		\
-					 __ATOMIC_RELAXED) + (n),	\
-			 __ATOMIC_RELAXED)
-#define blkb_stat_read(q, field)					\
-	__atomic_load_n(&(q)->stats.field, __ATOMIC_RELAXED)
+static inline struct blkb_queue *blkb_queue(struct pvbe_queue *bq)
+{
+	return container_of(bq, struct blkb_queue, bq);
+}
+
+/*
+ * pvbe_ops.queue_start/queue_join: a thread and an io_uring per queue,
+ * running until the device's stop eventfd fires or the queue fails.
+ */
+int blkb_queue_start(struct pvbe *be, struct pvbe_queue *bq);
+void blkb_queue_join(struct pvbe *be, struct pvbe_queue *bq);
 
 #endif /* PVKIT_BLKBACK_H */

@@ -53,45 +53,10 @@
 #define BLKB_CQE_BATCH		64
 #define BLKB_LOG_BURST		10
 
-static inline void blkb_cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#endif
-}
-
-static uint64_t blkb_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
-/* Record a fatal queue error for the main thread and stop the queue. */
-static void blkb_queue_fail(struct blkb_queue *q, int err, const char *fmt,
-			    ...)
-{
-	va_list ap;
-
-	q->stopping = true;
-	if (__atomic_load_n(&q->err, __ATOMIC_RELAXED))
-		return;
-	va_start(ap, fmt);
-	vsnprintf(q->errmsg, sizeof(q->errmsg), fmt, ap);
-	va_end(ap);
-	/* main.c logs it when it sends PVKIT_BE_ERROR */
-	/* errmsg before err; pairs with the acquire in main.c */
-	__atomic_store_n(&q->err, err, __ATOMIC_RELEASE);
-	eventfd_write(q->dev->event_fd, 1);
-}
-
 /* At most BLKB_LOG_BURST I/O error lines per queue and second. */
 static bool blkb_log_ok(struct blkb_queue *q)
 {
-	uint64_t sec = blkb_now_ns() / 1000000000ULL;
+	uint64_t sec = pvbe_now_ns() / 1000000000ULL;
 
 	if (sec != q->log_sec) {
 		q->log_sec = sec;
@@ -117,13 +82,13 @@ static void blkb_arm_kick(struct blkb_queue *q)
 	struct io_uring_sqe *sqe = blkb_get_sqe(q);
 
 	if (!sqe) {
-		blkb_queue_fail(q, -EBUSY, "cannot arm the kick watcher");
+		pvbe_queue_fail(&q->bq, -EBUSY, "cannot arm the kick watcher");
 		return;
 	}
 	if (q->kick_poll)
-		io_uring_prep_poll_add(sqe, q->kick_fd, POLLIN);
+		io_uring_prep_poll_add(sqe, q->bq.kick_fd, POLLIN);
 	else
-		io_uring_prep_read(sqe, q->kick_fd, &q->kick_val,
+		io_uring_prep_read(sqe, q->bq.kick_fd, &q->kick_val,
 				   sizeof(q->kick_val), 0);
 	io_uring_sqe_set_data64(sqe, BLKB_UD_KICK);
 }
@@ -133,10 +98,10 @@ static void blkb_arm_stop(struct blkb_queue *q)
 	struct io_uring_sqe *sqe = blkb_get_sqe(q);
 
 	if (!sqe) {
-		blkb_queue_fail(q, -EBUSY, "cannot arm the stop watcher");
+		pvbe_queue_fail(&q->bq, -EBUSY, "cannot arm the stop watcher");
 		return;
 	}
-	io_uring_prep_poll_add(sqe, q->dev->stop_fd, POLLIN);
+	io_uring_prep_poll_add(sqe, q->dev->be.stop_fd, POLLIN);
 	io_uring_sqe_set_data64(sqe, BLKB_UD_STOP);
 }
 
@@ -145,11 +110,11 @@ static void blkb_respond(struct blkb_queue *q, uint64_t id, uint8_t status)
 	struct pvkit_blk_rsp rsp = { .id = htole64(id), .status = status };
 
 	/* cannot fail: every consumed request is answered exactly once */
-	if (pvkit_ring_put_rsp(&q->ring, &rsp, sizeof(rsp)))
+	if (pvkit_ring_put_rsp(&q->bq.ring, &rsp, sizeof(rsp)))
 		log_err("queue %u: BUG: response without a request",
-			 q->index);
+			 q->bq.index);
 	if (status != PVKIT_BLK_S_OK)
-		blkb_stat_add(q, errors, 1);
+		pvbe_stat_add(&q->bq, errors, 1);
 }
 
 static void blkb_io_finish(struct blkb_queue *q, struct blkb_io *io,
@@ -285,7 +250,7 @@ static void blkb_io_complete(struct blkb_queue *q, struct blkb_io *io,
 		}
 		if (blkb_log_ok(q))
 			log_err("queue %u: op %u at byte %llu (%llu bytes) failed: %s",
-				q->index, io->op, (unsigned long long)io->off,
+				q->bq.index, io->op, (unsigned long long)io->off,
 				(unsigned long long)io->left, strerror(-res));
 		blkb_io_finish(q, io, PVKIT_BLK_S_IOERR);
 		return;
@@ -295,7 +260,7 @@ static void blkb_io_complete(struct blkb_queue *q, struct blkb_io *io,
 			/* end of file: the image shrank under us */
 			if (blkb_log_ok(q))
 				log_err("queue %u: op %u at byte %llu: unexpected end of image",
-					q->index, io->op,
+					q->bq.index, io->op,
 					(unsigned long long)io->off);
 			blkb_io_finish(q, io, PVKIT_BLK_S_IOERR);
 			return;
@@ -306,14 +271,16 @@ static void blkb_io_complete(struct blkb_queue *q, struct blkb_io *io,
 			blkb_io_issue(q, io);
 			return;
 		}
-		blkb_stat_add(q, bytes, io->bytes);
+		pvbe_stat_add(&q->bq, bytes, io->bytes);
 	}
 	blkb_io_finish(q, io, PVKIT_BLK_S_OK);
 }
 
-static void blkb_handle_req(struct blkb_queue *q,
-			    const struct pvkit_blk_req *rq)
+/* pvbe_queue_drain() callback: one request, copied out of the ring. */
+static void blkb_handle_req(struct pvbe_queue *bq, const void *req)
 {
+	struct blkb_queue *q = blkb_queue(bq);
+	const struct pvkit_blk_req *rq = req;
 	struct blkb_io *io = q->free_ios;
 	uint64_t id = le64toh(rq->id);
 	uint8_t st;
@@ -323,7 +290,7 @@ static void blkb_handle_req(struct blkb_queue *q,
 		blkb_respond(q, id, PVKIT_BLK_S_IOERR);
 		return;
 	}
-	st = blkb_req_parse(&q->lim, &q->dev->gm, rq, q->segbuf, io);
+	st = blkb_req_parse(&q->lim, &q->dev->be.gm, rq, q->segbuf, io);
 	if (st != PVKIT_BLK_S_OK) {
 		blkb_respond(q, id, st);
 		return;
@@ -340,35 +307,8 @@ static void blkb_handle_req(struct blkb_queue *q,
 	blkb_io_issue(q, io);
 }
 
-/* One pass over the published requests; -EPROTO on an index violation. */
-static int blkb_queue_drain(struct blkb_queue *q)
-{
-	int avail = pvkit_ring_req_avail(&q->ring), i;
-	struct pvkit_blk_req rq;
-
-	if (avail < 0) {
-		uint32_t prod = le32toh(__atomic_load_n(&q->ring.hdr->req_prod,
-							__ATOMIC_RELAXED));
-
-		blkb_queue_fail(q, avail,
-				"ring index violation: req_prod %u is not within %u slots after req_cons %u",
-				prod, q->ring.slots, q->ring.req_cons);
-		return avail;
-	}
-	for (i = 0; i < avail; i++) {
-		/* copy, then validate */
-		pvkit_ring_get_req(&q->ring, &rq, sizeof(rq));
-		blkb_handle_req(q, &rq);
-	}
-	if (avail)
-		blkb_stat_add(q, requests, avail);
-	return avail;
-}
-
 static void blkb_handle_kick(struct blkb_queue *q, int res)
 {
-	uint64_t v;
-
 	if (res == -ECANCELED)
 		return;
 	if (res == -EAGAIN && !q->kick_poll) {
@@ -378,16 +318,13 @@ static void blkb_handle_kick(struct blkb_queue *q, int res)
 		return;
 	}
 	if (res < 0) {
-		blkb_queue_fail(q, res, "kick eventfd: %s", strerror(-res));
+		pvbe_queue_fail(&q->bq, res, "kick eventfd: %s",
+				strerror(-res));
 		return;
 	}
 	/* POLL_ADD only reports readiness: consume the count ourselves */
-	if (q->kick_poll && read(q->kick_fd, &v, sizeof(v)) < 0 &&
-	    errno != EAGAIN) {
-		blkb_queue_fail(q, -errno, "kick eventfd: %s", strerror(errno));
+	if (pvbe_queue_kicked(&q->bq, q->kick_poll))
 		return;
-	}
-	blkb_stat_add(q, kicks, 1);
 	blkb_arm_kick(q);
 }
 
@@ -423,7 +360,7 @@ static unsigned int blkb_queue_reap(struct blkb_queue *q)
 			if (ud == BLKB_UD_KICK)
 				blkb_handle_kick(q, res);
 			else if (ud == BLKB_UD_STOP)
-				q->stopping = true;
+				q->bq.stopping = true;
 			else
 				blkb_io_complete(q, (struct blkb_io *)
 						 (uintptr_t)ud, res);
@@ -433,19 +370,6 @@ static unsigned int blkb_queue_reap(struct blkb_queue *q)
 		total += blkb_queue_reap_inline(q);
 	}
 	return total;
-}
-
-/* Publish the batch of responses; interrupt only if asked to. */
-static void blkb_queue_push(struct blkb_queue *q)
-{
-	if (q->ring.rsp_pushed == q->ring.rsp_prod_pvt)
-		return;
-	if (pvkit_ring_push_rsps(&q->ring)) {
-		eventfd_write(q->irq_fd, 1);
-		blkb_stat_add(q, irqs, 1);
-	} else {
-		blkb_stat_add(q, irqs_suppressed, 1);
-	}
 }
 
 static int blkb_submit(struct blkb_queue *q, unsigned int wait_nr)
@@ -458,66 +382,63 @@ static int blkb_submit(struct blkb_queue *q, unsigned int wait_nr)
 	if (ret == -EAGAIN || ret == -EBUSY)
 		ret = 0;	/* completions pending: reap, then retry */
 	if (ret < 0)
-		blkb_queue_fail(q, ret, "io_uring_enter: %s", strerror(-ret));
+		pvbe_queue_fail(&q->bq, ret, "io_uring_enter: %s", strerror(-ret));
 	return ret;
 }
 
 static void *blkb_queue_thread(void *arg)
 {
 	struct blkb_queue *q = arg;
-	uint64_t busy = blkb_now_ns();
+	struct pvbe_queue *bq = &q->bq;
+	struct pvkit_blk_req rq;
 	bool progress;
 
+	pvbe_poll_busy(bq);
 	blkb_arm_stop(q);
 	blkb_arm_kick(q);
 	for (;;) {
 		progress = false;
-		if (!q->stopping && blkb_queue_drain(q) > 0)
+		if (!bq->stopping &&
+		    pvbe_queue_drain(bq, &rq, sizeof(rq), bq->ring.slots,
+				     blkb_handle_req) > 0)
 			progress = true;
 		/* one submit for the batch (and any resubmissions) */
 		if (io_uring_sq_ready(&q->uring) && blkb_submit(q, 0) < 0)
 			break;
 		if (blkb_queue_reap(q))
 			progress = true;
-		blkb_queue_push(q);
+		pvbe_queue_push(bq);
 
-		if (q->stopping && !q->inflight)
+		if (bq->stopping && !q->inflight)
 			break;
 		if (progress) {
-			if (q->poll_ns)
-				busy = blkb_now_ns();
+			pvbe_poll_busy(bq);
 			continue;
 		}
-		if (q->poll_ns && !q->stopping &&
-		    blkb_now_ns() - busy < q->poll_ns) {
-			blkb_cpu_relax();
+		if (pvbe_poll_spin(bq))
 			continue;
-		}
 		/* sleep only if nothing was published after req_event */
-		if (!q->stopping && pvkit_ring_final_check_req(&q->ring))
+		if (!pvbe_queue_may_sleep(bq))
 			continue;
 		if (blkb_submit(q, 1) < 0)
 			break;
-		busy = blkb_now_ns();
+		pvbe_poll_busy(bq);
 	}
-	blkb_queue_push(q);
-	__atomic_store_n(&q->exited, true, __ATOMIC_RELEASE);
-	eventfd_write(q->dev->event_fd, 1);
+	pvbe_queue_push(bq);
+	pvbe_queue_exited(bq);
 	return NULL;
 }
 
-int blkb_queue_start(struct blkb_dev *dev, struct blkb_queue *q)
+int blkb_queue_start(struct pvbe *be, struct pvbe_queue *bq)
 {
-	const struct pvkit_be_queue *d = &dev->qdesc[q->index];
+	const struct pvkit_be_queue *d = &be->qdesc[bq->index];
+	struct blkb_queue *q = blkb_queue(bq);
+	struct blkb_dev *dev = blkb_dev(be);
 	struct io_uring_params p;
 	unsigned int i;
 	int ret, fl;
 
 	q->dev = dev;
-	ret = pvkit_ring_attach(&q->ring, dev->shm + d->ring_offset,
-				d->ring_slots, d->req_size, d->rsp_size);
-	if (ret)
-		return ret;
 	q->ios = calloc(d->ring_slots, sizeof(*q->ios));
 	if (!q->ios)
 		return -ENOMEM;
@@ -529,20 +450,16 @@ int blkb_queue_start(struct blkb_dev *dev, struct blkb_queue *q)
 	q->done_head = NULL;
 	q->done_tail = &q->done_head;
 	q->inflight = 0;
-	q->stopping = false;
-	q->exited = false;
-	q->err = 0;
-	q->errmsg[0] = '\0';
-	q->poll_ns = (uint64_t)dev->opts.poll_us * 1000;
+	bq->poll_ns = (uint64_t)dev->opts.poll_us * 1000;
 	q->lim = (struct blkb_limits){
-		.acked = dev->acked,
+		.acked = be->acked,
 		.capacity = dev->disk.size >> PVKIT_BLK_SECTOR_SHIFT,
 		.lbs = dev->disk.lbs,
 		.max_discard_sectors = dev->disk.max_discard_sectors,
 		.max_wz_sectors = BLKB_MAX_WZ_SECTORS,
 		.ro = dev->disk.ro,
 	};
-	fl = fcntl(q->kick_fd, F_GETFL);
+	fl = fcntl(bq->kick_fd, F_GETFL);
 	q->kick_poll = fl >= 0 && (fl & O_NONBLOCK);
 
 	/*
@@ -566,7 +483,6 @@ int blkb_queue_start(struct blkb_dev *dev, struct blkb_queue *q)
 	ret = -pthread_create(&q->thread, NULL, blkb_queue_thread, q);
 	if (ret)
 		goto err_uring;
-	q->started = true;
 	return 0;
 
 err_uring:
@@ -578,18 +494,12 @@ err_free:
 	return ret;
 }
 
-void blkb_queues_stop(struct blkb_dev *dev)
+void blkb_queue_join(struct pvbe *be, struct pvbe_queue *bq)
 {
-	if (dev->stop_fd >= 0)
-		eventfd_write(dev->stop_fd, 1);
-}
+	struct blkb_queue *q = blkb_queue(bq);
 
-void blkb_queue_join(struct blkb_queue *q)
-{
-	if (!q->started)
-		return;
+	(void)be;
 	pthread_join(q->thread, NULL);
-	q->started = false;
 	/* cancels the watchers; no I/O is in flight any more */
 	io_uring_queue_exit(&q->uring);
 	q->uring_ok = false;

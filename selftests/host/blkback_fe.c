@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Fake pvkit-hv + fake block front-end for the pvkit-blkback host tests
+ * Fake pvkit-hv + fake block front-end for the back-end host tests
  * (see blkback_fe.h).  Plain helpers returning -errno, usable from any
  * thread as long as each queue has one user.
  */
@@ -60,13 +60,79 @@ void *fe_gpa(struct fe *fe, uint64_t gpa, uint64_t len)
 	return gmem_translate(&fe->gm, gpa, len);
 }
 
+/* -------------------------------------------------- back-end kinds --- */
+
+static void fe_blk_slot_sizes(unsigned int qi, uint32_t *req_size,
+			      uint32_t *rsp_size)
+{
+	(void)qi;
+	*req_size = sizeof(struct pvkit_blk_req);
+	*rsp_size = sizeof(struct pvkit_blk_rsp);
+}
+
+static int fe_blk_setup_args(struct fe *fe, const char *dir, char *args,
+			     size_t len)
+{
+	uint64_t seed = 1;
+	int ret;
+
+	ret = fe_image(fe, dir, 1 << 20, false, &seed);
+	if (ret)
+		return ret;
+	snprintf(args, len, "path=%s", fe->image);
+	return 0;
+}
+
+static int fe_blk_ready(struct fe *fe, const struct pvkit_be_ready *r)
+{
+	if (r->config_size != sizeof(struct pvkit_blk_config))
+		return -EBADMSG;
+	memcpy(&fe->cfg, r->config, sizeof(fe->cfg));
+	fe->cfg.capacity = le64toh(fe->cfg.capacity);
+	fe->cfg.logical_block_size = le32toh(fe->cfg.logical_block_size);
+	fe->cfg.physical_block_size = le32toh(fe->cfg.physical_block_size);
+	fe->cfg.max_segments = le32toh(fe->cfg.max_segments);
+	fe->cfg.max_segment_size = le32toh(fe->cfg.max_segment_size);
+	fe->cfg.max_sectors = le32toh(fe->cfg.max_sectors);
+	fe->cfg.max_discard_sectors = le32toh(fe->cfg.max_discard_sectors);
+	fe->cfg.discard_granularity = le32toh(fe->cfg.discard_granularity);
+	fe->cfg.max_write_zeroes_sectors =
+		le32toh(fe->cfg.max_write_zeroes_sectors);
+	fe->cfg.poll_us = le32toh(fe->cfg.poll_us);
+	return 0;
+}
+
+const struct fe_kind fe_blk_kind = {
+	.prog = "pvkit-blkback",
+	.dev_type = PVKIT_DEV_BLK,
+	.other_type = PVKIT_DEV_NET,
+	.slot_sizes = fe_blk_slot_sizes,
+	.setup_args = fe_blk_setup_args,
+	.bad_args = "path",
+	/* a writable image is never offered read-only */
+	.unoffered = PVKIT_BLK_F_RO,
+	.ready = fe_blk_ready,
+};
+
+static uint64_t fe_ring_bytes(struct fe *fe, unsigned int i)
+{
+	uint32_t req_size, rsp_size;
+	uint64_t b;
+
+	fe->kind->slot_sizes(i, &req_size, &rsp_size);
+	b = pvkit_ring_bytes(fe->slots, req_size, rsp_size);
+	return (b + PVKIT_PAGE_SIZE - 1) & ~(uint64_t)(PVKIT_PAGE_SIZE - 1);
+}
+
+/* Rings one after the other, each page aligned; i == nr_queues: the end. */
 static uint32_t fe_ring_offset(struct fe *fe, unsigned int i)
 {
-	uint64_t b = pvkit_ring_bytes(fe->slots, sizeof(struct pvkit_blk_req),
-				      sizeof(struct pvkit_blk_rsp));
+	uint64_t off = FE_RING_BASE;
+	unsigned int j;
 
-	b = (b + PVKIT_PAGE_SIZE - 1) & ~(uint64_t)(PVKIT_PAGE_SIZE - 1);
-	return FE_RING_BASE + i * b;
+	for (j = 0; j < i; j++)
+		off += fe_ring_bytes(fe, j);
+	return off;
 }
 
 int fe_init(struct fe *fe, unsigned int nr_queues, unsigned int slots)
@@ -76,12 +142,14 @@ int fe_init(struct fe *fe, unsigned int nr_queues, unsigned int slots)
 		{ .gpa = FE_HI_GPA, .size = FE_HI_SIZE,
 		  .file_offset = FE_LO_SIZE },
 	};
+	const struct fe_kind *kind = fe->kind ? fe->kind : &fe_blk_kind;
 	bool nonblock = fe->kick_nonblock;
 	unsigned int i;
 	void *p;
 	int ret;
 
 	memset(fe, 0, sizeof(*fe));
+	fe->kind = kind;
 	fe->kick_nonblock = nonblock;
 	fe->pid = -1;
 	fe->sock = -1;
@@ -163,17 +231,18 @@ int fe_image(struct fe *fe, const char *dir, uint64_t size, bool random,
 }
 
 /* The back-end binary: $PVKIT_BIN_DIR, else build/bin next to us. */
-static void fe_bin(char *buf, size_t len)
+static void fe_bin(struct fe *fe, char *buf, size_t len)
 {
+	const char *prog = fe->kind->prog;
 	const char *env = getenv("PVKIT_BIN_DIR");
 	char exe[PATH_MAX], *dir;
 	ssize_t n;
 
 	if (env && *env) {
-		snprintf(buf, len, "%s/pvkit-blkback", env);
+		snprintf(buf, len, "%s/%s", env, prog);
 		return;
 	}
-	snprintf(buf, len, "build/bin/pvkit-blkback");
+	snprintf(buf, len, "build/bin/%s", prog);
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n <= 0)
 		return;
@@ -182,11 +251,11 @@ static void fe_bin(char *buf, size_t len)
 	dir = dirname(dirname(dirname(dirname(exe))));
 #if defined(__SANITIZE_ADDRESS__)
 	/* the asan tests run the asan back-end when it was built */
-	snprintf(buf, len, "%s/bin/asan/pvkit-blkback", dir);
+	snprintf(buf, len, "%s/bin/asan/%s", dir, prog);
 	if (!access(buf, X_OK))
 		return;
 #endif
-	snprintf(buf, len, "%s/bin/pvkit-blkback", dir);
+	snprintf(buf, len, "%s/bin/%s", dir, prog);
 }
 
 int fe_spawn(struct fe *fe)
@@ -195,7 +264,7 @@ int fe_spawn(struct fe *fe)
 	int sv[2];
 	pid_t pid;
 
-	fe_bin(bin, sizeof(bin));
+	fe_bin(fe, bin, sizeof(bin));
 	if (access(bin, X_OK))
 		return -ENOENT;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
@@ -211,7 +280,7 @@ int fe_spawn(struct fe *fe)
 			fcntl(sv[1], F_SETFD, 0);
 		else if (dup2(sv[1], PVKIT_BE_SOCK_FD) < 0)
 			_exit(126);
-		execl(bin, "pvkit-blkback", "--hv", (char *)NULL);
+		execl(bin, fe->kind->prog, "--hv", (char *)NULL);
 		_exit(127);
 	}
 	close(sv[1]);
@@ -224,24 +293,19 @@ int fe_send(struct fe *fe, void *msg, uint16_t type, size_t len)
 {
 	struct pvkit_be_hdr *h = msg;
 
-	h->magic = PVKIT_BE_MAGIC;
-	h->type = type;
-	h->version = PVKIT_BE_VERSION;
+	pvbe_hdr_init(h, type, PVBE_TO_BE);
+	/* tests send wrong lengths on purpose */
 	h->len = len;
-	h->reserved = 0;
 	return fdpass_send(fe->sock, msg, len, NULL, 0);
 }
 
-int fe_expect(struct fe *fe, uint16_t type, void *buf, size_t len,
-	      int timeout_ms)
+/* One message, checked like pvkit-hv checks it; its type or -errno. */
+static int fe_recv_msg(struct fe *fe, union pvbe_msg *m, int timeout_ms)
 {
-	union {
-		struct pvkit_be_hdr hdr;
-		struct pvkit_be_error err;
-		struct pvkit_be_stats stats;
-		struct pvkit_be_ready ready;
-	} m;
 	struct pollfd pfd = { .fd = fe->sock, .events = POLLIN };
+	int fds[FDPASS_MAX_FDS];
+	unsigned int nfds, i;
+	char why[96];
 	ssize_t n;
 
 	n = poll(&pfd, 1, timeout_ms);
@@ -249,23 +313,34 @@ int fe_expect(struct fe *fe, uint16_t type, void *buf, size_t len,
 		return -errno;
 	if (!n)
 		return -ETIMEDOUT;
-	n = recv(fe->sock, &m, sizeof(m), 0);
+	n = pvbe_recv(fe->sock, m, fds, &nfds);
+	for (i = 0; i < nfds; i++)
+		close(fds[i]);
 	if (n < 0)
-		return -errno;
+		return n;
 	if (!n)
 		return -ECONNRESET;
-	if ((size_t)n < sizeof(m.hdr) || m.hdr.magic != PVKIT_BE_MAGIC ||
-	    m.hdr.len != (size_t)n)
+	if (pvbe_check(m, n, nfds, PVBE_TO_HV, why, sizeof(why)))
 		return -EBADMSG;
-	if (m.hdr.type == PVKIT_BE_ERROR) {
-		if ((size_t)n != sizeof(m.err))
-			return -EBADMSG;
-		fe->err_code = m.err.err;
-		memcpy(fe->err_msg, m.err.msg, sizeof(fe->err_msg));
+	return m->hdr.type;
+}
+
+int fe_expect(struct fe *fe, uint16_t type, void *buf, size_t len,
+	      int timeout_ms)
+{
+	union pvbe_msg m;
+	int ret;
+
+	ret = fe_recv_msg(fe, &m, timeout_ms);
+	if (ret < 0)
+		return ret;
+	if (ret == PVKIT_BE_ERROR) {
+		fe->err_code = m.error.err;
+		memcpy(fe->err_msg, m.error.msg, sizeof(fe->err_msg));
 		fe->err_msg[sizeof(fe->err_msg) - 1] = '\0';
 		return 1;
 	}
-	if (m.hdr.type != type || (size_t)n != len)
+	if (ret != type || m.hdr.len != len)
 		return -EBADMSG;
 	if (buf)
 		memcpy(buf, &m, len);
@@ -278,12 +353,9 @@ void fe_setup_msg(struct fe *fe, const char *args, struct pvkit_be_setup *s,
 	unsigned int i, nq = fe->nr_queues;
 
 	memset(s, 0, sizeof(*s));
-	s->hdr.magic = PVKIT_BE_MAGIC;
-	s->hdr.type = PVKIT_BE_SETUP;
-	s->hdr.version = PVKIT_BE_VERSION;
-	s->hdr.len = sizeof(*s);
+	pvbe_hdr_init(&s->hdr, PVKIT_BE_SETUP, PVBE_TO_BE);
 	s->dev_index = 0;
-	s->dev_type = PVKIT_DEV_BLK;
+	s->dev_type = fe->kind->dev_type;
 	s->nr_queues = nq;
 	s->nr_mem_ranges = fe->gm.nr;
 	s->shm_size = FE_SHM_SIZE;
@@ -296,8 +368,8 @@ void fe_setup_msg(struct fe *fe, const char *args, struct pvkit_be_setup *s,
 	for (i = 0; i < nq; i++) {
 		s->queues[i].ring_offset = fe_ring_offset(fe, i);
 		s->queues[i].ring_slots = fe->slots;
-		s->queues[i].req_size = sizeof(struct pvkit_blk_req);
-		s->queues[i].rsp_size = sizeof(struct pvkit_blk_rsp);
+		fe->kind->slot_sizes(i, &s->queues[i].req_size,
+				     &s->queues[i].rsp_size);
 	}
 	snprintf(s->args, sizeof(s->args), "%s", args);
 	fds[0] = fe->ram_fd;
@@ -311,20 +383,13 @@ void fe_setup_msg(struct fe *fe, const char *args, struct pvkit_be_setup *s,
 
 int fe_recv_any(struct fe *fe, void *buf, size_t len, int timeout_ms)
 {
-	struct pvkit_be_hdr *h = buf;
-	struct pollfd pfd = { .fd = fe->sock, .events = POLLIN };
-	ssize_t n;
+	union pvbe_msg m;
+	int ret;
 
-	n = poll(&pfd, 1, timeout_ms);
-	if (n <= 0)
-		return n ? -errno : -ETIMEDOUT;
-	n = recv(fe->sock, buf, len, 0);
-	if (n < 0)
-		return -errno;
-	if ((size_t)n < sizeof(*h) || h->magic != PVKIT_BE_MAGIC ||
-	    h->len != (size_t)n)
-		return -EBADMSG;
-	return h->type;
+	ret = fe_recv_msg(fe, &m, timeout_ms);
+	if (ret >= 0)
+		memcpy(buf, &m, len < m.hdr.len ? len : m.hdr.len);
+	return ret;
 }
 
 int fe_setup(struct fe *fe, const char *args)
@@ -347,22 +412,12 @@ int fe_setup(struct fe *fe, const char *args)
 	}
 	if (ret)
 		return ret;
-	if (ready.config_size != sizeof(struct pvkit_blk_config))
+	if (ready.config_size > sizeof(fe->config))
 		return -EBADMSG;
 	fe->features = ready.features;
-	memcpy(&fe->cfg, ready.config, sizeof(fe->cfg));
-	fe->cfg.capacity = le64toh(fe->cfg.capacity);
-	fe->cfg.logical_block_size = le32toh(fe->cfg.logical_block_size);
-	fe->cfg.physical_block_size = le32toh(fe->cfg.physical_block_size);
-	fe->cfg.max_segments = le32toh(fe->cfg.max_segments);
-	fe->cfg.max_segment_size = le32toh(fe->cfg.max_segment_size);
-	fe->cfg.max_sectors = le32toh(fe->cfg.max_sectors);
-	fe->cfg.max_discard_sectors = le32toh(fe->cfg.max_discard_sectors);
-	fe->cfg.discard_granularity = le32toh(fe->cfg.discard_granularity);
-	fe->cfg.max_write_zeroes_sectors =
-		le32toh(fe->cfg.max_write_zeroes_sectors);
-	fe->cfg.poll_us = le32toh(fe->cfg.poll_us);
-	return 0;
+	fe->config_size = ready.config_size;
+	memcpy(fe->config, ready.config, sizeof(fe->config));
+	return fe->kind->ready(fe, &ready);
 }
 
 int fe_connect(struct fe *fe, uint64_t acked)
@@ -375,13 +430,14 @@ int fe_connect(struct fe *fe, uint64_t acked)
 	for (i = 0; i < fe->nr_queues; i++) {
 		struct fe_queue *q = &fe->q[i];
 		uint8_t *base = fe->shm + fe_ring_offset(fe, i);
+		uint32_t req_size, rsp_size;
 		eventfd_t v;
 
 		/* what pvkit-hv does at DEV_CONNECT */
 		pvkit_ring_reset_shared((struct pvkit_ring_hdr *)base);
-		ret = pvkit_ring_attach(&q->ring, base, fe->slots,
-					sizeof(struct pvkit_blk_req),
-					sizeof(struct pvkit_blk_rsp));
+		fe->kind->slot_sizes(i, &req_size, &rsp_size);
+		ret = pvkit_ring_attach(&q->ring, base, fe->slots, req_size,
+					rsp_size);
 		if (ret)
 			return ret;
 		q->kicks = q->irqs = q->reqs = q->rsps = 0;

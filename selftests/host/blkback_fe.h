@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * Fake pvkit-hv and fake pvkit_blk front-end for the pvkit-blkback host
- * tests: guest RAM is a memfd mapped with two ranges around a "PCI hole",
- * the shared region another memfd, kicks and irqs eventfds; the back-end
- * is the real binary, started with its control socket on fd 3.
+ * Fake pvkit-hv and fake pvkit_blk front-end for the back-end host tests:
+ * guest RAM is a memfd mapped with two ranges around a "PCI hole", the
+ * shared region another memfd, kicks and irqs eventfds; the back-end is
+ * the real binary, started with its control socket on fd 3.  The fake
+ * hypervisor side serves any back-end described by a struct fe_kind
+ * (pvkit-blkback by default); the front-end helpers are block ones.
  */
 #ifndef PVKIT_SELFTESTS_BLKBACK_FE_H
 #define PVKIT_SELFTESTS_BLKBACK_FE_H
@@ -17,6 +19,7 @@
 #include <pvkit/blk.h>
 #include <pvkit/ring.h>
 #include <pvkit-host/backend.h>
+#include <pvkit-host/beproto.h>
 #include <pvkit-host/gmem.h>
 
 /* Guest RAM: 64 MiB file; gpa 0..32M at file 0, gpa 4G..4G+32M at 32M. */
@@ -38,6 +41,35 @@
 
 #define FE_TIMEOUT_MS		10000
 
+struct fe;
+
+/*
+ * What the fake hypervisor knows about one back-end program: enough to
+ * give it a valid SETUP and to build wrong ones.  One per back-end, so
+ * the control-protocol tests (be_control.c) run against every back-end.
+ */
+struct fe_kind {
+	const char *prog;	/* binary name in build/bin */
+	uint16_t dev_type;	/* PVKIT_DEV_* it serves */
+	uint16_t other_type;	/* a device type it must refuse */
+	/* slot sizes queue @qi has */
+	void (*slot_sizes)(unsigned int qi, uint32_t *req_size,
+			   uint32_t *rsp_size);
+	/*
+	 * Create what a valid SETUP needs (an image in @dir, ...) and write
+	 * its SETUP.args into @args.  0 or -errno.
+	 */
+	int (*setup_args)(struct fe *fe, const char *dir, char *args,
+			  size_t len);
+	const char *bad_args;	/* SETUP.args it must refuse */
+	uint64_t unoffered;	/* a feature bit the setup_args device lacks */
+	/* Decode READY's device config; 0 or -EBADMSG. */
+	int (*ready)(struct fe *fe, const struct pvkit_be_ready *r);
+};
+
+/* pvkit-blkback: the default kind */
+extern const struct fe_kind fe_blk_kind;
+
 struct fe_queue {
 	struct pvkit_ring ring;
 	int kick_fd;		/* the guest's doorbell: we write it */
@@ -50,6 +82,7 @@ struct fe_queue {
 };
 
 struct fe {
+	const struct fe_kind *kind;	/* kept by fe_init(); NULL: blk */
 	pid_t pid;
 	int sock;
 	int ram_fd;
@@ -61,7 +94,9 @@ struct fe {
 	unsigned int slots;
 	bool kick_nonblock;	/* give the back-end O_NONBLOCK kick fds */
 	struct fe_queue q[PVKIT_MAX_QUEUES];
-	struct pvkit_blk_config cfg;	/* host byte order */
+	struct pvkit_blk_config cfg;	/* host byte order (blk) */
+	uint8_t config[PVKIT_DEV_CONFIG_SIZE];	/* READY config as sent */
+	uint16_t config_size;
 	uint64_t features;
 	char image[PATH_MAX];
 	int image_fd;
@@ -81,12 +116,18 @@ static inline uint64_t fe_rand(uint64_t *s)
 
 void fe_fill_random(void *buf, size_t len, uint64_t *seed);
 
-/* Zero the struct and create guest RAM, shared region and eventfds. */
+/*
+ * Zero the struct (but for ->kind and ->kick_nonblock) and create guest
+ * RAM, shared region and eventfds.
+ */
 int fe_init(struct fe *fe, unsigned int nr_queues, unsigned int slots);
 /* Create an image of @size bytes in @dir; @random fills it. */
 int fe_image(struct fe *fe, const char *dir, uint64_t size, bool random,
 	     uint64_t *seed);
-/* Fork/exec the back-end with the control socket on fd 3. */
+/*
+ * Fork/exec the back-end with the control socket on fd 3; -ENOENT if it
+ * was not built.
+ */
 int fe_spawn(struct fe *fe);
 /*
  * SETUP with @args; 0 on READY (cfg/features filled), 1 on ERROR
