@@ -42,17 +42,14 @@
 #include <pvkit/abi.h>
 #include <pvkit/blk.h>
 #include <pvkit/bus.h>
-#include <pvkit/ring.h>
+#include <pvkit/fe.h>
 
 #define PVBLK_PART_BITS		4	/* 15 partitions per disk */
 #define PVBLK_MAX_SECTORS	2048	/* 1 MiB per read/write request */
 #define PVBLK_MAX_DEPTH		256	/* default cap on requests per queue */
 #define PVBLK_INLINE_SG_CNT	2	/* scatterlist entries in the pdu */
-#define PVBLK_TAG_BITS		16	/* low bits of a request id: the tag */
-#define PVBLK_TAG_MASK		(BIT_ULL(PVBLK_TAG_BITS) - 1)
 #define PVBLK_SECTOR_MASK	((1U << PVKIT_BLK_SECTOR_SHIFT) - 1)
-#define PVBLK_CONNECT_TRIES	50	/* DEV_CONNECT -EBUSY retries at probe */
-#define PVBLK_CONNECT_WAIT_MS	100
+#define PVBLK_CONNECT_WAIT_MS	5000	/* for a back-end still starting */
 #define PVBLK_MAX_IO_TIMEOUT	3600	/* seconds */
 
 static unsigned int num_request_queues;
@@ -83,22 +80,11 @@ MODULE_PARM_DESC(timeout_retries,
 static int pvblk_major;
 static DEFINE_IDA(pvblk_index_ida);
 
-/* Per-queue state, one cache line group per queue (like virtio_blk). */
+/* Per-queue state: the front-end queue (ring, lock, tracker, irq). */
 struct pvblk_queue {
-	spinlock_t lock;		/* ring, inflight[], submitted */
-	struct pvkit_ring ring;		/* private view of the shared ring */
-	bool live;			/* ring valid: responses may be read */
-	bool poll;			/* HCTX_TYPE_POLL: no interrupt */
-	u16 index;			/* pvkit queue number == hw queue */
-	int irq;			/* Linux irq, or 0 */
-	u32 depth;			/* entries in inflight[] */
-	u64 seq;			/* request id generation counter */
-	struct request **inflight;	/* by tag: submitted, unanswered */
-	struct list_head submitted;	/* the same requests, oldest first */
+	struct pvkit_fe_queue fq;	/* cacheline aligned, like virtio_blk */
 	struct pvblk *blk;
-	cpumask_var_t affinity;		/* CPUs mapped to this queue */
-	char name[32];			/* irq name */
-} ____cacheline_aligned_in_smp;
+};
 
 /* Lifecycle of the disk as a whole (pvblk.state, under state_lock). */
 enum pvblk_state {
@@ -149,7 +135,7 @@ struct pvblk {
 /* Per-request driver data (blk-mq pdu). */
 struct pvblk_req {
 	struct pvkit_blk_req slot;	/* ring slot, kept for resubmission */
-	struct list_head node;		/* in pvblk_queue.submitted */
+	struct pvkit_fe_req fe;		/* tracked by the queue */
 	struct pvkit_blk_seg *indirect;	/* segment array, within one page */
 	dma_addr_t indirect_dma;
 	blk_status_t status;		/* result for ->complete() */
@@ -188,22 +174,18 @@ static __printf(2, 3) void pvblk_mark_broken(struct pvblk *blk,
 /* Fail every request the host still owes us (the host is done with them). */
 static void pvblk_fail_inflight(struct pvblk *blk)
 {
+	struct pvkit_fe_req *r, *tmp;
 	unsigned int i;
 
 	for (i = 0; i < blk->nr_queues; i++) {
-		struct pvblk_queue *pq = &blk->queues[i];
-		struct pvblk_req *br, *tmp;
-		unsigned long flags;
 		LIST_HEAD(failed);
 
-		spin_lock_irqsave(&pq->lock, flags);
-		pq->live = false;
-		list_splice_init(&pq->submitted, &failed);
-		memset(pq->inflight, 0, pq->depth * sizeof(*pq->inflight));
-		spin_unlock_irqrestore(&pq->lock, flags);
+		pvkit_fe_take_all(&blk->queues[i].fq, &failed);
+		list_for_each_entry_safe(r, tmp, &failed, node) {
+			struct pvblk_req *br = container_of(r, struct pvblk_req,
+							    fe);
 
-		list_for_each_entry_safe(br, tmp, &failed, node) {
-			list_del_init(&br->node);
+			list_del_init(&r->node);
 			br->status = BLK_STS_IOERR;
 			blk_mq_complete_request(blk_mq_rq_from_pdu(br));
 		}
@@ -215,13 +197,8 @@ static void pvblk_stop_rings(struct pvblk *blk)
 {
 	unsigned int i;
 
-	for (i = 0; i < blk->nr_queues; i++) {
-		struct pvblk_queue *pq = &blk->queues[i];
-
-		spin_lock_irq(&pq->lock);
-		pq->live = false;
-		spin_unlock_irq(&pq->lock);
-	}
+	for (i = 0; i < blk->nr_queues; i++)
+		pvkit_fe_set_live(&blk->queues[i].fq, false);
 }
 
 enum pvblk_kill_how {
@@ -270,10 +247,10 @@ static void pvblk_kill(struct pvblk *blk, enum pvblk_kill_how how)
 			struct pvblk_queue *pq = &blk->queues[i];
 			unsigned long flags;
 
-			spin_lock_irqsave(&pq->lock, flags);
+			spin_lock_irqsave(&pq->fq.lock, flags);
 			pvblk_reap(pq, NULL);
-			pq->live = false;
-			spin_unlock_irqrestore(&pq->lock, flags);
+			pq->fq.live = false;
+			spin_unlock_irqrestore(&pq->fq.lock, flags);
 		}
 		break;
 	case PVBLK_KILL_GONE:
@@ -336,20 +313,6 @@ out:
 
 /* ------------------------------------------------------------ rings --- */
 
-/* Publish queued requests; true if the back-end must be kicked. */
-static bool pvblk_push(struct pvblk *blk, struct pvblk_queue *pq)
-{
-	bool kick;
-
-	if (!pq->live || pq->ring.req_pushed == pq->ring.req_prod_pvt)
-		return false;
-	kick = pvkit_ring_push_reqs(&pq->ring);
-	if (!kick)
-		pvkit_queue_stat(blk->pdev, pq->index,
-				 PVKIT_STAT_KICK_SUPPRESSED);
-	return kick;
-}
-
 /* Translate a response status; false if the ABI does not define it. */
 static bool pvblk_status(u8 status, blk_status_t *sts)
 {
@@ -374,101 +337,61 @@ static bool pvblk_status(u8 status, blk_status_t *sts)
 static void pvblk_complete_batch(struct io_comp_batch *iob);
 
 /*
- * Match one response to its request and complete it.  False (and the
- * disk is broken) if the response is not acceptable.  pq->lock held.
+ * Complete the request a response answers (the library matched its id).
+ * False if the response is not acceptable: the disk breaks.  Lock held.
  */
-static bool pvblk_complete_rsp(struct pvblk_queue *pq,
-			       const struct pvkit_blk_rsp *rsp,
-			       struct io_comp_batch *iob)
+static bool pvblk_complete(struct pvkit_fe_queue *fq, struct pvkit_fe_req *r,
+			   const void *buf, void *ctx)
 {
-	u64 id = le64_to_cpu(rsp->id);
-	u32 tag = id & PVBLK_TAG_MASK;
-	struct pvblk *blk = pq->blk;
-	struct pvblk_req *br;
-	struct request *rq;
+	const struct pvkit_blk_rsp *rsp = buf;
+	struct pvblk_req *br = container_of(r, struct pvblk_req, fe);
+	struct request *rq = blk_mq_rq_from_pdu(br);
+	struct io_comp_batch *iob = ctx;
 	blk_status_t status;
 
-	rq = tag < pq->depth ? pq->inflight[tag] : NULL;
-	if (!rq) {
-		pvblk_mark_broken(blk,
-				  "queue %u: response id %#llx not in flight (duplicate or never issued)",
-				  pq->index, id);
-		return false;
-	}
-	br = blk_mq_rq_to_pdu(rq);
-	if (le64_to_cpu(br->slot.id) != id) {
-		pvblk_mark_broken(blk,
-				  "queue %u: stale response id %#llx (expected %#llx)",
-				  pq->index, id, le64_to_cpu(br->slot.id));
-		return false;
-	}
 	if (!pvblk_status(rsp->status, &status)) {
-		pvblk_mark_broken(blk, "queue %u: unknown status %u for id %#llx",
-				  pq->index, rsp->status, id);
+		snprintf(fq->why, sizeof(fq->why),
+			 "queue %u: unknown status %u for id %#llx", fq->index,
+			 rsp->status, le64_to_cpu(rsp->id));
 		return false;
 	}
-
-	pq->inflight[tag] = NULL;
-	list_del_init(&br->node);
 	br->status = status;
 	if (unlikely(rsp->status == PVKIT_BLK_S_INVAL))
-		dev_err_ratelimited(&blk->pdev->dev,
+		dev_err_ratelimited(&fq->pdev->dev,
 				    "%s: host rejected request op %u as malformed\n",
-				    blk->disk->disk_name, br->slot.op);
-	if (!blk_mq_add_to_batch(rq, iob, status != BLK_STS_OK,
-				 pvblk_complete_batch))
+				    rq->q->disk->disk_name, br->slot.op);
+	if (!iob || !blk_mq_add_to_batch(rq, iob, status != BLK_STS_OK,
+					 pvblk_complete_batch))
 		blk_mq_complete_request(rq);
 	return true;
 }
 
 /*
- * Consume every response on the ring.  Interrupt-driven queues finish by
- * re-arming the interrupt (rsp_event) and looking once more; polled
- * queues never move rsp_event, which keeps the host from raising
- * interrupts for them.  Returns the number of requests completed.
- * pq->lock held.
+ * Consume every response on the ring (pvkit_fe_reap(): polled queues
+ * never move rsp_event, which keeps the host from raising interrupts for
+ * them).  Returns the number of requests completed.  Lock held.
  */
 static int pvblk_reap(struct pvblk_queue *pq, struct io_comp_batch *iob)
 {
 	struct pvkit_blk_rsp rsp;
-	int avail, found = 0;
+	int found;
 
-	if (!pq->live)
+	found = pvkit_fe_reap(&pq->fq, &rsp, pvblk_complete, iob);
+	if (found < 0) {
+		pvblk_mark_broken(pq->blk, "%s", pq->fq.why);
 		return 0;
-	for (;;) {
-		avail = pvkit_ring_rsp_avail(&pq->ring);
-		if (!avail && !pq->poll)
-			avail = pvkit_ring_final_check_rsp(&pq->ring);
-		if (!avail)
-			break;
-		if (avail < 0) {
-			pvblk_mark_broken(pq->blk,
-					  "queue %u: response index beyond the requests in flight",
-					  pq->index);
-			pq->live = false;
-			break;
-		}
-		while (avail--) {
-			pvkit_ring_get_rsp(&pq->ring, &rsp, sizeof(rsp));
-			if (!pvblk_complete_rsp(pq, &rsp, iob)) {
-				pq->live = false;
-				return found;
-			}
-			found++;
-		}
 	}
 	return found;
 }
-
 static irqreturn_t pvblk_irq(int irq, void *data)
 {
 	struct pvblk_queue *pq = data;
 	unsigned long flags;
 
-	spin_lock_irqsave(&pq->lock, flags);
+	spin_lock_irqsave(&pq->fq.lock, flags);
 	if (pvblk_reap(pq, NULL))
 		blk_mq_start_stopped_hw_queues(pq->blk->disk->queue, true);
-	spin_unlock_irqrestore(&pq->lock, flags);
+	spin_unlock_irqrestore(&pq->fq.lock, flags);
 	/* notifications are hints: a spurious one is not an error */
 	return IRQ_HANDLED;
 }
@@ -638,31 +561,6 @@ static blk_status_t pvblk_prep(struct pvblk *blk, struct request *rq,
 	return pvblk_map_data(blk, rq, br);
 }
 
-/*
- * Hand a prepared request to the queue: it gets its id, a place in the
- * in-flight table and list, and a ring slot if the ring is live (a queue
- * that is not live gets it at reconnect).  -ENOSPC if the ring is full.
- * pq->lock held.
- */
-static int pvblk_submit(struct pvblk_queue *pq, struct request *rq,
-			struct pvblk_req *br)
-{
-	int err;
-
-	if (WARN_ON_ONCE(rq->tag < 0 || rq->tag >= pq->depth))
-		return -EINVAL;
-	br->slot.id = cpu_to_le64(++pq->seq << PVBLK_TAG_BITS | rq->tag);
-	if (pq->live) {
-		err = pvkit_ring_put_req(&pq->ring, &br->slot,
-					 sizeof(br->slot));
-		if (err)
-			return err;
-	}
-	pq->inflight[rq->tag] = rq;
-	list_add_tail(&br->node, &pq->submitted);
-	return 0;
-}
-
 static blk_status_t pvblk_queue_rq(struct blk_mq_hw_ctx *hctx,
 				   const struct blk_mq_queue_data *bd)
 {
@@ -685,24 +583,25 @@ static blk_status_t pvblk_queue_rq(struct blk_mq_hw_ctx *hctx,
 	br->timeouts = 0;
 	blk_mq_start_request(rq);
 
-	spin_lock_irqsave(&pq->lock, flags);
+	spin_lock_irqsave(&pq->fq.lock, flags);
 	if (unlikely(READ_ONCE(blk->state) == PVBLK_DEAD)) {
 		err = -EIO;
 	} else {
-		err = pvblk_submit(pq, rq, br);
+		/* a queue that is not live gets it at reconnect */
+		err = pvkit_fe_submit(&pq->fq, &br->fe, rq->tag);
 		if (!err && bd->last)
-			kick = pvblk_push(blk, pq);
+			kick = pvkit_fe_push(&pq->fq);
 	}
 	if (unlikely(err == -ENOSPC)) {
 		/* a completion restarts the queue: requests are in flight */
-		kick = pvblk_push(blk, pq);
+		kick = pvkit_fe_push(&pq->fq);
 		blk_mq_stop_hw_queue(hctx);
-		pvkit_queue_stat(blk->pdev, pq->index, PVKIT_STAT_RING_FULL);
+		pvkit_queue_stat(blk->pdev, pq->fq.index, PVKIT_STAT_RING_FULL);
 	}
-	spin_unlock_irqrestore(&pq->lock, flags);
+	spin_unlock_irqrestore(&pq->fq.lock, flags);
 
 	if (kick)
-		pvkit_queue_kick(blk->pdev, pq->index);
+		pvkit_fe_kick(&pq->fq);
 	if (unlikely(err)) {
 		pvblk_unmap_data(blk, br);
 		return err == -ENOSPC ? BLK_STS_DEV_RESOURCE : BLK_STS_IOERR;
@@ -713,15 +612,14 @@ static blk_status_t pvblk_queue_rq(struct blk_mq_hw_ctx *hctx,
 static void pvblk_commit_rqs(struct blk_mq_hw_ctx *hctx)
 {
 	struct pvblk_queue *pq = hctx->driver_data;
-	struct pvblk *blk = pq->blk;
 	bool kick;
 
-	spin_lock_irq(&pq->lock);
-	kick = pvblk_push(blk, pq);
-	spin_unlock_irq(&pq->lock);
+	spin_lock_irq(&pq->fq.lock);
+	kick = pvkit_fe_push(&pq->fq);
+	spin_unlock_irq(&pq->fq.lock);
 
 	if (kick)
-		pvkit_queue_kick(blk->pdev, pq->index);
+		pvkit_fe_kick(&pq->fq);
 }
 
 static void pvblk_complete_rq(struct request *rq)
@@ -751,11 +649,11 @@ static int pvblk_poll(struct blk_mq_hw_ctx *hctx, struct io_comp_batch *iob)
 	unsigned long flags;
 	int found;
 
-	spin_lock_irqsave(&pq->lock, flags);
+	spin_lock_irqsave(&pq->fq.lock, flags);
 	found = pvblk_reap(pq, iob);
 	if (found)
 		blk_mq_start_stopped_hw_queues(pq->blk->disk->queue, true);
-	spin_unlock_irqrestore(&pq->lock, flags);
+	spin_unlock_irqrestore(&pq->fq.lock, flags);
 	return found;
 }
 
@@ -788,10 +686,10 @@ static enum blk_eh_timer_return pvblk_timeout(struct request *rq)
 	n = READ_ONCE(br->timeouts);
 	if (n < U8_MAX)
 		WRITE_ONCE(br->timeouts, ++n);
-	pvkit_queue_stat(blk->pdev, pq->index, PVKIT_STAT_TIMEOUT);
+	pvkit_queue_stat(blk->pdev, pq->fq.index, PVKIT_STAT_TIMEOUT);
 	dev_warn_ratelimited(&blk->pdev->dev,
 			     "%s: queue %u: request id %#llx (op %u, sector %llu) unanswered for %u ms (timeout %u): resetting the device\n",
-			     blk->disk->disk_name, pq->index,
+			     blk->disk->disk_name, pq->fq.index,
 			     le64_to_cpu(br->slot.id), br->slot.op,
 			     le64_to_cpu(br->slot.sector),
 			     jiffies_to_msecs(rq->q->rq_timeout), n);
@@ -816,7 +714,8 @@ static int pvblk_init_request(struct blk_mq_tag_set *set, struct request *rq,
 	struct pvblk *blk = set->driver_data;
 	struct pvblk_req *br = blk_mq_rq_to_pdu(rq);
 
-	INIT_LIST_HEAD(&br->node);
+	INIT_LIST_HEAD(&br->fe.node);
+	br->fe.slot = &br->slot;
 	br->nents = 0;
 	if (!blk->indirect_size)
 		return 0;
@@ -1091,41 +990,12 @@ static int pvblk_read_config(struct pvblk *blk)
 }
 
 /* Does queue @i of the device fit what we need of it? */
-static bool pvblk_queue_ok(struct pvblk *blk, unsigned int i, u32 depth)
-{
-	const struct pvkit_queue_info *qi = &blk->pdev->queues[i];
-
-	if (qi->req_size < sizeof(struct pvkit_blk_req) ||
-	    qi->rsp_size < sizeof(struct pvkit_blk_rsp) || qi->slots < depth ||
-	    !pvkit_ring_geometry_ok(qi->slots, qi->req_size, qi->rsp_size)) {
-		dev_err(&blk->pdev->dev,
-			"queue %u: unusable ring (%u slots of %u/%u bytes)\n",
-			i, qi->slots, qi->req_size, qi->rsp_size);
-		return false;
-	}
-	return true;
-}
-
-/* Point queue @i's private ring view at the shared ring. */
-static int pvblk_attach_ring(struct pvblk *blk, struct pvblk_queue *pq)
-{
-	const struct pvkit_queue_info *qi = &blk->pdev->queues[pq->index];
-	void *base = pvkit_queue_ring(blk->pdev, pq->index);
-
-	if (!base)
-		return -EINVAL;
-	return pvkit_ring_attach(&pq->ring, base, qi->slots, qi->req_size,
-				 qi->rsp_size);
-}
-
 static void pvblk_free_queues(struct pvblk *blk)
 {
 	unsigned int i;
 
-	for (i = 0; i < blk->nr_queues; i++) {
-		kfree(blk->queues[i].inflight);
-		free_cpumask_var(blk->queues[i].affinity);
-	}
+	for (i = 0; i < blk->nr_queues; i++)
+		pvkit_fe_queue_destroy(&blk->queues[i].fq);
 	kfree(blk->queues);
 	blk->queues = NULL;
 }
@@ -1154,9 +1024,11 @@ static int pvblk_init_queues(struct pvblk *blk)
 		depth = min(depth, pdev->queues[i].slots);
 	depth = min_t(u32, depth, queue_depth ?: PVBLK_MAX_DEPTH);
 	depth = min_t(u32, depth, BLK_MQ_MAX_DEPTH);
-	BUILD_BUG_ON(BIT(PVBLK_TAG_BITS) < PVKIT_RING_MAX_SLOTS);
+	BUILD_BUG_ON(BIT(PVKIT_FE_TAG_BITS) < PVKIT_RING_MAX_SLOTS);
 	for (i = 0; i < nr; i++)
-		if (!pvblk_queue_ok(blk, i, depth))
+		if (!pvkit_fe_queue_ok(pdev, i, depth,
+				       sizeof(struct pvkit_blk_req),
+				       sizeof(struct pvkit_blk_rsp)))
 			return -EINVAL;
 
 	blk->queues = kcalloc(nr, sizeof(*blk->queues), GFP_KERNEL);
@@ -1166,24 +1038,13 @@ static int pvblk_init_queues(struct pvblk *blk)
 	for (i = 0; i < nr; i++) {
 		struct pvblk_queue *pq = &blk->queues[i];
 
-		spin_lock_init(&pq->lock);
-		INIT_LIST_HEAD(&pq->submitted);
 		pq->blk = blk;
-		pq->index = i;
-		pq->poll = i >= blk->io_queues[HCTX_TYPE_DEFAULT];
-		pq->depth = depth;
-		pq->inflight = kcalloc(depth, sizeof(*pq->inflight),
-				       GFP_KERNEL);
-		if (!pq->inflight ||
-		    !zalloc_cpumask_var(&pq->affinity, GFP_KERNEL)) {
-			err = -ENOMEM;
+		pq->fq.poll = i >= blk->io_queues[HCTX_TYPE_DEFAULT];
+		err = pvkit_fe_queue_init(&pq->fq, pdev, i, depth,
+					  sizeof(struct pvkit_blk_req),
+					  sizeof(struct pvkit_blk_rsp));
+		if (err)
 			goto out_free_queues;
-		}
-		err = pvblk_attach_ring(blk, pq);
-		if (err) {
-			dev_err(&pdev->dev, "queue %u: cannot attach ring\n", i);
-			goto out_free_queues;
-		}
 	}
 	dev_info(&pdev->dev, "%u/%u default/poll queues of depth %u\n",
 		 blk->io_queues[HCTX_TYPE_DEFAULT], nr_poll, depth);
@@ -1198,14 +1059,8 @@ static void pvblk_free_irqs(struct pvblk *blk)
 {
 	unsigned int i;
 
-	for (i = 0; i < blk->nr_queues; i++) {
-		struct pvblk_queue *pq = &blk->queues[i];
-
-		if (!pq->irq)
-			continue;
-		pvkit_queue_free_irq(blk->pdev, i, pq);
-		pq->irq = 0;
-	}
+	for (i = 0; i < blk->nr_queues; i++)
+		pvkit_fe_queue_unbind_irq(&blk->queues[i].fq, &blk->queues[i]);
 }
 
 /*
@@ -1216,33 +1071,26 @@ static int pvblk_request_irqs(struct pvblk *blk)
 {
 	struct blk_mq_queue_map *map = &blk->tag_set.map[HCTX_TYPE_DEFAULT];
 	unsigned int i, cpu;
-	int irq;
+	int err;
 
 	for_each_possible_cpu(cpu) {
 		unsigned int q = map->mq_map[cpu];
 
 		if (q < blk->nr_queues)
-			cpumask_set_cpu(cpu, blk->queues[q].affinity);
+			cpumask_set_cpu(cpu, blk->queues[q].fq.affinity);
 	}
 	for (i = 0; i < blk->nr_queues; i++) {
 		struct pvblk_queue *pq = &blk->queues[i];
 
-		if (pq->poll)
+		if (pq->fq.poll)
 			continue;
-		snprintf(pq->name, sizeof(pq->name), "%s-q%u",
+		snprintf(pq->fq.name, sizeof(pq->fq.name), "%s-q%u",
 			 blk->disk->disk_name, i);
-		irq = pvkit_queue_request_irq(blk->pdev, i, pvblk_irq, pq->name,
-					      pq);
-		if (irq < 0) {
-			dev_err(&blk->pdev->dev,
-				"queue %u: cannot bind interrupt: %d\n", i, irq);
+		err = pvkit_fe_queue_bind_irq(&pq->fq, pvblk_irq, pq);
+		if (err) {
 			pvblk_free_irqs(blk);
-			return irq;
+			return err;
 		}
-		pq->irq = irq;
-		/* the mask is the irq's affinity hint until the irq is freed */
-		if (!cpumask_empty(pq->affinity))
-			pvkit_queue_set_affinity(blk->pdev, i, pq->affinity);
 	}
 	return 0;
 }
@@ -1252,31 +1100,19 @@ static void pvblk_start_rings(struct pvblk *blk)
 {
 	unsigned int i;
 
-	for (i = 0; i < blk->nr_queues; i++) {
-		struct pvblk_queue *pq = &blk->queues[i];
-
-		spin_lock_irq(&pq->lock);
-		pq->live = true;
-		spin_unlock_irq(&pq->lock);
-	}
+	for (i = 0; i < blk->nr_queues; i++)
+		pvkit_fe_set_live(&blk->queues[i].fq, true);
 }
 
-static int pvblk_connect(struct pvblk *blk)
+static int pvblk_connect(struct pvblk *blk, unsigned int wait_ms, bool first)
 {
-	struct pvkit_device *pdev = blk->pdev;
 	int err;
 
-	err = pvkit_dev_ack_features(pdev, blk->features);
-	if (err) {
-		dev_err(&pdev->dev, "cannot ack features %#llx: %d\n",
-			blk->features, err);
-		return err;
-	}
-	err = pvkit_dev_connect(pdev);
+	err = pvkit_fe_connect(blk->pdev, blk->features, wait_ms, first);
 	if (err)
 		return err;
 	blk->connected = true;
-	blk->epoch = pdev->epoch;
+	blk->epoch = blk->pdev->epoch;
 	return 0;
 }
 
@@ -1330,7 +1166,7 @@ static void pvblk_print_info(struct pvblk *blk)
 static int pvblk_probe(struct pvkit_device *pdev)
 {
 	struct pvblk *blk;
-	int err, tries;
+	int err;
 
 	blk = kzalloc(sizeof(*blk), GFP_KERNEL);
 	if (!blk)
@@ -1364,7 +1200,7 @@ static int pvblk_probe(struct pvkit_device *pdev)
 	blk->tag_set.ops = &pvblk_mq_ops;
 	blk->tag_set.nr_hw_queues = blk->nr_queues;
 	blk->tag_set.nr_maps = blk->io_queues[HCTX_TYPE_POLL] ? 3 : 1;
-	blk->tag_set.queue_depth = blk->queues[0].depth;
+	blk->tag_set.queue_depth = blk->queues[0].fq.depth;
 	blk->tag_set.numa_node = NUMA_NO_NODE;
 	blk->tag_set.flags = BLK_MQ_F_SHOULD_MERGE;
 	blk->tag_set.cmd_size = sizeof(struct pvblk_req) +
@@ -1397,12 +1233,7 @@ static int pvblk_probe(struct pvkit_device *pdev)
 	/* from here on state_changed() may run */
 	dev_set_drvdata(&pdev->dev, blk);
 	mutex_lock(&blk->state_lock);
-	for (tries = 0; ; tries++) {
-		err = pvblk_connect(blk);
-		if (err != -EBUSY || tries == PVBLK_CONNECT_TRIES)
-			break;
-		msleep(PVBLK_CONNECT_WAIT_MS);	/* back-end not ready yet */
-	}
+	err = pvblk_connect(blk, PVBLK_CONNECT_WAIT_MS, true);
 	if (!err)
 		pvblk_start_rings(blk);
 	mutex_unlock(&blk->state_lock);
@@ -1486,70 +1317,42 @@ static void pvblk_quiesce(struct pvblk *blk)
 
 /*
  * Before the rings are reset: complete what the old back-end answered,
- * then stop reading.  A bad index only means those requests are sent
- * again; a bad response still breaks the disk.
+ * then stop reading.  A bad response still breaks the disk.
  */
 static void pvblk_drain_ring(struct pvblk_queue *pq)
 {
 	struct pvkit_blk_rsp rsp;
-	unsigned long flags;
-	int avail;
 
-	spin_lock_irqsave(&pq->lock, flags);
-	if (pq->live) {
-		avail = pvkit_ring_rsp_avail(&pq->ring);
-		if (avail < 0)
-			dev_warn(&pq->blk->pdev->dev,
-				 "queue %u: bad response index before reset\n",
-				 pq->index);
-		while (avail-- > 0) {
-			pvkit_ring_get_rsp(&pq->ring, &rsp, sizeof(rsp));
-			if (!pvblk_complete_rsp(pq, &rsp, NULL))
-				break;
-		}
-		pq->live = false;
-	}
-	spin_unlock_irqrestore(&pq->lock, flags);
+	if (pvkit_fe_drain(&pq->fq, &rsp, pvblk_complete, NULL))
+		pvblk_mark_broken(pq->blk, "%s", pq->fq.why);
+}
+
+/* Timed out more than timeout_retries times: fail it, do not resend. */
+static bool pvblk_expired(struct pvkit_fe_req *r, void *ctx)
+{
+	const unsigned int *max_timeouts = ctx;
+
+	return READ_ONCE(container_of(r, struct pvblk_req, fe)->timeouts) >
+	       *max_timeouts;
 }
 
 /*
- * Put every unanswered request on the fresh ring again, oldest first.
- * Returns how many, or a negative errno.
+ * Put every unanswered request on the fresh ring again, oldest first, but
+ * those that expired.  Returns how many, or a negative errno.
  */
 static int pvblk_resubmit(struct pvblk *blk, struct pvblk_queue *pq)
 {
 	unsigned int max_timeouts = READ_ONCE(timeout_retries);
-	struct pvblk_req *br, *tmp;
+	struct pvkit_fe_req *r, *tmp;
 	unsigned int expired = 0;
 	LIST_HEAD(failed);
-	int err, n = 0;
-	bool kick;
+	int n;
 
-	spin_lock_irq(&pq->lock);
-	err = pvblk_attach_ring(blk, pq);
-	if (!err) {
-		list_for_each_entry_safe(br, tmp, &pq->submitted, node) {
-			/* the host is done with it: failing it is safe now */
-			if (READ_ONCE(br->timeouts) > max_timeouts) {
-				pq->inflight[blk_mq_rq_from_pdu(br)->tag] = NULL;
-				list_move_tail(&br->node, &failed);
-				continue;
-			}
-			err = pvkit_ring_put_req(&pq->ring, &br->slot,
-						 sizeof(br->slot));
-			if (err)
-				break;
-			n++;
-		}
-	}
-	pq->live = !err;
-	kick = pvblk_push(blk, pq);
-	spin_unlock_irq(&pq->lock);
+	n = pvkit_fe_resubmit(&pq->fq, pvblk_expired, &max_timeouts, &failed);
+	list_for_each_entry_safe(r, tmp, &failed, node) {
+		struct pvblk_req *br = container_of(r, struct pvblk_req, fe);
 
-	if (kick)
-		pvkit_queue_kick(blk->pdev, pq->index);
-	list_for_each_entry_safe(br, tmp, &failed, node) {
-		list_del_init(&br->node);
+		list_del_init(&r->node);
 		br->status = BLK_STS_TIMEOUT;
 		blk_mq_complete_request(blk_mq_rq_from_pdu(br));
 		expired++;
@@ -1557,9 +1360,9 @@ static int pvblk_resubmit(struct pvblk *blk, struct pvblk_queue *pq)
 	if (expired)
 		dev_err(&blk->pdev->dev,
 			"%s: queue %u: %u requests failed after %u timeouts\n",
-			blk->disk->disk_name, pq->index, expired,
+			blk->disk->disk_name, pq->fq.index, expired,
 			max_timeouts + 1);
-	return err ?: n;
+	return n;
 }
 
 /* The device is OFFERED again (new back-end): reconnect and resubmit. */
@@ -1581,15 +1384,16 @@ static void pvblk_reconnect(struct pvblk *blk)
 		return;
 	}
 	for (i = 0; i < blk->nr_queues; i++) {
-		if (i >= pdev->nr_queues ||
-		    !pvblk_queue_ok(blk, i, blk->queues[i].depth)) {
+		if (!pvkit_fe_queue_ok(pdev, i, blk->queues[i].fq.depth,
+				       sizeof(struct pvkit_blk_req),
+				       sizeof(struct pvkit_blk_rsp))) {
 			pvblk_mark_broken(blk, "queue %u unusable after reset",
 					  i);
 			return;
 		}
 	}
 
-	err = pvblk_connect(blk);
+	err = pvblk_connect(blk, 0, false);
 	if (err == -EBUSY || err == -EPERM) {
 		/* not ready (or not OFFERED after all): next change retries */
 		dev_info(&pdev->dev, "reconnect deferred: %d\n", err);
@@ -1628,10 +1432,10 @@ static void pvblk_resume(struct pvblk *blk)
 	for (i = 0; i < blk->nr_queues; i++) {
 		struct pvblk_queue *pq = &blk->queues[i];
 
-		spin_lock_irq(&pq->lock);
-		pq->live = true;
+		spin_lock_irq(&pq->fq.lock);
+		pq->fq.live = true;
 		pvblk_reap(pq, NULL);	/* what arrived while not read */
-		spin_unlock_irq(&pq->lock);
+		spin_unlock_irq(&pq->fq.lock);
 	}
 	if (test_bit(PVBLK_F_BROKEN, &blk->flags))
 		return;

@@ -124,8 +124,11 @@ struct pvkit_core {
 };
 
 /* main.c */
-struct pvkit_core *pvkit_core_get_first(void);
-void pvkit_core_put(struct pvkit_core *core);
+/* dev.c: /dev/pvkit and the devices it serves */
+int pvkit_dev_init(void);
+void pvkit_dev_exit(void);
+void pvkit_dev_add_core(struct pvkit_core *core);
+void pvkit_dev_remove_core(struct pvkit_core *core);
 
 /* hypercall.c */
 extern unsigned int pvkit_hc_timeout_ms;
@@ -153,5 +156,7 @@ void pvkit_debugfs_remove_core(struct pvkit_core *core);
 /* test.c */
 int pvkit_test_init(void);
 void pvkit_test_exit(void);
+struct pvkit_ioc_pingpong;
+int pvkit_test_pingpong_run(struct pvkit_ioc_pingpong *pp, u64 *lat);
 
 #endif /* PVKIT_CORE_H */

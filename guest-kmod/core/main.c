@@ -20,37 +20,12 @@
 #include <linux/log2.h>
 #include <linux/module.h>
 #include <linux/pci.h>
-#include <linux/rwsem.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 
 #include "core.h"
 
-static LIST_HEAD(pvkit_cores);
-static DECLARE_RWSEM(pvkit_cores_rwsem);
 static DEFINE_IDA(pvkit_core_ida);
-
-/**
- * pvkit_core_get_first - the first pvkit device, held against removal
- *
- * Return: the core, or NULL if there is none; release with
- * pvkit_core_put().  May sleep; keeps PCI remove waiting while held.
- */
-struct pvkit_core *pvkit_core_get_first(void)
-{
-	struct pvkit_core *core;
-
-	down_read(&pvkit_cores_rwsem);
-	core = list_first_entry_or_null(&pvkit_cores, struct pvkit_core, node);
-	if (!core)
-		up_read(&pvkit_cores_rwsem);
-	return core;
-}
-
-void pvkit_core_put(struct pvkit_core *core)
-{
-	up_read(&pvkit_cores_rwsem);
-}
 
 /* ------------------------------------------------- info page checks --- */
 
@@ -416,9 +391,7 @@ static int pvkit_probe(struct pci_dev *pci, const struct pci_device_id *id)
 	pvkit_core_scan(core);
 	mutex_unlock(&core->devs_lock);
 
-	down_write(&pvkit_cores_rwsem);
-	list_add_tail(&core->node, &pvkit_cores);
-	up_write(&pvkit_cores_rwsem);
+	pvkit_dev_add_core(core);
 
 	dev_info(dev, "pvkit ABI %u.%u, %u mailboxes, %u vectors, %u device slots, features 0x%llx\n",
 		 core->lay.abi_major, core->lay.abi_minor,
@@ -457,9 +430,7 @@ static void pvkit_remove(struct pci_dev *pci)
 	struct pvkit_core *core = pci_get_drvdata(pci);
 	void *shm = core->shm;
 
-	down_write(&pvkit_cores_rwsem);
-	list_del(&core->node);
-	up_write(&pvkit_cores_rwsem);
+	pvkit_dev_remove_core(core);
 
 	/* stops rescans, then unregisters every device */
 	pvkit_core_remove_devices(core);
@@ -506,11 +477,16 @@ static int __init pvkit_init(void)
 	err = pvkit_test_init();
 	if (err)
 		goto err_debugfs_exit;
-	err = pci_register_driver(&pvkit_pci_driver);
+	err = pvkit_dev_init();
 	if (err)
 		goto err_test_exit;
+	err = pci_register_driver(&pvkit_pci_driver);
+	if (err)
+		goto err_dev_exit;
 	return 0;
 
+err_dev_exit:
+	pvkit_dev_exit();
 err_test_exit:
 	pvkit_test_exit();
 err_debugfs_exit:
@@ -522,6 +498,7 @@ err_debugfs_exit:
 static void __exit pvkit_exit(void)
 {
 	pci_unregister_driver(&pvkit_pci_driver);
+	pvkit_dev_exit();
 	pvkit_test_exit();
 	pvkit_debugfs_exit();
 	pvkit_bus_exit();

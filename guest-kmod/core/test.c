@@ -1,30 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * The built-in driver for PVKIT_DEV_TEST (an echo ring: the host answers
- * each pvkit_test_msg with the same id and value ^ PVKIT_TEST_XOR) and
- * /dev/pvkit, the root-only test and benchmark interface of
- * pvkit/pvkit_ioctl.h.
+ * each pvkit_test_msg with the same id and value ^ PVKIT_TEST_XOR), and
+ * the ping-pong round trips /dev/pvkit (dev.c) runs on it.
  *
  * Copyright (c) 2026 The pvkit authors
  */
-#include <linux/capability.h>
-#include <linux/fs.h>
 #include <linux/jiffies.h>
 #include <linux/kernel.h>
 #include <linux/ktime.h>
 #include <linux/list.h>
-#include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/random.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
-#include <linux/slab.h>
-#include <linux/sort.h>
-#include <linux/uaccess.h>
 #include <linux/wait.h>
+#include <pvkit/fe.h>
 #include <pvkit/pvkit_ioctl.h>
-#include <pvkit/ring.h>
 
 #include "core.h"
 
@@ -66,16 +59,8 @@ static int pvkit_test_connect(struct pvkit_test *t)
 		pvkit_dev_reset(pdev);
 		t->broken = false;
 	}
-	err = pvkit_dev_ack_features(pdev, 0);
-	if (err == -EPERM) {
-		/* left connected by a previous driver instance */
-		err = pvkit_dev_reset(pdev);
-		if (!err)
-			err = pvkit_dev_ack_features(pdev, 0);
-	}
-	if (err)
-		return err;
-	err = pvkit_dev_connect(pdev);
+	/* not connected by us: a CONNECTED device is stale, reset first */
+	err = pvkit_fe_connect(pdev, 0, 0, true);
 	if (err)
 		return err;
 	/* connect zeroed the ring header: private indices start at zero */
@@ -90,17 +75,14 @@ static int pvkit_test_connect(struct pvkit_test *t)
 
 static int pvkit_test_probe(struct pvkit_device *pdev)
 {
-	const struct pvkit_queue_info *qi = &pdev->queues[0];
 	struct pvkit_test *t;
 	char name[32];
 	int err;
 
-	if (!pdev->nr_queues ||
-	    qi->req_size < sizeof(struct pvkit_test_msg) ||
-	    qi->rsp_size < sizeof(struct pvkit_test_msg)) {
-		dev_err(&pdev->dev, "test device needs a queue of 16-byte slots\n");
+	/* one request in flight at a time */
+	if (!pvkit_fe_queue_ok(pdev, 0, 1, sizeof(struct pvkit_test_msg),
+			       sizeof(struct pvkit_test_msg)))
 		return -EINVAL;
-	}
 	t = devm_kzalloc(&pdev->dev, sizeof(*t), GFP_KERNEL);
 	if (!t)
 		return -ENOMEM;
@@ -185,31 +167,7 @@ static struct pvkit_driver pvkit_test_driver = {
 	.state_changed	= pvkit_test_state_changed,
 };
 
-/* ------------------------------------------------------- benchmarks --- */
-
-static int pvkit_cmp_u64(const void *a, const void *b)
-{
-	u64 x = *(const u64 *)a, y = *(const u64 *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentiles over @n samples (sorts @lat). */
-static void pvkit_lat_summarize(u64 *lat, size_t n, struct pvkit_ioc_lat *out)
-{
-	size_t i;
-
-	memset(out, 0, sizeof(*out));
-	if (!n)
-		return;
-	for (i = 0; i < n; i++)
-		out->total_ns += lat[i];
-	sort(lat, n, sizeof(*lat), pvkit_cmp_u64, NULL);
-	out->min_ns = lat[0];
-	out->p50_ns = lat[DIV_ROUND_UP(n * 50, 100) - 1];
-	out->p99_ns = lat[DIV_ROUND_UP(n * 99, 100) - 1];
-	out->max_ns = lat[n - 1];
-}
+/* ------------------------------------------------------- ping-pong --- */
 
 static bool pvkit_test_rsp_ready(struct pvkit_test *t)
 {
@@ -237,11 +195,8 @@ static int pvkit_test_wait(struct pvkit_test *t, u32 mode)
 				cpu_relax();
 		}
 	}
-	avail = pvkit_ring_rsp_avail(&t->ring);
-	if (avail)
-		return avail;
 	/* rsp_event = rsp_cons, full barrier, look again: no lost wake-up */
-	avail = pvkit_ring_final_check_rsp(&t->ring);
+	avail = pvkit_ring_rsp_pending(&t->ring, true);
 	if (avail)
 		return avail;
 	wait_event_timeout(t->wq, pvkit_test_rsp_ready(t), timeout);
@@ -281,10 +236,8 @@ static int pvkit_test_pingpong(struct pvkit_test *t,
 			t->broken = true;
 			break;
 		}
-		if (pvkit_ring_push_reqs(&t->ring))
+		if (pvkit_fe_ring_push(pdev, 0, &t->ring))
 			pvkit_queue_kick(pdev, 0);
-		else
-			pvkit_queue_stat(pdev, 0, PVKIT_STAT_KICK_SUPPRESSED);
 		avail = pvkit_test_wait(t, pp->mode);
 		if (avail < 0) {
 			dev_warn_ratelimited(&pdev->dev, "round trip %u: %s\n",
@@ -322,48 +275,31 @@ static int pvkit_test_pingpong(struct pvkit_test *t,
 	pp->irqs = atomic64_read(&t->irqs) - irqs0;
 	pp->kicks = atomic64_read(&qs->kicks) - kicks0;
 	pp->kicks_suppressed = atomic64_read(&qs->kicks_suppressed) - supp0;
-	pvkit_lat_summarize(lat, n, &pp->lat);
+	pp->lat.total_ns = n;	/* samples in lat[]: dev.c summarizes */
 	return err;
 }
 
-static void pvkit_pingpong_clear_out(struct pvkit_ioc_pingpong *pp)
+/**
+ * pvkit_test_pingpong_run - round trips on test device @pp->instance
+ * @pp: the request (checked by the caller); counters are filled in
+ * @lat: room for @pp->count latencies; pp->lat.total_ns says how many
+ *
+ * Return: 0 or -errno (-ENODEV: no such test device).
+ */
+int pvkit_test_pingpong_run(struct pvkit_ioc_pingpong *pp, u64 *lat)
 {
-	pp->completed = 0;
-	pp->lost = 0;
-	pp->mismatched = 0;
-	pp->irqs = 0;
-	pp->kicks = 0;
-	pp->kicks_suppressed = 0;
-	memset(&pp->lat, 0, sizeof(pp->lat));
-}
-
-static long pvkit_ioc_pingpong(void __user *uarg)
-{
-	struct pvkit_ioc_pingpong pp;
 	struct pvkit_test *t, *found = NULL;
-	u64 *lat;
 	int err;
-
-	if (copy_from_user(&pp, uarg, sizeof(pp)))
-		return -EFAULT;
-	if (!pp.count || pp.count > PVKIT_BENCH_MAX_COUNT || pp.flags ||
-	    (pp.mode != PVKIT_PINGPONG_IRQ && pp.mode != PVKIT_PINGPONG_POLL))
-		return -EINVAL;
-	pvkit_pingpong_clear_out(&pp);
-	lat = kvmalloc_array(pp.count, sizeof(*lat), GFP_KERNEL);
-	if (!lat)
-		return -ENOMEM;
 
 	mutex_lock(&pvkit_tests_lock);
 	list_for_each_entry(t, &pvkit_tests, node) {
-		if (t->pdev->instance == pp.instance) {
+		if (t->pdev->instance == pp->instance) {
 			found = t;
 			break;
 		}
 	}
 	if (!found) {
 		mutex_unlock(&pvkit_tests_lock);
-		kvfree(lat);
 		return -ENODEV;
 	}
 	/* remove() unlists first, then waits for this lock */
@@ -374,157 +310,17 @@ static long pvkit_ioc_pingpong(void __user *uarg)
 	if (!found->connected || found->broken)
 		err = pvkit_test_connect(found);
 	if (!err)
-		err = pvkit_test_pingpong(found, &pp, lat);
+		err = pvkit_test_pingpong(found, pp, lat);
 	mutex_unlock(&found->lock);
-	kvfree(lat);
-	if (err)
-		return err;
-	return copy_to_user(uarg, &pp, sizeof(pp)) ? -EFAULT : 0;
+	return err;
 }
-
-static long pvkit_ioc_hc_bench(void __user *uarg)
-{
-	u64 args[PVKIT_HC_NR_ARGS] = { 0 };
-	struct pvkit_ioc_hc_bench hb;
-	struct pvkit_core *core;
-	u64 sleeps0, start, dt, expect;
-	size_t n = 0;
-	int err = 0;
-	u64 *lat;
-	s64 ret;
-	u32 i;
-
-	if (copy_from_user(&hb, uarg, sizeof(hb)))
-		return -EFAULT;
-	if (!hb.count || hb.count > PVKIT_BENCH_MAX_COUNT || hb.flags)
-		return -EINVAL;
-	hb.completed = 0;
-	hb.errors = 0;
-	hb.sleeps = 0;
-	lat = kvmalloc_array(hb.count, sizeof(*lat), GFP_KERNEL);
-	if (!lat)
-		return -ENOMEM;
-	core = pvkit_core_get_first();
-	if (!core) {
-		kvfree(lat);
-		return -ENODEV;
-	}
-
-	sleeps0 = atomic64_read(&core->stats.hypercall_sleeps);
-	for (i = 0; i < hb.count; i++) {
-		if (fatal_signal_pending(current)) {
-			err = -EINTR;
-			break;
-		}
-		args[0] = get_random_u64();
-		args[1] = get_random_u64();
-		args[2] = get_random_u64();
-		args[3] = get_random_u64();
-		expect = (args[0] ^ args[1] ^ args[2] ^ args[3]) & S64_MAX;
-		start = ktime_get_ns();
-		if (pvkit_hypercall_raw(core, PVKIT_HC_ECHO, args, &ret)) {
-			hb.errors++;
-			break;		/* timed out: the host is not there */
-		}
-		dt = ktime_get_ns() - start;
-		if ((u64)ret != expect) {
-			hb.errors++;
-			continue;
-		}
-		lat[n++] = dt;
-		hb.completed++;
-		if (!(i & 255))
-			cond_resched();
-	}
-	hb.sleeps = atomic64_read(&core->stats.hypercall_sleeps) - sleeps0;
-	pvkit_core_put(core);
-	pvkit_lat_summarize(lat, n, &hb.lat);
-	kvfree(lat);
-	if (err)
-		return err;
-	return copy_to_user(uarg, &hb, sizeof(hb)) ? -EFAULT : 0;
-}
-
-static long pvkit_ioc_hypercall(void __user *uarg)
-{
-	struct pvkit_ioc_hypercall hc;
-	struct pvkit_core *core;
-	s64 ret;
-	int err;
-
-	if (copy_from_user(&hc, uarg, sizeof(hc)))
-		return -EFAULT;
-	if (hc.pad)
-		return -EINVAL;
-	core = pvkit_core_get_first();
-	if (!core)
-		return -ENODEV;
-	err = pvkit_hypercall_raw(core, hc.nr, hc.args, &ret);
-	pvkit_core_put(core);
-	if (err)
-		return err;
-	hc.ret = ret;
-	return copy_to_user(uarg, &hc, sizeof(hc)) ? -EFAULT : 0;
-}
-
-static long pvkit_misc_ioctl(struct file *file, unsigned int cmd,
-			     unsigned long arg)
-{
-	void __user *uarg = (void __user *)arg;
-
-	switch (cmd) {
-	case PVKIT_IOC_HYPERCALL:
-		return pvkit_ioc_hypercall(uarg);
-	case PVKIT_IOC_PINGPONG:
-		return pvkit_ioc_pingpong(uarg);
-	case PVKIT_IOC_HC_BENCH:
-		return pvkit_ioc_hc_bench(uarg);
-	}
-	return -ENOTTY;
-}
-
-static int pvkit_misc_open(struct inode *inode, struct file *file)
-{
-	/* raw hypercalls and device resets: root only, whatever the mode */
-	if (!capable(CAP_SYS_ADMIN))
-		return -EPERM;
-	return 0;
-}
-
-static const struct file_operations pvkit_misc_fops = {
-	.owner		= THIS_MODULE,
-	.open		= pvkit_misc_open,
-	.unlocked_ioctl	= pvkit_misc_ioctl,
-	.compat_ioctl	= compat_ptr_ioctl,
-	.llseek		= noop_llseek,
-};
-
-static struct miscdevice pvkit_miscdev = {
-	.minor	= MISC_DYNAMIC_MINOR,
-	.name	= "pvkit",
-	.fops	= &pvkit_misc_fops,
-	.mode	= 0600,
-};
 
 int pvkit_test_init(void)
 {
-	int err;
-
-	err = pvkit_register_driver(&pvkit_test_driver);
-	if (err)
-		return err;
-	err = misc_register(&pvkit_miscdev);
-	if (err)
-		goto err_unregister_driver;
-	return 0;
-
-err_unregister_driver:
-	pvkit_unregister_driver(&pvkit_test_driver);
-	return err;
+	return pvkit_register_driver(&pvkit_test_driver);
 }
 
 void pvkit_test_exit(void)
 {
-	misc_deregister(&pvkit_miscdev);
 	pvkit_unregister_driver(&pvkit_test_driver);
 }

@@ -780,6 +780,65 @@ TEST(need_event_model)
 }
 
 /*
+ * pvkit_ring_rsp_pending()/req_pending(), the consumer loop's step: with
+ * rearm they move the event index only when nothing waits (and then look
+ * again); without it (busy polling) they never move it, so the producer's
+ * notifications stay suppressed.
+ */
+TEST(pending_rearm)
+{
+	struct test_ring tr;
+	struct pvkit_ring *fe = &tr.fe, *be = &tr.be;
+	struct msg m = { 0, 0 };
+	uint32_t ev;
+
+	ASSERT_EQ(0, test_ring_init(&tr, 8, 16, 16));
+	ASSERT_EQ(0, pvkit_ring_put_req(fe, &m, sizeof(m)));
+	EXPECT_TRUE(pvkit_ring_push_reqs(fe));
+
+	/* something waits: neither form touches req_event */
+	ev = le32toh(be->hdr->req_event);
+	EXPECT_EQ(1, pvkit_ring_req_pending(be, true));
+	EXPECT_EQ(1, pvkit_ring_req_pending(be, false));
+	EXPECT_EQ(ev, le32toh(be->hdr->req_event));
+	pvkit_ring_get_req(be, &m, sizeof(m));
+
+	/* drained, polling: req_event stays behind, the next push is quiet */
+	EXPECT_EQ(0, pvkit_ring_req_pending(be, false));
+	EXPECT_EQ(ev, le32toh(be->hdr->req_event));
+	ASSERT_EQ(0, pvkit_ring_put_req(fe, &m, sizeof(m)));
+	EXPECT_FALSE(pvkit_ring_push_reqs(fe));
+	EXPECT_EQ(1, pvkit_ring_req_pending(be, false));
+	pvkit_ring_get_req(be, &m, sizeof(m));
+
+	/* drained, about to sleep: re-armed at req_cons, the push kicks */
+	EXPECT_EQ(0, pvkit_ring_req_pending(be, true));
+	EXPECT_EQ(be->req_cons, le32toh(be->hdr->req_event));
+	ASSERT_EQ(0, pvkit_ring_put_req(fe, &m, sizeof(m)));
+	EXPECT_TRUE(pvkit_ring_push_reqs(fe));
+	pvkit_ring_get_req(be, &m, sizeof(m));
+
+	/* responses, the same rules with rsp_event */
+	ASSERT_EQ(0, pvkit_ring_put_rsp(be, &m, sizeof(m)));
+	EXPECT_TRUE(pvkit_ring_push_rsps(be));
+	EXPECT_EQ(1, pvkit_ring_rsp_pending(fe, true));
+	pvkit_ring_get_rsp(fe, &m, sizeof(m));
+	ev = le32toh(fe->hdr->rsp_event);
+	EXPECT_EQ(0, pvkit_ring_rsp_pending(fe, false));
+	EXPECT_EQ(ev, le32toh(fe->hdr->rsp_event));
+	EXPECT_EQ(0, pvkit_ring_rsp_pending(fe, true));
+	EXPECT_EQ(fe->rsp_cons, le32toh(fe->hdr->rsp_event));
+	ASSERT_EQ(0, pvkit_ring_put_rsp(be, &m, sizeof(m)));
+	EXPECT_TRUE(pvkit_ring_push_rsps(be));
+
+	/* an impossible index is reported whatever rearm says */
+	fe->hdr->rsp_prod = htole32(fe->rsp_cons + 5);
+	EXPECT_EQ(-EPROTO, pvkit_ring_rsp_pending(fe, false));
+	EXPECT_EQ(-EPROTO, pvkit_ring_rsp_pending(fe, true));
+	test_ring_free(&tr);
+}
+
+/*
  * The two orders in which final_check and push can meet, plus the busy
  * peer, on both directions: whichever comes second sees the first.
  */

@@ -306,6 +306,23 @@ static inline int pvkit_ring_final_check_rsp(struct pvkit_ring *r)
 	return pvkit_ring_rsp_avail(r);
 }
 
+/*
+ * The consumer loop's step, one reading for every front-end: responses
+ * waiting, or, when there are none and the consumer sleeps on interrupts
+ * (@rearm), ask for an interrupt at the next one and look once more.  A
+ * polled consumer passes false: its rsp_event stays behind, so the
+ * back-end sends it no interrupts.  Loop until this returns 0; -EPROTO as
+ * for pvkit_ring_rsp_avail().
+ */
+static inline int pvkit_ring_rsp_pending(struct pvkit_ring *r, bool rearm)
+{
+	int avail = pvkit_ring_rsp_avail(r);
+
+	if (!avail && rearm)
+		avail = pvkit_ring_final_check_rsp(r);
+	return avail;
+}
+
 /* ------------------------------------------------------ back-end (host) --- */
 
 /*
@@ -382,6 +399,21 @@ static inline int pvkit_ring_final_check_req(struct pvkit_ring *r)
 	/* pairs with the barrier in pvkit_ring_push_reqs() */
 	pvkit_ring_mb();
 	return pvkit_ring_req_avail(r);
+}
+
+/*
+ * The back-end's loop step, as pvkit_ring_rsp_pending(): requests waiting,
+ * or with none and @rearm (the back-end is about to sleep until a kick),
+ * ask for a kick and look once more.  A busy-polling back-end passes
+ * false so that the front-end's kicks stay suppressed.
+ */
+static inline int pvkit_ring_req_pending(struct pvkit_ring *r, bool rearm)
+{
+	int avail = pvkit_ring_req_avail(r);
+
+	if (!avail && rearm)
+		avail = pvkit_ring_final_check_req(r);
+	return avail;
 }
 
 #endif /* PVKIT_RING_H */

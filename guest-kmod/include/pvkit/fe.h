@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * pvkit front-end library (pvkit.ko, PVKIT symbol namespace): the queue
+ * machinery every device driver needs, written once.
+ *
+ * A struct pvkit_fe_queue is one device queue as a driver sees it: the
+ * ring checked against the device table and attached, its interrupt bound
+ * and steered, batched push + kick honouring event suppression, the reap
+ * loop with its final check, and a request-id tracker.  Ids are
+ * seq << PVKIT_FE_TAG_BITS | tag: the tag (the driver's, e.g. the blk-mq
+ * tag) indexes the in-flight table, the sequence number tells one use of
+ * a tag from the next, so a duplicate or stale response is caught.
+ * Every request and response slot starts with its __le64 id (ABI.md 7).
+ *
+ * The tracker keeps requests in submission order, so after a back-end
+ * restart pvkit_fe_resubmit() can put every unanswered one on the fresh
+ * ring in its original order.
+ *
+ * Locking: fq->lock (irq-safe) covers the ring view, live and the
+ * tracker; functions marked "lock held" expect it.
+ */
+#ifndef PVKIT_FE_H
+#define PVKIT_FE_H
+
+#include <linux/bits.h>
+#include <linux/cpumask.h>
+#include <linux/interrupt.h>
+#include <linux/list.h>
+#include <linux/spinlock.h>
+#include <pvkit/bus.h>
+#include <pvkit/ring.h>
+
+#define PVKIT_FE_TAG_BITS	16	/* low bits of an id: the tag */
+#define PVKIT_FE_TAG_MASK	(BIT_ULL(PVKIT_FE_TAG_BITS) - 1)
+
+/* A tracked request, embedded in the driver's per-request data. */
+struct pvkit_fe_req {
+	struct list_head node;		/* in pvkit_fe_queue.submitted */
+	void *slot;			/* request slot as built, id first */
+	u16 tag;			/* index in the in-flight table */
+};
+
+struct pvkit_fe_queue {
+	spinlock_t lock;		/* everything below but the setup */
+	struct pvkit_ring ring;		/* private view of the shared ring */
+	bool live;			/* attached and read; else requests wait */
+	bool poll;			/* polled: never ask for an interrupt */
+	u16 index;			/* device queue number */
+	u32 depth;			/* entries in inflight[]: tags < depth */
+	u32 req_size;			/* bytes of the driver's request slot */
+	u32 rsp_size;			/* bytes of its response slot */
+	int irq;			/* bound Linux irq, or 0 */
+	u64 seq;			/* id generation counter */
+	struct pvkit_fe_req **inflight;	/* by tag: submitted, unanswered */
+	struct list_head submitted;	/* the same requests, oldest first */
+	struct pvkit_device *pdev;
+	cpumask_var_t affinity;		/* CPUs the driver submits from */
+	char name[32];			/* irq name, set by the driver */
+	char why[128];			/* the last protocol violation */
+} ____cacheline_aligned_in_smp;
+
+/*
+ * Check device queue @index against what the driver needs (slots of at
+ * least @req_size/@rsp_size bytes, at least @depth of them), allocate the
+ * tracker for @depth tags and attach the ring.  0 or -errno (the reason
+ * is logged).
+ */
+int pvkit_fe_queue_init(struct pvkit_fe_queue *fq, struct pvkit_device *pdev,
+			unsigned int index, u32 depth, u32 req_size,
+			u32 rsp_size);
+void pvkit_fe_queue_destroy(struct pvkit_fe_queue *fq);
+
+/* Would queue @index serve (as in pvkit_fe_queue_init())?  Logs why not. */
+bool pvkit_fe_queue_ok(struct pvkit_device *pdev, unsigned int index,
+		       u32 depth, u32 req_size, u32 rsp_size);
+
+/*
+ * Bind the queue's vector to @handler(@data), named fq->name, and steer
+ * it to fq->affinity if that is not empty.  0 or -errno.
+ */
+int pvkit_fe_queue_bind_irq(struct pvkit_fe_queue *fq, irq_handler_t handler,
+			    void *data);
+void pvkit_fe_queue_unbind_irq(struct pvkit_fe_queue *fq, void *data);
+
+/*
+ * Track @r under @tag (< depth, not in use), write its id into the slot
+ * and, if the ring is live, copy the slot onto it (a queue that is not
+ * live sends it at pvkit_fe_resubmit()).  -ENOSPC if the ring is full
+ * (nothing tracked), -EINVAL for a bad tag.  Lock held.
+ */
+int pvkit_fe_submit(struct pvkit_fe_queue *fq, struct pvkit_fe_req *r,
+		    u16 tag);
+
+/*
+ * Publish @ring's queued requests for device queue @q: true if the
+ * back-end must be kicked; a kick the event index makes unnecessary is
+ * counted (debugfs kicks_suppressed).  For drivers with a ring of their
+ * own; pvkit_fe_push() is this for a pvkit_fe_queue.
+ */
+bool pvkit_fe_ring_push(struct pvkit_device *pdev, unsigned int q,
+			struct pvkit_ring *ring);
+
+/*
+ * Publish what was submitted since the last push.  True if the back-end
+ * must be kicked (pvkit_fe_kick(), best after dropping the lock); a kick
+ * the event index makes unnecessary is counted.  Lock held.
+ */
+bool pvkit_fe_push(struct pvkit_fe_queue *fq);
+
+static inline void pvkit_fe_kick(struct pvkit_fe_queue *fq)
+{
+	pvkit_queue_kick(fq->pdev, fq->index);
+}
+
+/*
+ * Called by the reap loop for each response whose id matched an
+ * in-flight request (already untracked): @rsp is a private copy.  Return
+ * false if the response is still unacceptable (e.g. an unknown status;
+ * set fq->why): the request is tracked again (the driver's failure path
+ * fails it), the loop stops, the queue is no longer live.
+ */
+typedef bool (*pvkit_fe_complete_t)(struct pvkit_fe_queue *fq,
+				    struct pvkit_fe_req *r, const void *rsp,
+				    void *ctx);
+
+/*
+ * Consume every response (the final check unless fq->poll).  Returns the
+ * number completed, or -EPROTO after a protocol violation (an impossible
+ * index, an id not in flight, a stale id, or @complete refusing): the
+ * queue is then not live and fq->why says what happened; the driver
+ * breaks or resets the device.  @buf holds one response.  Lock held.
+ */
+int pvkit_fe_reap(struct pvkit_fe_queue *fq, void *buf,
+		  pvkit_fe_complete_t complete, void *ctx);
+
+/*
+ * Before the rings are reset: complete what the old back-end answered,
+ * then stop reading.  A bad index only means those requests are sent
+ * again; an unacceptable response returns -EPROTO as in the reap.
+ * Takes the lock.
+ */
+int pvkit_fe_drain(struct pvkit_fe_queue *fq, void *buf,
+		   pvkit_fe_complete_t complete, void *ctx);
+
+/*
+ * After a (re)connect, which zeroed the ring headers: attach the ring
+ * again and put every unanswered request on it, oldest first with its
+ * original id; the queue is live again.  A request for which @drop (if
+ * not NULL) says true is untracked and moved to @dropped instead, for the
+ * driver to fail.  Kicks if needed.  Returns how many were resubmitted,
+ * or -errno.  Takes the lock.
+ */
+int pvkit_fe_resubmit(struct pvkit_fe_queue *fq,
+		      bool (*drop)(struct pvkit_fe_req *r, void *ctx),
+		      void *ctx, struct list_head *dropped);
+
+/*
+ * Stop the queue and hand every unanswered request to the driver (on
+ * @out, oldest first) to fail: the host is done with them.  Takes the
+ * lock.
+ */
+void pvkit_fe_take_all(struct pvkit_fe_queue *fq, struct list_head *out);
+
+/* Mark the queue live (after a connect) or not.  Takes the lock. */
+void pvkit_fe_set_live(struct pvkit_fe_queue *fq, bool live);
+
+/*
+ * Connect the device as ABI.md 6.1 reads: acknowledge @features and
+ * DEV_CONNECT, retrying while the host answers EBUSY (back-end not
+ * ready) for up to @wait_ms.  On a driver's @first connect a device
+ * found CONNECTED was left so by an earlier driver instance: it is reset
+ * (DEV_RESET drains it) and connected afresh.  Otherwise -EPERM means
+ * the device is not OFFERED: a restart is under way, or a notification
+ * lags behind our own last connect; the next state change says which.
+ */
+int pvkit_fe_connect(struct pvkit_device *pdev, u64 features,
+		     unsigned int wait_ms, bool first);
+
+#endif /* PVKIT_FE_H */
