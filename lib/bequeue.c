@@ -111,5 +111,5 @@ bool pvbe_poll_spin(struct pvbe_queue *q)
 
 bool pvbe_queue_may_sleep(struct pvbe_queue *q)
 {
-	return q->stopping || !pvkit_ring_final_check_req(&q->ring);
+	return q->stopping || !pvkit_ring_req_pending(&q->ring, true);
 }

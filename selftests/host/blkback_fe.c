@@ -654,7 +654,8 @@ int fe_get_rsp(struct fe *fe, unsigned int qi, struct pvkit_blk_rsp *rsp,
 	int n;
 
 	for (;;) {
-		n = pvkit_ring_rsp_avail(&q->ring);
+		/* event index: unless polling, ask for an irq and look again */
+		n = pvkit_ring_rsp_pending(&q->ring, !q->polling);
 		if (n < 0)
 			return n;
 		if (n > 0) {
@@ -670,12 +671,6 @@ int fe_get_rsp(struct fe *fe, unsigned int qi, struct pvkit_blk_rsp *rsp,
 				sched_yield();
 			continue;
 		}
-		/* event index: ask for an irq, look again, then sleep */
-		n = pvkit_ring_final_check_rsp(&q->ring);
-		if (n < 0)
-			return n;
-		if (n > 0)
-			continue;
 		n = poll(&pfd, 1, (int)(end - now) + 1);
 		if (n < 0 && errno != EINTR)
 			return -errno;
