@@ -242,6 +242,7 @@ struct blkb_queue {
 	/* queue -> main: a fatal problem to report (written once) */
 	int err;
 	char errmsg[192];
+	bool err_guest;		/* the guest broke the ring protocol */
 
 	/* counters: written by the queue thread, read by main (relaxed) */
 	struct pvkit_be_queue_stats stats;

@@ -11,7 +11,8 @@
  * once every queue has drained its in-flight I/O; the main loop keeps
  * answering STATS and signals meanwhile.  A queue that sees a
  * ring index violation stops and the main thread reports it with
- * PVKIT_BE_ERROR; the process stays up for pvkit-hv to decide.  SHUTDOWN,
+ * PVKIT_BE_ERROR (PVKIT_BE_ERR_QUEUE | PVKIT_BE_ERR_GUEST); the process
+ * stays up, and pvkit-hv resets the device with DISCONNECT + CONNECT.  SHUTDOWN,
  * socket EOF and SIGTERM/SIGINT end the process after the in-flight I/O
  * has completed, with status 0.  Any malformed control message is fatal
  * (ERROR, then exit 1): pvkit-hv restarts the back-end.
@@ -51,7 +52,15 @@ struct blkb_main {
 	int irq_fds[PVKIT_MAX_QUEUES];
 	bool reported[PVKIT_MAX_QUEUES];
 	char err[256];		/* reason for a fatal ERROR */
+	/*
+	 * A guest can break its rings, and so have us reset, at will: what
+	 * that logs (the violation, the reconnect) is rate-limited.
+	 */
+	struct log_ratelimit guest_rl;
 };
+
+#define BLKB_GUEST_LOG_INTERVAL_MS	10000
+#define BLKB_GUEST_LOG_BURST		10
 
 /* Largest message we accept, plus room to notice an oversized one. */
 union blkb_msg {
@@ -94,14 +103,30 @@ static int blkb_send_simple(struct blkb_main *m, uint16_t type)
 	return blkb_send(m, &h, type, sizeof(h));
 }
 
-static void blkb_send_error(struct blkb_main *m, int err, const char *msg)
+/* May a line the guest can trigger at will be printed now? */
+static bool blkb_guest_log_ok(struct blkb_main *m)
+{
+	uint64_t missed = 0;
+	bool ok = log_ratelimit_now(&m->guest_rl, &missed);
+
+	if (ok && missed)
+		log_warn("%llu guest-triggered messages suppressed",
+			 (unsigned long long)missed);
+	return ok;
+}
+
+/* @flags: PVKIT_BE_ERR_* (0: fatal, the process exits next) */
+static void blkb_send_error(struct blkb_main *m, int err, uint32_t flags,
+			    const char *msg)
 {
 	struct pvkit_be_error e;
 
 	memset(&e, 0, sizeof(e));
 	e.err = err;
+	e.flags = flags;
 	snprintf(e.msg, sizeof(e.msg), "%s", msg);
-	log_err("%s", msg);
+	if (!(flags & PVKIT_BE_ERR_GUEST) || blkb_guest_log_ok(m))
+		log_err("%s", msg);
 	blkb_send(m, &e, PVKIT_BE_ERROR, sizeof(e));
 }
 
@@ -302,7 +327,10 @@ static void blkb_report_errors(struct blkb_main *m)
 		m->reported[i] = true;
 		snprintf(msg, sizeof(msg), "queue %u: %s", i,
 			 m->dev.q[i].errmsg);
-		blkb_send_error(m, err, msg);
+		/* the acquire above orders err_guest too */
+		blkb_send_error(m, err, PVKIT_BE_ERR_QUEUE |
+				(m->dev.q[i].err_guest ? PVKIT_BE_ERR_GUEST : 0),
+				msg);
 	}
 }
 
@@ -352,7 +380,8 @@ static int blkb_drain_done(struct blkb_main *m)
 	if (m->state != BLKB_DRAINING || !blkb_drained(m))
 		return 0;
 	blkb_join_all(m);
-	log_info("disconnected");
+	if (blkb_guest_log_ok(m))
+		log_info("disconnected");
 	return blkb_send_simple(m, PVKIT_BE_DISCONNECTED);
 }
 
@@ -381,8 +410,9 @@ static int blkb_connect(struct blkb_main *m, const struct pvkit_be_connect *c)
 					 i, strerror(-ret));
 		}
 	}
-	log_info("connected, epoch %u, features 0x%llx", c->epoch,
-		 (unsigned long long)dev->acked);
+	if (blkb_guest_log_ok(m))
+		log_info("connected, epoch %u, features 0x%llx", c->epoch,
+			 (unsigned long long)dev->acked);
 	ret = blkb_send_simple(m, PVKIT_BE_CONNECTED);
 	if (ret)
 		return blkb_fail(m, ret, "send CONNECTED: %s", strerror(-ret));
@@ -590,6 +620,8 @@ int main(int argc, char **argv)
 	m.sigfd = -1;
 	m.dev.event_fd = -1;
 	m.dev.stop_fd = -1;
+	m.guest_rl.interval_ms = BLKB_GUEST_LOG_INTERVAL_MS;
+	m.guest_rl.burst = BLKB_GUEST_LOG_BURST;
 	if (fstat(m.sock, &st) < 0 || !S_ISSOCK(st.st_mode)) {
 		log_err("fd %d is not the pvkit-hv control socket",
 			 PVKIT_BE_SOCK_FD);
@@ -606,14 +638,14 @@ int main(int argc, char **argv)
 	m.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	m.dev.event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (m.sigfd < 0 || m.dev.event_fd < 0) {
-		blkb_send_error(&m, -errno, "signalfd/eventfd failed");
+		blkb_send_error(&m, -errno, 0, "signalfd/eventfd failed");
 		blkb_cleanup(&m);
 		return 1;
 	}
 
 	ret = blkb_serve(&m);
 	if (ret < 0)
-		blkb_send_error(&m, ret, m.err);
+		blkb_send_error(&m, ret, 0, m.err);
 	blkb_cleanup(&m);
 	return ret < 0 ? 1 : 0;
 }

@@ -70,15 +70,19 @@ static uint64_t blkb_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-/* Record a fatal queue error for the main thread and stop the queue. */
-static void blkb_queue_fail(struct blkb_queue *q, int err, const char *fmt,
-			    ...)
+/*
+ * Record a fatal queue error for the main thread and stop the queue.
+ * @guest: the guest caused it (a ring index violation), not the host.
+ */
+static void blkb_queue_fail(struct blkb_queue *q, int err, bool guest,
+			    const char *fmt, ...)
 {
 	va_list ap;
 
 	q->stopping = true;
 	if (__atomic_load_n(&q->err, __ATOMIC_RELAXED))
 		return;
+	q->err_guest = guest;
 	va_start(ap, fmt);
 	vsnprintf(q->errmsg, sizeof(q->errmsg), fmt, ap);
 	va_end(ap);
@@ -117,7 +121,8 @@ static void blkb_arm_kick(struct blkb_queue *q)
 	struct io_uring_sqe *sqe = blkb_get_sqe(q);
 
 	if (!sqe) {
-		blkb_queue_fail(q, -EBUSY, "cannot arm the kick watcher");
+		blkb_queue_fail(q, -EBUSY, false,
+				"cannot arm the kick watcher");
 		return;
 	}
 	if (q->kick_poll)
@@ -133,7 +138,8 @@ static void blkb_arm_stop(struct blkb_queue *q)
 	struct io_uring_sqe *sqe = blkb_get_sqe(q);
 
 	if (!sqe) {
-		blkb_queue_fail(q, -EBUSY, "cannot arm the stop watcher");
+		blkb_queue_fail(q, -EBUSY, false,
+				"cannot arm the stop watcher");
 		return;
 	}
 	io_uring_prep_poll_add(sqe, q->dev->stop_fd, POLLIN);
@@ -350,7 +356,7 @@ static int blkb_queue_drain(struct blkb_queue *q)
 		uint32_t prod = le32toh(__atomic_load_n(&q->ring.hdr->req_prod,
 							__ATOMIC_RELAXED));
 
-		blkb_queue_fail(q, avail,
+		blkb_queue_fail(q, avail, true,
 				"ring index violation: req_prod %u is not within %u slots after req_cons %u",
 				prod, q->ring.slots, q->ring.req_cons);
 		return avail;
@@ -378,13 +384,15 @@ static void blkb_handle_kick(struct blkb_queue *q, int res)
 		return;
 	}
 	if (res < 0) {
-		blkb_queue_fail(q, res, "kick eventfd: %s", strerror(-res));
+		blkb_queue_fail(q, res, false, "kick eventfd: %s",
+				strerror(-res));
 		return;
 	}
 	/* POLL_ADD only reports readiness: consume the count ourselves */
 	if (q->kick_poll && read(q->kick_fd, &v, sizeof(v)) < 0 &&
 	    errno != EAGAIN) {
-		blkb_queue_fail(q, -errno, "kick eventfd: %s", strerror(errno));
+		blkb_queue_fail(q, -errno, false, "kick eventfd: %s",
+				strerror(errno));
 		return;
 	}
 	blkb_stat_add(q, kicks, 1);
@@ -458,7 +466,8 @@ static int blkb_submit(struct blkb_queue *q, unsigned int wait_nr)
 	if (ret == -EAGAIN || ret == -EBUSY)
 		ret = 0;	/* completions pending: reap, then retry */
 	if (ret < 0)
-		blkb_queue_fail(q, ret, "io_uring_enter: %s", strerror(-ret));
+		blkb_queue_fail(q, ret, false, "io_uring_enter: %s",
+				strerror(-ret));
 	return ret;
 }
 
