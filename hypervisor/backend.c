@@ -5,7 +5,9 @@
  * 3.  Everything it sends is checked (magic, version, type, exact length,
  * no stray descriptors); anything unexpected kills it, and its death is
  * handled like a crash: the device goes RESETTING and a new back-end is
- * started with backoff, BROKEN after BE_MAX_RESTARTS quick failures.
+ * started with backoff, BROKEN after BE_MAX_RESTARTS quick failures.  A
+ * back-end that reports a stopped queue (the guest's ring index
+ * violation) is not restarted: the device is reset (dev_fault()).
  */
 #include <endian.h>
 #include <errno.h>
@@ -138,6 +140,8 @@ static void be_died(struct hv *hv, struct be *be, const char *why)
 	if (be->pid > 0)
 		kill(be->pid, SIGKILL);	/* reaped through SIGCHLD */
 	be->stats_pending = false;
+	/* a reset after a ring fault becomes this restart */
+	dev_fault_cancel(d);
 	/* a DISCONNECT waiting for the drain is over: nothing is in flight */
 	dev_stopped(hv, d);
 	dev_event(hv, d, DEV_EV_BE_DIED, why);
@@ -198,6 +202,32 @@ static void be_on_ready(struct hv *hv, struct be *be,
 		dev_event(hv, d, DEV_EV_BE_READY, "back-end ready");
 }
 
+/*
+ * ERROR.  A fatal one is only logged: the back-end exits next and its
+ * death path restarts it.  A queue error means a ring stopped being
+ * served while the process stays up: the device is reset (dev_fault():
+ * drained with DISCONNECT, then offered again with a new epoch), and a
+ * guest's ring index violation is counted.  The guest can cause those at
+ * will, so dev_fault() rate-limits the logging.
+ */
+static void be_on_error(struct hv *hv, struct be *be,
+			const struct pvkit_be_error *e)
+{
+	char msg[sizeof(e->msg) + 1];
+
+	if (e->flags & ~(PVKIT_BE_ERR_QUEUE | PVKIT_BE_ERR_GUEST)) {
+		be_kill(hv, be, "ERROR with unknown flags");
+		return;
+	}
+	log_sanitize(msg, sizeof(msg), e->msg, sizeof(e->msg));
+	if (!(e->flags & PVKIT_BE_ERR_QUEUE) || be->state != BE_READY) {
+		log_err("blk%u: back-end error %d: %s", be->dev->instance,
+			e->err, msg);
+		return;
+	}
+	dev_fault(hv, be->dev, e->flags & PVKIT_BE_ERR_GUEST, msg);
+}
+
 static void be_event(struct hv *hv, struct ev_src *src, uint32_t events)
 {
 	struct be *be = src->arg;
@@ -247,14 +277,9 @@ static void be_event(struct hv *hv, struct ev_src *src, uint32_t events)
 		be->have_stats = true;
 		be->stats_pending = false;
 		break;
-	case PVKIT_BE_ERROR: {
-		char msg[sizeof(m.error.msg) + 1];
-
-		log_sanitize(msg, sizeof(msg), m.error.msg, sizeof(m.error.msg));
-		log_err("blk%u: back-end error %d: %s", be->dev->instance,
-			m.error.err, msg);
+	case PVKIT_BE_ERROR:
+		be_on_error(hv, be, &m.error);
 		break;
-	}
 	}
 }
 

@@ -133,6 +133,7 @@ void ctl_stat_reply(struct hv *hv, struct jbuf *out)
 		jb_u64(out, "features", d->features);
 		jb_u64(out, "acked_features", d->acked);
 		jb_u64(out, "violations", d->violations);
+		jb_u64(out, "fault_resets", d->fault_resets);
 		if (d->be) {
 			jb_key(out, "backend");
 			jb_obj_begin(out);

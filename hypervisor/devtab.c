@@ -5,6 +5,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <pvkit-host/log.h>
@@ -156,6 +157,8 @@ struct dev *dev_create(struct hv *hv, uint16_t type, uint16_t instance,
 	d->state = S(FREE);
 	d->nr_queues = (uint16_t)nr_queues;
 	d->ops = ops;
+	d->fault_rl.interval_ms = DEV_FAULT_LOG_INTERVAL_MS;
+	d->fault_rl.burst = DEV_FAULT_LOG_BURST;
 	for (i = 0; i < nr_queues; i++) {
 		struct dev_queue *q = &d->q[i];
 		int64_t off = hv_ring_alloc(hv, pvkit_ring_bytes(slots, req_size,
@@ -229,8 +232,9 @@ void dev_publish(struct hv *hv)
 	hv_raise(hv, HV_VEC_CONFIG);
 }
 
-int dev_event(struct hv *hv, struct dev *d, enum dev_event ev,
-	      const char *why)
+/* dev_event() with the transition logged at @lvl */
+static int dev_apply(struct hv *hv, struct dev *d, enum dev_event ev,
+		     const char *why, enum log_level lvl)
 {
 	int ns = dev_next_state(d->state, ev);
 	uint32_t old = d->state;
@@ -249,7 +253,7 @@ int dev_event(struct hv *hv, struct dev *d, enum dev_event ev,
 		d->acked = 0;
 	d->state = (uint32_t)ns;
 	if (old != (uint32_t)ns || ev == DEV_EV_BE_READY) {
-		log_info("%s%u (slot %u): %s -> %s (%s%s%s), epoch %u",
+		log_msg(lvl, "%s%u (slot %u): %s -> %s (%s%s%s), epoch %u",
 			 dev_type_name(d->type), d->instance, d->slot,
 			 dev_state_name(old), dev_state_name(d->state),
 			 dev_event_name(ev), why ? ": " : "", why ? why : "",
@@ -257,6 +261,12 @@ int dev_event(struct hv *hv, struct dev *d, enum dev_event ev,
 		dev_publish(hv);
 	}
 	return ns;
+}
+
+int dev_event(struct hv *hv, struct dev *d, enum dev_event ev,
+	      const char *why)
+{
+	return dev_apply(hv, d, ev, why, LOG_LVL_INFO);
 }
 
 static struct dev *dev_lookup(struct hv *hv, uint64_t slot)
@@ -361,15 +371,151 @@ int64_t dev_hc_reset(struct hv *hv, uint64_t slot, unsigned int mbox)
 	}
 }
 
+static void dev_fault_drained(struct hv *hv, struct dev *d, bool pace);
+
 void dev_stopped(struct hv *hv, struct dev *d)
 {
 	int mbox = d->pending_mbox;
 
+	if (d->fault == DEV_FAULT_DRAINING) {
+		dev_fault_drained(hv, d, true);
+		return;
+	}
 	if (mbox < 0)
 		return;
 	d->pending_mbox = -1;
 	dev_event(hv, d, (enum dev_event)d->pending_state, NULL);
 	hc_complete(hv, (unsigned int)mbox, PVKIT_HC_OK);
+}
+
+/* ------------------------------------------------------ ring faults --- */
+
+/*
+ * Why a reset and not a restart: the back-end that reported the fault
+ * is healthy (it stopped the one ring the guest broke), so pvkit-hv
+ * drains it with DISCONNECT -- the other queues finish their in-flight
+ * I/O and publish the responses, nothing is answered twice or lost --
+ * and offers the device again on the same process.  Only a back-end that
+ * does not drain in time is killed and restarted, with the restart
+ * backoff and limit of a crash.
+ *
+ * A guest can break its rings at will, so what this costs the host is
+ * bounded: log lines are rate-limited per device, and a fault within
+ * DEV_FAULT_STABLE_MS of the previous one delays the OFFERED by
+ * 100 ms, 200 ms, ... 1.6 s (the restart backoff), so a guest that keeps
+ * violating resets its device at most every 1.6 s and never makes the
+ * host spin.  There is no give-up: that would take the guest's disk for
+ * the guest's own fault (DESIGN.md 8), and BROKEN would be left with the
+ * guest's DEV_RESET at once anyway.  The test device has nothing to
+ * drain and resets for the price of a table update, unpaced.
+ */
+
+static bool dev_fault_log_ok(struct dev *d, uint64_t *missed)
+{
+	return log_ratelimit(&d->fault_rl, ev_now_ms(), missed);
+}
+
+static void dev_fault_done(struct hv *hv, struct dev *d)
+{
+	d->fault = DEV_FAULT_NONE;
+	/* a new connection generation: the front-end must reconnect */
+	dev_apply(hv, d, DEV_EV_BE_READY, "reset after a ring fault",
+		  d->fault_loud ? LOG_LVL_INFO : LOG_LVL_DEBUG);
+}
+
+/* Nothing is in flight any more: offer the device again, paced. */
+static void dev_fault_drained(struct hv *hv, struct dev *d, bool pace)
+{
+	uint64_t now = ev_now_ms(), delay = 0;
+
+	if (pace && d->fault_last_ms &&
+	    now - d->fault_last_ms < DEV_FAULT_STABLE_MS) {
+		if (d->fault_streak < DEV_FAULT_BACKOFF_SHIFT + 1)
+			d->fault_streak++;
+		delay = (uint64_t)DEV_FAULT_BACKOFF_MS << (d->fault_streak - 1);
+	} else {
+		d->fault_streak = 0;
+	}
+	d->fault_last_ms = now;
+	if (!delay) {
+		dev_fault_done(hv, d);
+		return;
+	}
+	log_msg(d->fault_loud ? LOG_LVL_INFO : LOG_LVL_DEBUG,
+		"%s%u: fault %u in a row, offering again in %llu ms",
+		dev_type_name(d->type), d->instance, d->fault_streak + 1,
+		(unsigned long long)delay);
+	d->fault = DEV_FAULT_BACKOFF;
+	d->fault_deadline_ms = now + delay;
+}
+
+static void dev_fault_expired(struct hv *hv, struct dev *d)
+{
+	if (d->fault == DEV_FAULT_BACKOFF) {
+		dev_fault_done(hv, d);
+		return;
+	}
+	log_warn("%s%u: back-end did not drain within %u ms after a ring fault, restarting it",
+		 dev_type_name(d->type), d->instance, DEV_STOP_TIMEOUT_MS);
+	d->fault = DEV_FAULT_NONE;
+	/* its death path (RESETTING stays) restarts it: OFFERED, epoch + 1 */
+	if (d->ops->abort)
+		d->ops->abort(hv, d);
+}
+
+void dev_fault_cancel(struct dev *d)
+{
+	d->fault = DEV_FAULT_NONE;
+}
+
+void dev_fault(struct hv *hv, struct dev *d, bool guest, const char *why)
+{
+	uint64_t missed = 0;
+	bool loud = dev_fault_log_ok(d, &missed);
+	int ret = 0;
+
+	if (guest)
+		d->violations++;
+	/*
+	 * Only a live connection needs a reset.  A fault while one is being
+	 * torn down anyway (RESETTING, a guest DISCONNECT/RESET draining,
+	 * CLOSING) is counted and logged, nothing more.
+	 */
+	if (d->state != PVKIT_DEV_STATE_CONNECTED || d->pending_mbox >= 0 ||
+	    d->fault != DEV_FAULT_NONE) {
+		if (loud)
+			log_warn("%s%u: %s: %s (%llu violations; already stopping)",
+				 dev_type_name(d->type), d->instance,
+				 guest ? "ring protocol violation" : "queue error",
+				 why, (unsigned long long)d->violations);
+		return;
+	}
+	if (loud) {
+		char more[64] = "";
+
+		if (missed)
+			snprintf(more, sizeof(more), ", %llu lines suppressed",
+				 (unsigned long long)missed);
+		log_warn("%s%u: %s: %s, resetting the device (%llu violations%s)",
+			 dev_type_name(d->type), d->instance,
+			 guest ? "ring protocol violation" : "queue error", why,
+			 (unsigned long long)d->violations, more);
+	}
+	d->fault_loud = loud;
+	d->fault_resets++;
+	dev_apply(hv, d, DEV_EV_FAULT, why,
+		  loud ? LOG_LVL_INFO : LOG_LVL_DEBUG);
+	if (d->ops->disconnect)
+		ret = d->ops->disconnect(hv, d);
+	if (ret == 1) {
+		/* completes in dev_stopped() (DISCONNECTED) or dev_tick() */
+		d->fault = DEV_FAULT_DRAINING;
+		d->fault_deadline_ms = ev_now_ms() + DEV_STOP_TIMEOUT_MS;
+		return;
+	}
+	/* < 0: the back-end could not be told and is dead; it is restarted */
+	if (ret == 0)
+		dev_fault_drained(hv, d, false);
 }
 
 void dev_tick(struct hv *hv, uint64_t now_ms)
@@ -380,6 +526,9 @@ void dev_tick(struct hv *hv, uint64_t now_ms)
 		struct dev *d = &hv->devs[i];
 		int mbox = d->pending_mbox;
 
+		if (d->used && d->fault != DEV_FAULT_NONE &&
+		    now_ms >= d->fault_deadline_ms)
+			dev_fault_expired(hv, d);
 		if (!d->used || mbox < 0 || now_ms < d->pending_deadline_ms)
 			continue;
 		log_warn("%s%u: back-end did not drain within %u ms, restarting it",

@@ -7,6 +7,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -22,14 +23,12 @@
 static void tdev_violation(struct hv *hv, struct dev *d, const char *what)
 {
 	struct dev_queue *q = &d->q[0];
+	char why[128];
 
-	d->violations++;
-	log_warn("test device: ring protocol violation (%s: req_prod %u, req_cons %u), resetting",
-		 what, pvkit_ring_read(&q->ring.hdr->req_prod),
-		 q->ring.req_cons);
-	/* no back-end to restart: RESETTING, then OFFERED with a new epoch */
-	dev_event(hv, d, DEV_EV_FAULT, what);
-	dev_event(hv, d, DEV_EV_BE_READY, "test device reset");
+	snprintf(why, sizeof(why), "%s: req_prod %u, req_cons %u", what,
+		 pvkit_ring_read(&q->ring.hdr->req_prod), q->ring.req_cons);
+	/* nothing to drain: RESETTING, then OFFERED with a new epoch */
+	dev_fault(hv, d, true, why);
 }
 
 void tdev_process(struct hv *hv, struct dev *d)

@@ -51,14 +51,33 @@ static int pvbe_send_hdr(struct pvbe *be, uint16_t type)
 	return pvbe_send_simple(be->sock, type, PVBE_TO_HV);
 }
 
-static void pvbe_send_error(struct pvbe *be, int err, const char *msg)
+#define PVBE_GUEST_LOG_INTERVAL_MS	10000
+#define PVBE_GUEST_LOG_BURST		10
+
+/* May a line the guest can trigger at will be printed now? */
+static bool pvbe_guest_log_ok(struct pvbe *be)
+{
+	uint64_t missed = 0;
+	bool ok = log_ratelimit_now(&be->guest_rl, &missed);
+
+	if (ok && missed)
+		log_warn("%llu guest-triggered messages suppressed",
+			 (unsigned long long)missed);
+	return ok;
+}
+
+/* @flags: PVKIT_BE_ERR_* (0: fatal, the process exits next) */
+static void pvbe_send_error(struct pvbe *be, int err, uint32_t flags,
+			    const char *msg)
 {
 	struct pvkit_be_error e;
 
 	memset(&e, 0, sizeof(e));
 	e.err = err;
+	e.flags = flags;
 	snprintf(e.msg, sizeof(e.msg), "%s", msg);
-	log_err("%s", msg);
+	if (!(flags & PVKIT_BE_ERR_GUEST) || pvbe_guest_log_ok(be))
+		log_err("%s", msg);
 	pvbe_send_msg(be, &e, PVKIT_BE_ERROR);
 }
 
@@ -235,7 +254,9 @@ static void pvbe_report_errors(struct pvbe *be)
 			continue;
 		q->reported = true;
 		snprintf(msg, sizeof(msg), "queue %u: %s", i, q->errmsg);
-		pvbe_send_error(be, err, msg);
+		/* the acquire above orders err_guest too */
+		pvbe_send_error(be, err, PVKIT_BE_ERR_QUEUE |
+				(q->err_guest ? PVKIT_BE_ERR_GUEST : 0), msg);
 	}
 }
 
@@ -300,7 +321,8 @@ static int pvbe_drain_done(struct pvbe *be)
 	if (be->state != PVBE_DRAINING || !pvbe_drained(be))
 		return 0;
 	pvbe_join_all(be);
-	log_info("disconnected");
+	if (pvbe_guest_log_ok(be))
+		log_info("disconnected");
 	return pvbe_send_hdr(be, PVKIT_BE_DISCONNECTED);
 }
 
@@ -312,6 +334,7 @@ static int pvbe_queue_attach(struct pvbe *be, struct pvbe_queue *q)
 	q->exited = false;
 	q->reported = false;
 	q->err = 0;
+	q->err_guest = false;
 	q->errmsg[0] = '\0';
 	return pvkit_ring_attach(&q->ring, be->shm + d->ring_offset,
 				 d->ring_slots, d->req_size, d->rsp_size);
@@ -346,8 +369,9 @@ static int pvbe_connect(struct pvbe *be, const struct pvkit_be_connect *c)
 		}
 		q->started = true;
 	}
-	log_info("connected, epoch %u, features 0x%llx", c->epoch,
-		 (unsigned long long)be->acked);
+	if (pvbe_guest_log_ok(be))
+		log_info("connected, epoch %u, features 0x%llx", c->epoch,
+			 (unsigned long long)be->acked);
 	ret = pvbe_send_hdr(be, PVKIT_BE_CONNECTED);
 	if (ret)
 		return pvbe_fail(be, ret, "send CONNECTED: %s", strerror(-ret));
@@ -528,6 +552,8 @@ int pvbe_main(struct pvbe *be, const struct pvbe_ops *ops, int argc,
 		return 2;
 	}
 	be->sock = PVKIT_BE_SOCK_FD;
+	be->guest_rl.interval_ms = PVBE_GUEST_LOG_INTERVAL_MS;
+	be->guest_rl.burst = PVBE_GUEST_LOG_BURST;
 	be->sigfd = -1;
 	be->event_fd = -1;
 	be->stop_fd = -1;
@@ -553,14 +579,14 @@ int pvbe_main(struct pvbe *be, const struct pvbe_ops *ops, int argc,
 	be->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	be->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (be->sigfd < 0 || be->event_fd < 0) {
-		pvbe_send_error(be, -errno, "signalfd/eventfd failed");
+		pvbe_send_error(be, -errno, 0, "signalfd/eventfd failed");
 		pvbe_cleanup(be);
 		return 1;
 	}
 
 	ret = pvbe_serve(be);
 	if (ret < 0)
-		pvbe_send_error(be, ret, be->err);
+		pvbe_send_error(be, ret, 0, be->err);
 	pvbe_cleanup(be);
 	return ret < 0 ? 1 : 0;
 }

@@ -24,20 +24,37 @@ uint64_t pvbe_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
+static void pvbe_queue_vfail(struct pvbe_queue *q, int err, bool guest,
+			     const char *fmt, va_list ap)
+{
+	q->stopping = true;
+	if (__atomic_load_n(&q->err, __ATOMIC_RELAXED))
+		return;
+	q->err_guest = guest;
+	vsnprintf(q->errmsg, sizeof(q->errmsg), fmt, ap);
+	/* the main thread logs it when it sends PVKIT_BE_ERROR */
+	/* errmsg, err_guest before err; pairs with the acquire in bemain.c */
+	__atomic_store_n(&q->err, err, __ATOMIC_RELEASE);
+	eventfd_write(q->be->event_fd, 1);
+}
+
 void pvbe_queue_fail(struct pvbe_queue *q, int err, const char *fmt, ...)
 {
 	va_list ap;
 
-	q->stopping = true;
-	if (__atomic_load_n(&q->err, __ATOMIC_RELAXED))
-		return;
 	va_start(ap, fmt);
-	vsnprintf(q->errmsg, sizeof(q->errmsg), fmt, ap);
+	pvbe_queue_vfail(q, err, false, fmt, ap);
 	va_end(ap);
-	/* the main thread logs it when it sends PVKIT_BE_ERROR */
-	/* errmsg before err; pairs with the acquire in bemain.c */
-	__atomic_store_n(&q->err, err, __ATOMIC_RELEASE);
-	eventfd_write(q->be->event_fd, 1);
+}
+
+void pvbe_queue_fail_guest(struct pvbe_queue *q, int err, const char *fmt,
+			   ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	pvbe_queue_vfail(q, err, true, fmt, ap);
+	va_end(ap);
 }
 
 void pvbe_queue_exited(struct pvbe_queue *q)
@@ -56,8 +73,8 @@ int pvbe_queue_drain(struct pvbe_queue *q, void *buf, size_t len,
 		uint32_t prod = le32toh(__atomic_load_n(&q->ring.hdr->req_prod,
 							__ATOMIC_RELAXED));
 
-		pvbe_queue_fail(q, avail,
-				"ring index violation: req_prod %u is not within %u slots after req_cons %u",
+		pvbe_queue_fail_guest(q, avail,
+				      "ring index violation: req_prod %u is not within %u slots after req_cons %u",
 				prod, q->ring.slots, q->ring.req_cons);
 		return avail;
 	}

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <pvkit-host/log.h>
 
@@ -70,4 +71,32 @@ unsigned int log_sanitize(char *dst, unsigned int dst_size,
 		n--;
 	dst[n] = '\0';
 	return n;
+}
+
+bool log_ratelimit(struct log_ratelimit *rl, uint64_t now_ms,
+		   uint64_t *missed)
+{
+	/* the first call, or a new interval: start counting again */
+	if (!rl->begin_ms || now_ms - rl->begin_ms >= rl->interval_ms) {
+		rl->begin_ms = now_ms ? now_ms : 1;
+		rl->printed = 0;
+	}
+	if (rl->printed >= rl->burst) {
+		rl->missed++;
+		return false;
+	}
+	rl->printed++;
+	if (missed)
+		*missed = rl->missed;
+	rl->missed = 0;
+	return true;
+}
+
+bool log_ratelimit_now(struct log_ratelimit *rl, uint64_t *missed)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return log_ratelimit(rl, (uint64_t)ts.tv_sec * 1000 +
+			     (uint64_t)ts.tv_nsec / 1000000, missed);
 }

@@ -46,6 +46,22 @@ int dev_event(struct hv *hv, struct dev *d, enum dev_event ev,
 void dev_stopped(struct hv *hv, struct dev *d);
 /* Expire deferred stops that took too long.  Called from the loop. */
 void dev_tick(struct hv *hv, uint64_t now_ms);
+/*
+ * The host side serving @d stopped a ring because of a protocol fault
+ * (@guest: the guest's ring index violation, counted in violations):
+ * reset the device, CONNECTED -> RESETTING -> (drain, pacing) -> OFFERED
+ * with a new epoch.  Rate-limits its log lines.
+ */
+void dev_fault(struct hv *hv, struct dev *d, bool guest, const char *why);
+/* The back-end died during a fault reset: its restart takes over. */
+void dev_fault_cancel(struct dev *d);
+
+/* Host resets after ring faults, paced (see dev_fault()). */
+#define DEV_FAULT_STABLE_MS	30000	/* quiet this long: no pacing */
+#define DEV_FAULT_BACKOFF_MS	100	/* 100 ms .. 1.6 s, like restarts */
+#define DEV_FAULT_BACKOFF_SHIFT	4
+#define DEV_FAULT_LOG_INTERVAL_MS 10000	/* at most 5 lines per 10 s */
+#define DEV_FAULT_LOG_BURST	5
 
 /* Hypercall side; return PVKIT_HC_* or HC_DEFERRED. */
 int64_t dev_hc_ack_features(struct hv *hv, uint64_t slot, uint64_t bits);

@@ -17,6 +17,7 @@
 #include <pvkit/abi.h>
 #include <pvkit/ring.h>
 #include <pvkit-host/gmem.h>
+#include <pvkit-host/log.h>
 
 #include "ev.h"
 #include "janitor.h"
@@ -104,6 +105,18 @@ struct dev {
 	uint32_t pending_state;
 	uint64_t pending_deadline_ms;
 	uint64_t violations;	/* ring protocol violations */
+	/* a reset the host started on a ring fault (dev_fault()) */
+	enum {
+		DEV_FAULT_NONE,
+		DEV_FAULT_DRAINING,	/* DISCONNECT sent, RESETTING */
+		DEV_FAULT_BACKOFF,	/* drained; OFFERED at the deadline */
+	} fault;
+	uint64_t fault_deadline_ms;
+	uint64_t fault_last_ms;		/* when the last fault reset began */
+	unsigned int fault_streak;	/* resets in quick succession */
+	uint64_t fault_resets;		/* host resets after ring faults */
+	bool fault_loud;		/* its log lines were not rate-limited */
+	struct log_ratelimit fault_rl;
 };
 
 #define HC_NR_COUNTS		(PVKIT_HC_NR + 1)	/* last: unknown nr */

@@ -6,6 +6,9 @@
  * and an unknown status.  Each must mark the disk broken (with the reason
  * in the kernel log), fail the request in flight and later I/O with EIO,
  * and leave the guest running; reloading pvkit_blk brings the disk back.
+ * The other way round, ring_index_reset breaks the request index of a
+ * live ring under fio (reset.ring_index): the host must reset the device (ABI.md 8) and
+ * pvkit_blk reconnect and resubmit without losing a write.
  *
  * The ring lives in BAR2 of the pvkit PCI device, which the test maps
  * through sysfs; with pvkit.ko bound that needs the kernel parameter
@@ -431,6 +434,180 @@ TEST_F_TIMEOUT(hostile, broken, 60)
 	ASSERT_LE(0, fd);
 	EXPECT_EQ((ssize_t)sizeof(buf), pread(fd, buf, sizeof(buf), 0));
 	close(fd);
+}
+
+/* The live device-table entry of block instance 0 (host-written). */
+static volatile struct pvkit_dev_entry *live_blk(const struct shm *shm)
+{
+	const struct pvkit_info *info = (const void *)shm->base;
+	uint32_t off = le32toh(info->devtab_offset);
+	uint32_t n = le32toh(info->devtab_entries), i;
+
+	for (i = 0; i < n && i < PVKIT_MAX_DEVICES; i++) {
+		struct pvkit_dev_entry *e;
+
+		if (off + (i + 1) * sizeof(*e) > shm->size)
+			break;
+		e = (void *)(shm->base + off + i * sizeof(*e));
+		if (le16toh(e->type) == PVKIT_DEV_BLK && !le16toh(e->instance))
+			return e;
+	}
+	return NULL;
+}
+
+/* fio with crc32c verify on queue 0 (CPU 0), in a child; its pid. */
+static pid_t fio_in_child(const char *name, const char *size,
+			  const char *log)
+{
+	char a_name[64], a_size[32];
+	char *argv[] = {
+		BLK_FIO, a_name, "--filename=/dev/" BLK_DISK, "--rw=randwrite",
+		"--bs=4k", "--iodepth=16", a_size, "--direct=1",
+		"--ioengine=libaio", "--verify=crc32c", "--do_verify=1",
+		"--verify_fatal=1", "--exitall_on_error=1", "--offset=0",
+		"--cpus_allowed=0", "--randrepeat=0", NULL,
+	};
+	pid_t pid;
+	int fd;
+
+	snprintf(a_name, sizeof(a_name), "--name=%s", name);
+	snprintf(a_size, sizeof(a_size), "--size=%s", size);
+	fflush(stdout);
+	pid = fork();
+	if (pid)
+		return pid;
+	fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd >= 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+	}
+	execv(argv[0], argv);
+	_exit(127);
+}
+
+static int wait_status(pid_t pid)
+{
+	int status;
+
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/*
+ * The guest breaks the request index of a live ring while pvkit_blk has
+ * fio's verified writes in flight on it: pvkit-blkback sees the index
+ * violation and reports it, pvkit-hv resets the device (RESETTING, then
+ * OFFERED with a new epoch), pvkit_blk reconnects and resubmits, and
+ * fio's crc32c verify passes -- within seconds, not after pvkit_blk's
+ * own I/O timeout (30 s).
+ */
+FIXTURE(reset) {
+};
+
+FIXTURE_SETUP(reset)
+{
+}
+
+FIXTURE_TEARDOWN(reset)
+{
+}
+
+TEST_F_TIMEOUT(reset, ring_index, 180)
+{
+	volatile struct pvkit_dev_entry *e;
+	struct pvkit_ring_hdr *h;
+	struct shm shm = { .base = MAP_FAILED };
+	uint32_t epoch, prod0, bogus;
+	size_t klog_start;
+	struct timespec t0, t1;
+	cpu_set_t cpus;
+	unsigned long spins = 0;
+	double secs = 0;
+	pid_t fio;
+	int err, i, rc;
+	char line[64];
+
+	if (!blk_module_loaded() || access("/dev/pvkit", R_OK | W_OK) ||
+	    access(BLK_FIO, X_OK))
+		SKIP(return, BLK_MODULE ", /dev/pvkit or fio missing");
+	if (blk_nr_cpus() < 2)
+		SKIP(return, "needs 2 CPUs");
+	ASSERT_EQ(0, blk_module_reload(BLK_DISK, NULL));
+	err = shm_map(&shm);
+	if (err == -EINVAL || err == -EPERM)
+		SKIP(return, "cannot map BAR2 (boot with iomem=relaxed)");
+	ASSERT_EQ(0, err) TH_LOG("map BAR2: %s", strerror(-err));
+	e = live_blk(&shm);
+	ASSERT_NE(NULL, e);
+	ASSERT_EQ(PVKIT_DEV_STATE_CONNECTED, le32toh(e->state));
+	epoch = le32toh(e->epoch);
+	/* fio submits on CPU 0, so on queue 0; we write from CPU 1 */
+	h = (void *)(shm.base + le32toh(e->queues[0].ring_offset));
+	CPU_ZERO(&cpus);
+	CPU_SET(1, &cpus);
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(cpus), &cpus));
+	klog_start = klog_len();
+
+	prod0 = le32toh(h->req_prod);
+	fio = fio_in_child("reset", "48m", "/tmp/blk_hostile_fio.log");
+	ASSERT_LT(0, fio);
+	for (i = 0; i < 1000 && le32toh(h->req_prod) == prod0; i++)
+		usleep(10 * 1000);
+	ASSERT_NE(prod0, le32toh(h->req_prod)) TH_LOG("fio never started");
+	usleep(300 * 1000);
+
+	/*
+	 * Far beyond the 256 slots, whatever the driver publishes meanwhile.
+	 * The driver overwrites req_prod at every push, so keep writing it
+	 * until the back-end has seen it: the host then takes the device
+	 * out of CONNECTED (the fix under test).  Stop at once, or the next
+	 * connection's fresh ring gets the bad index too.
+	 */
+	bogus = prod0 + 0x40000000U;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (le32toh(e->state) == PVKIT_DEV_STATE_CONNECTED &&
+	       le32toh(e->epoch) == epoch) {
+		__atomic_store_n(&h->req_prod, htole32(bogus),
+				 __ATOMIC_RELEASE);
+		if (!(++spins % 4096)) {
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			secs = t1.tv_sec - t0.tv_sec +
+			       (t1.tv_nsec - t0.tv_nsec) / 1e9;
+			if (secs > 15)
+				break;
+			sched_yield();
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	TH_LOG("state %u, epoch %u after %.2f s of bad indices",
+	       le32toh(e->state), le32toh(e->epoch), secs);
+	EXPECT_GT(15, secs) TH_LOG("the host never reset the device");
+
+	/* pvkit_blk reconnects with the new epoch and resubmits */
+	snprintf(line, sizeof(line), "reconnected, epoch %u", epoch + 1);
+	for (i = 0; i < 200 && !klog_has(line, klog_start); i++)
+		usleep(50 * 1000);
+	EXPECT_TRUE(klog_has(line, klog_start)) TH_LOG("no \"%s\"", line);
+	EXPECT_LT(epoch, le32toh(e->epoch));
+
+	rc = wait_status(fio);
+	EXPECT_EQ(0, rc) TH_LOG("fio (verify) exited with %d", rc);
+	if (rc)
+		blk_dump_log("/tmp/blk_hostile_fio.log", 40);
+	/* the host's reset, not the driver's I/O timeout, nor a broken disk */
+	EXPECT_FALSE(klog_has("unanswered for", klog_start));
+	EXPECT_FALSE(klog_has("device broken", klog_start));
+
+	/* and the disk keeps working on the new connection */
+	fio = fio_in_child("after", "8m", "/tmp/blk_hostile_fio2.log");
+	ASSERT_LT(0, fio);
+	rc = wait_status(fio);
+	EXPECT_EQ(0, rc) TH_LOG("second fio exited with %d", rc);
+	if (rc)
+		blk_dump_log("/tmp/blk_hostile_fio2.log", 40);
+	munmap(shm.base, shm.size);
 }
 
 BLK_TEST_MAIN(BLK_DISK)

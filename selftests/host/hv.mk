@@ -7,7 +7,7 @@ HV_MK_INCLUDED := 1
 HV_TEST_DEPS := $(filter-out hypervisor/main.c,$(pvkit-hv_SRCS))
 
 HOST_TESTS += hv_hypercall hv_ivshmem hv_devstate hv_gmem hv_ctl hv_janitor \
-	hv_opts
+	hv_opts hv_beerror
 hv_hypercall_SRCS := selftests/host/hv_hypercall.c $(HV_TEST_DEPS)
 hv_ivshmem_SRCS := selftests/host/hv_ivshmem.c $(HV_TEST_DEPS)
 hv_devstate_SRCS := selftests/host/hv_devstate.c $(HV_TEST_DEPS)
@@ -22,6 +22,11 @@ hv_gmem_VARIANTS := plain asan
 hv_ctl_VARIANTS := plain asan
 hv_janitor_VARIANTS := plain asan
 hv_opts_VARIANTS := plain asan
+# pvkit-hv supervising the real pvkit-blkback (asan: the asan back-end)
+hv_beerror_SRCS := selftests/host/hv_beerror.c $(HV_TEST_DEPS)
+hv_beerror_VARIANTS := plain asan
+$(BUILD)/tests/host/plain/hv_beerror: | $(BUILD)/bin/pvkit-blkback
+$(BUILD)/tests/host/asan/hv_beerror: | $(BUILD)/bin/asan/pvkit-blkback
 # against a real QEMU (-S, TCG); skips itself without one
 HOST_TESTS += hv_memmap
 hv_memmap_SRCS := selftests/host/hv_memmap.c $(HV_TEST_DEPS)

@@ -4,7 +4,9 @@
 # blk-hostile.sh
 #
 # Description: run the guest test blk_hostile (pvkit_blk against forged
-# ring responses) in a guest booted through pvkit-hv with iomem=relaxed,
+# ring responses; a broken request index under fio, which pvkit-hv must
+# answer with a device reset) in a guest booted through pvkit-hv with
+# iomem=relaxed,
 # which the test needs to map the pvkit shared region from userspace.
 # In the default test VM the test skips.  Prints the test's TAP; exits
 # with its status (0 pass, 1 fail, 4 skip).  Env: PVKIT_HOSTILE_TIMEOUT.

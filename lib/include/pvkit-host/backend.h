@@ -108,11 +108,21 @@ struct pvkit_be_stats {
 	struct pvkit_be_queue_stats q[PVKIT_BE_STAT_MAX_QUEUES];
 };
 
-/* be -> hv, any time: a fatal problem, printed by the hv */
+/*
+ * be -> hv, any time.  Without PVKIT_BE_ERR_QUEUE a fatal problem: the
+ * back-end exits next.  With it, one queue stopped serving its ring and
+ * the process stays up: it still answers DISCONNECT (after draining the
+ * other queues) and can be connected again, which is how pvkit-hv resets
+ * the device.  PVKIT_BE_ERR_GUEST marks the guest's fault (a ring index
+ * violation): pvkit-hv counts it and rate-limits what it logs.
+ */
+#define PVKIT_BE_ERR_QUEUE	(1U << 0)
+#define PVKIT_BE_ERR_GUEST	(1U << 1)
+
 struct pvkit_be_error {
 	struct pvkit_be_hdr hdr;
 	int32_t err;		/* -errno */
-	uint32_t reserved;
+	uint32_t flags;		/* PVKIT_BE_ERR_*; was reserved (0: fatal) */
 	char msg[256];
 };
 

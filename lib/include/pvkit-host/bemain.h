@@ -25,8 +25,11 @@
  * queue_stop); each queue thread finishes its in-flight work and calls
  * pvbe_queue_exited(); once all have, queue_join runs and DISCONNECTED
  * goes out, STATS and signals being served meanwhile.  A queue's fatal
- * error (pvbe_queue_fail()) is sent as PVKIT_BE_ERROR and the process
- * stays up for pvkit-hv to decide.  SHUTDOWN, socket EOF and
+ * error (pvbe_queue_fail(); pvbe_queue_fail_guest() for a ring index
+ * violation) is sent as PVKIT_BE_ERROR with PVKIT_BE_ERR_QUEUE (and
+ * PVKIT_BE_ERR_GUEST) and the process stays up: pvkit-hv resets the
+ * device with DISCONNECT + CONNECT.  What a guest can trigger at will is
+ * logged rate-limited.  SHUTDOWN, socket EOF and
  * SIGTERM/SIGINT/SIGHUP stop the queues and exit 0; a malformed or
  * out-of-order control message, or a failed SETUP or CONNECT, sends
  * ERROR with the reason and exits 1 (pvkit-hv restarts the back-end).
@@ -44,6 +47,7 @@
 #include <pvkit/ring.h>
 #include <pvkit-host/backend.h>
 #include <pvkit-host/gmem.h>
+#include <pvkit-host/log.h>
 
 #ifndef container_of
 #define container_of(ptr, type, member)					\
@@ -72,6 +76,7 @@ struct pvbe_queue {
 
 	/* queue -> main: a fatal problem to report (written once) */
 	int err;			/* atomic, -errno; 0: none */
+	bool err_guest;			/* the guest broke the ring protocol */
 	char errmsg[192];
 
 	/* counters: written by the queue thread, read by main (relaxed) */
@@ -150,6 +155,11 @@ struct pvbe {
 	int sigfd;			/* SIGTERM/SIGINT/SIGHUP */
 	uint8_t *queues;		/* nr_queues * ops->queue_size */
 	char err[256];			/* reason for a fatal ERROR */
+	/*
+	 * A guest can break its rings, and so have us reset, at will: what
+	 * that logs (the violation, the reconnect) is rate-limited.
+	 */
+	struct log_ratelimit guest_rl;
 };
 
 /* Queue @i of @be. */

@@ -63,11 +63,16 @@ uint64_t pvbe_now_ns(void);
 
 /*
  * Record a fatal error of the queue for the main thread (which sends it
- * as PVKIT_BE_ERROR, "queue N: <msg>") and set q->stopping.  Only the
- * first error of a connection is kept.
+ * as PVKIT_BE_ERROR with PVKIT_BE_ERR_QUEUE, "queue N: <msg>") and set
+ * q->stopping.  Only the first error of a connection is kept.  The
+ * process stays up: pvkit-hv resets the device (DISCONNECT + CONNECT).
  */
 void pvbe_queue_fail(struct pvbe_queue *q, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* The same for the guest's fault (a ring index violation). */
+void pvbe_queue_fail_guest(struct pvbe_queue *q, int err, const char *fmt,
+			   ...) __attribute__((format(printf, 3, 4)));
 
 /* The queue thread is done (its in-flight work included): tell main. */
 void pvbe_queue_exited(struct pvbe_queue *q);

@@ -7,6 +7,7 @@
 #define PVKIT_HOST_LOG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 enum log_level {
 	LOG_LVL_ERR,
@@ -35,5 +36,28 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
  */
 unsigned int log_sanitize(char *dst, unsigned int dst_size,
 			  const void *src, unsigned int len);
+
+/*
+ * A rate limit for lines a peer can trigger at will (a guest's ring
+ * violations): at most @burst lines per @interval_ms, like the kernel's
+ * ratelimit.  Zero-initialise, then set interval_ms and burst.
+ */
+struct log_ratelimit {
+	uint64_t interval_ms;
+	unsigned int burst;
+	uint64_t begin_ms;	/* start of the current interval */
+	unsigned int printed;	/* lines in it */
+	uint64_t missed;	/* lines suppressed since the last printed one */
+};
+
+/*
+ * May a line be printed at @now_ms?  On true, *@missed (if not NULL) is
+ * the number of lines suppressed since the last printed one, for the
+ * caller to mention; the count is then reset.
+ */
+bool log_ratelimit(struct log_ratelimit *rl, uint64_t now_ms,
+		   uint64_t *missed);
+/* log_ratelimit() with CLOCK_MONOTONIC. */
+bool log_ratelimit_now(struct log_ratelimit *rl, uint64_t *missed);
 
 #endif /* PVKIT_HOST_LOG_H */

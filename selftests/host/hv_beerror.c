@@ -1,0 +1,386 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Description: pvkit-hv resets a block device whose back-end reports a
+ * ring index violation (PVKIT_BE_ERROR, ABI.md 8): the real pvkit-blkback
+ * is supervised by pvkit-hv's own code (backend.c, devtab.c, the event
+ * loop), a fake guest connects through hypercalls and breaks a ring's
+ * request index, and the device must go CONNECTED -> RESETTING ->
+ * OFFERED with epoch + 1, raise the config vector, count the violation
+ * (ctl "stat" JSON), serve requests again after a reconnect, pace a guest
+ * that keeps violating (100 ms .. 1.6 s, no give-up, no back-end
+ * restart) and rate-limit the log lines.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sys/wait.h>
+
+#include <pvkit/blk.h>
+#include <pvkit/ring.h>
+#include <pvkit-host/json.h>
+
+#include "kselftest_harness.h"
+
+#include "hv_common.h"
+#include "../../hypervisor/include/be.h"
+#include "../../hypervisor/include/ctl.h"
+
+#define IMG_SIZE	(16ULL << 20)
+#define WAIT_MS		10000
+
+/* build/tests/host/<variant>/hv_beerror -> build/bin/[asan/]pvkit-blkback */
+static int blkback_path(char *buf, size_t len)
+{
+	const char *env = getenv("PVKIT_BIN_DIR");
+	char exe[PATH_MAX], *dir;
+	ssize_t n;
+
+	if (env && *env) {
+		snprintf(buf, len, "%s/pvkit-blkback", env);
+		return access(buf, X_OK);
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return -1;
+	exe[n] = '\0';
+	dir = dirname(dirname(dirname(dirname(exe))));
+#if defined(__SANITIZE_ADDRESS__)
+	snprintf(buf, len, "%s/bin/asan/pvkit-blkback", dir);
+	if (!access(buf, X_OK))
+		return 0;
+#endif
+	snprintf(buf, len, "%s/bin/pvkit-blkback", dir);
+	return access(buf, X_OK);
+}
+
+FIXTURE(beerr)
+{
+	struct hv *hv;
+	struct dev *d;
+	char img[64];
+	char log[64];
+	int saved_stderr;
+	uint64_t config_irqs;	/* config vector counts read so far */
+};
+
+/* One turn of pvkit-hv's main loop: events, reaping, timers. */
+static void pump(struct hv *hv, int ms)
+{
+	uint64_t now;
+	int status;
+	pid_t pid;
+
+	ev_run_once(hv, ms);
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		be_reaped(hv, pid, status);
+	now = ev_now_ms();
+	be_tick(hv, now);
+	dev_tick(hv, now);
+}
+
+/* Pump until the device is in @state (and, if @epoch >= 0, that epoch). */
+static bool wait_state(struct hv *hv, struct dev *d, uint32_t state,
+		       int64_t epoch, int ms)
+{
+	uint64_t end = ev_now_ms() + ms;
+
+	while (ev_now_ms() < end) {
+		if (d->state == state && (epoch < 0 || d->epoch == epoch))
+			return true;
+		pump(hv, 10);
+	}
+	return d->state == state && (epoch < 0 || d->epoch == epoch);
+}
+
+FIXTURE_SETUP(beerr)
+{
+	char bin[PATH_MAX];
+	struct hv_opts o;
+	uint64_t end;
+	int fd, ret;
+
+	self->saved_stderr = -1;
+	self->hv = NULL;
+	self->img[0] = '\0';
+	if (blkback_path(bin, sizeof(bin)))
+		SKIP(return, "pvkit-blkback not built");
+	setenv("PVKIT_BLKBACK", bin, 1);
+
+	/* pvkit-hv's and the back-end's log, to count lines */
+	snprintf(self->log, sizeof(self->log), "/tmp/hv_beerror.%d.log",
+		 (int)getpid());
+	fd = open(self->log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
+	ASSERT_LE(0, fd);
+	fflush(stderr);
+	self->saved_stderr = dup(2);
+	ASSERT_LE(0, self->saved_stderr);
+	ASSERT_EQ(2, dup2(fd, 2));
+	close(fd);
+
+	snprintf(self->img, sizeof(self->img), "/tmp/hv_beerror.%d.img",
+		 (int)getpid());
+	fd = open(self->img, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, IMG_SIZE));
+	close(fd);
+
+	self->hv = calloc(1, sizeof(*self->hv));
+	ASSERT_NE(NULL, self->hv);
+	opts_defaults(&o);
+	strcpy(o.name, "hvtest");
+	o.kernel = "/dev/null";
+	o.machine = "pc";
+	o.mem = HVT_MEM;
+	o.cpus = 2;
+	o.testdev = false;
+	o.ram_memfd = true;
+	ASSERT_EQ(0, opts_parse_disk(&o.disks[0], self->img));
+	o.nr_disks = 1;
+	hv_struct_init(self->hv);
+	log_set_level(LOG_LVL_INFO);
+	ASSERT_EQ(0, ev_init(self->hv));
+	ASSERT_EQ(0, hv_core_init(self->hv, &o));
+	ASSERT_EQ(0, be_create_disks(self->hv));
+	self->d = &self->hv->devs[0];
+	ASSERT_EQ(PVKIT_DEV_BLK, self->d->type);
+	ASSERT_EQ(2, self->d->nr_queues);
+	ASSERT_EQ(0, be_start_all(self->hv));
+	end = ev_now_ms() + WAIT_MS;
+	while ((ret = be_all_ready(self->hv)) == 0 && ev_now_ms() < end)
+		pump(self->hv, 10);
+	ASSERT_EQ(1, ret);
+	ASSERT_EQ(PVKIT_DEV_STATE_OFFERED, self->d->state);
+	self->config_irqs = hvt_evcount(self->hv->irq_fd[HV_VEC_CONFIG]);
+}
+
+FIXTURE_TEARDOWN(beerr)
+{
+	if (self->hv) {
+		self->hv->stopping = true;
+		be_shutdown_all(self->hv);
+		hvt_exit(self->hv);
+		free(self->hv);
+	}
+	if (self->img[0])
+		unlink(self->img);
+	if (self->saved_stderr >= 0) {
+		fflush(stderr);
+		dup2(self->saved_stderr, 2);
+		close(self->saved_stderr);
+		/* the log holds TH_LOG()'s lines too: show it on failure */
+		if (!_metadata->passed || getenv("HVT_VERBOSE")) {
+			char line[1024];
+			FILE *f = fopen(self->log, "r");
+
+			while (f && fgets(line, sizeof(line), f))
+				fputs(line, stderr);
+			if (f)
+				fclose(f);
+		}
+		unlink(self->log);
+	}
+}
+
+static struct pvkit_ring_hdr *hdr(struct hv *hv, struct dev *d,
+				  unsigned int q)
+{
+	return (struct pvkit_ring_hdr *)(hv->shm + d->q[q].ring_offset);
+}
+
+static void kick(struct hv *hv, struct dev *d, unsigned int q)
+{
+	uint64_t one = 1;
+
+	if (write(hv->kick_fd[d->q[q].kick], &one, sizeof(one)) != sizeof(one))
+		perror("kick");
+}
+
+/* The guest's part of a (re)connect: ack every feature, DEV_CONNECT. */
+static int64_t guest_connect(struct hv *hv, struct dev *d)
+{
+	int64_t ret = hvt_call(hv, PVKIT_HC_DEV_ACK_FEATURES, d->slot,
+			       d->features & ~PVKIT_BLK_F_BACKEND_POLL, 0, 0);
+
+	return ret ?: hvt_call(hv, PVKIT_HC_DEV_CONNECT, d->slot, 0, 0, 0);
+}
+
+/* A FLUSH through queue @q: the rings are served.  Its status or -1. */
+static int guest_flush(struct hv *hv, struct dev *d, unsigned int q,
+		       uint64_t id)
+{
+	struct pvkit_blk_req rq;
+	struct pvkit_blk_rsp rsp;
+	struct pvkit_ring fe;
+	uint64_t end;
+
+	if (pvkit_ring_attach(&fe, hdr(hv, d, q), d->q[q].slots,
+			      d->q[q].req_size, d->q[q].rsp_size))
+		return -1;
+	memset(&rq, 0, sizeof(rq));
+	rq.id = htole64(id);
+	rq.op = PVKIT_BLK_OP_FLUSH;
+	if (pvkit_ring_put_req(&fe, &rq, sizeof(rq)))
+		return -1;
+	pvkit_ring_push_reqs(&fe);
+	kick(hv, d, q);
+	end = ev_now_ms() + WAIT_MS;
+	while (pvkit_ring_rsp_avail(&fe) <= 0 && ev_now_ms() < end)
+		pump(hv, 5);
+	if (pvkit_ring_rsp_avail(&fe) != 1)
+		return -1;
+	pvkit_ring_get_rsp(&fe, &rsp, sizeof(rsp));
+	return le64toh(rsp.id) == id ? rsp.status : -1;
+}
+
+/* Break queue @q's request index and make the back-end look at it. */
+static void violate(struct hv *hv, struct dev *d, unsigned int q)
+{
+	hdr(hv, d, q)->req_prod = htole32(1000);	/* > 256 slots ahead */
+	kick(hv, d, q);
+}
+
+/* "key": N of the device in the ctl "stat" reply, or -1. */
+static long long stat_field(struct hv *hv, const char *key)
+{
+	char pat[64], *p;
+	struct jbuf jb;
+	long long v = -1;
+
+	jb_init(&jb);
+	ctl_stat_reply(hv, &jb);
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = jb.buf ? strstr(jb.buf, "\"devices\"") : NULL;
+	p = p ? strstr(p, pat) : NULL;
+	if (p)
+		v = strtoll(p + strlen(pat), NULL, 10);
+	jb_free(&jb);
+	return v;
+}
+
+/* Lines of the captured log containing @what. */
+static int log_count(const char *path, const char *what)
+{
+	char line[1024];
+	int n = 0;
+	FILE *f;
+
+	fflush(stderr);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		n += !!strstr(line, what);
+	fclose(f);
+	return n;
+}
+
+TEST_F_TIMEOUT(beerr, violation_resets, 60)
+{
+	struct hv *hv = self->hv;
+	struct dev *d = self->d;
+	uint32_t epoch = d->epoch;
+	pid_t pid = d->be->pid;
+
+	ASSERT_EQ(PVKIT_HC_OK, guest_connect(hv, d));
+	ASSERT_EQ(PVKIT_DEV_STATE_CONNECTED, d->state);
+	ASSERT_EQ(PVKIT_BLK_S_OK, guest_flush(hv, d, 0, 1));
+	ASSERT_EQ(PVKIT_BLK_S_OK, guest_flush(hv, d, 1, 2));
+	self->config_irqs += hvt_evcount(hv->irq_fd[HV_VEC_CONFIG]);
+	EXPECT_EQ(0, stat_field(hv, "violations"));
+
+	violate(hv, d, 0);
+	/* first the rings stop (RESETTING), then the drain ends (OFFERED) */
+	ASSERT_TRUE(wait_state(hv, d, PVKIT_DEV_STATE_RESETTING, epoch,
+			       WAIT_MS))
+		TH_LOG("state %s, epoch %u", dev_state_name(d->state),
+		       d->epoch);
+	EXPECT_EQ(PVKIT_DEV_STATE_RESETTING,
+		  le32toh(((struct pvkit_dev_entry *)(hv->shm +
+			   HV_DEVTAB_OFFSET))[d->slot].state));
+	EXPECT_LE(1, hvt_evcount(hv->irq_fd[HV_VEC_CONFIG]));
+	/* the guest can neither reconnect nor break anything meanwhile */
+	EXPECT_EQ(PVKIT_HC_ESTATE, hvt_call(hv, PVKIT_HC_DEV_CONNECT, d->slot,
+					    0, 0, 0));
+	EXPECT_EQ(PVKIT_HC_OK, hvt_call(hv, PVKIT_HC_DEV_RESET, d->slot, 0, 0,
+					0));
+	ASSERT_TRUE(wait_state(hv, d, PVKIT_DEV_STATE_OFFERED, epoch + 1,
+			       WAIT_MS))
+		TH_LOG("state %s, epoch %u", dev_state_name(d->state),
+		       d->epoch);
+	EXPECT_LE(1, hvt_evcount(hv->irq_fd[HV_VEC_CONFIG]));
+	EXPECT_EQ(epoch + 1,
+		  le32toh(((struct pvkit_dev_entry *)(hv->shm +
+			   HV_DEVTAB_OFFSET))[d->slot].epoch));
+	EXPECT_EQ(1, d->violations);
+	EXPECT_EQ(1, stat_field(hv, "violations"));
+	EXPECT_EQ(1, stat_field(hv, "fault_resets"));
+	/* a reset, not a restart: the same back-end serves on */
+	EXPECT_EQ(pid, d->be->pid);
+	EXPECT_EQ(0, d->be->total_restarts);
+
+	/* the front-end reconnects on fresh rings: both queues work */
+	ASSERT_EQ(PVKIT_HC_OK, guest_connect(hv, d));
+	EXPECT_EQ(PVKIT_BLK_S_OK, guest_flush(hv, d, 0, 3));
+	EXPECT_EQ(PVKIT_BLK_S_OK, guest_flush(hv, d, 1, 4));
+	EXPECT_EQ(1, log_count(self->log, "ring protocol violation"));
+}
+
+TEST_F_TIMEOUT(beerr, violating_guest_is_paced, 90)
+{
+	/* OFFERED after: drain only, then 100, 200, 400, 800, 1600, 1600 ms */
+	static const unsigned int min_ms[] = { 0, 100, 200, 400, 800, 1600,
+					       1600 };
+	const unsigned int n = sizeof(min_ms) / sizeof(min_ms[0]);
+	struct hv *hv = self->hv;
+	struct dev *d = self->d;
+	uint32_t epoch = d->epoch;
+	pid_t pid = d->be->pid;
+	uint64_t start = ev_now_ms(), windows;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		uint64_t t0;
+
+		ASSERT_EQ(PVKIT_HC_OK, guest_connect(hv, d));
+		violate(hv, d, i % 2);
+		ASSERT_TRUE(wait_state(hv, d, PVKIT_DEV_STATE_RESETTING, -1,
+				       WAIT_MS));
+		t0 = ev_now_ms();
+		ASSERT_TRUE(wait_state(hv, d, PVKIT_DEV_STATE_OFFERED,
+				       epoch + i + 1, WAIT_MS))
+			TH_LOG("violation %u: state %s", i,
+			       dev_state_name(d->state));
+		EXPECT_LE(min_ms[i], ev_now_ms() - t0) TH_LOG("violation %u", i);
+		EXPECT_GT(min_ms[i] + 1000, ev_now_ms() - t0)
+			TH_LOG("violation %u", i);
+	}
+	EXPECT_EQ(n, d->violations);
+	EXPECT_EQ(n, stat_field(hv, "violations"));
+	/* never a restart, never BROKEN: the guest's disk stays usable */
+	EXPECT_EQ(pid, d->be->pid);
+	EXPECT_EQ(0, d->be->total_restarts);
+	ASSERT_EQ(PVKIT_HC_OK, guest_connect(hv, d));
+	EXPECT_EQ(PVKIT_BLK_S_OK, guest_flush(hv, d, 0, 9));
+
+	/*
+	 * Rate-limited: pvkit-hv logs 5 faults (and their transitions) per
+	 * 10 s, the back-end 10 guest-triggered lines (+ its start-up line).
+	 * A slow machine may have spread the test over two windows.
+	 */
+	windows = (ev_now_ms() - start) / DEV_FAULT_LOG_INTERVAL_MS + 1;
+	EXPECT_GE(DEV_FAULT_LOG_BURST * windows,
+		  log_count(self->log, "ring protocol violation"));
+	EXPECT_LE(DEV_FAULT_LOG_BURST,
+		  log_count(self->log, "ring protocol violation"));
+	EXPECT_GE(DEV_FAULT_LOG_BURST * windows,
+		  log_count(self->log, "-> resetting (fault"));
+	EXPECT_GE(DEV_FAULT_LOG_BURST * windows,
+		  log_count(self->log, "reset after a ring fault"));
+	EXPECT_GE(10 * windows + 1,
+		  log_count(self->log, "pvkit-blkback[blk0]: "));
+	EXPECT_LE(1, log_count(self->log, "ring index violation: req_prod"));
+}
+
+TEST_HARNESS_MAIN
