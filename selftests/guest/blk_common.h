@@ -181,28 +181,38 @@ static inline void blk_dump_log(const char *path, int max_lines)
  * Returns the exit status, 128 + signal, or -errno if it did not run.
  * On a non-zero status the log is printed as diagnostics.
  */
+/*
+ * In a forked child: stdin from /dev/null, stdout and stderr to @log,
+ * exec argv[0].  Never returns.
+ */
+static inline __attribute__((noreturn)) void
+blk_exec_logged(char *const argv[], const char *log)
+{
+	int fd = open("/dev/null", O_RDONLY);
+
+	if (fd >= 0)
+		dup2(fd, 0);
+	fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd >= 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+	}
+	execv(argv[0], argv);
+	fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
 static inline int blk_run(char *const argv[], const char *log)
 {
-	int status, fd;
+	int status;
 	pid_t pid;
 
 	fflush(stdout);
 	pid = fork();
 	if (pid < 0)
 		return -errno;
-	if (!pid) {
-		fd = open("/dev/null", O_RDONLY);
-		if (fd >= 0)
-			dup2(fd, 0);
-		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execv(argv[0], argv);
-		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
+	if (!pid)
+		blk_exec_logged(argv, log);
 	if (waitpid(pid, &status, 0) < 0)
 		return -errno;
 	if (WIFSIGNALED(status))

@@ -468,7 +468,6 @@ static pid_t fio_in_child(const char *name, const char *size,
 		"--cpus_allowed=0", "--randrepeat=0", NULL,
 	};
 	pid_t pid;
-	int fd;
 
 	snprintf(a_name, sizeof(a_name), "--name=%s", name);
 	snprintf(a_size, sizeof(a_size), "--size=%s", size);
@@ -476,13 +475,7 @@ static pid_t fio_in_child(const char *name, const char *size,
 	pid = fork();
 	if (pid)
 		return pid;
-	fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd >= 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-	}
-	execv(argv[0], argv);
-	_exit(127);
+	blk_exec_logged(argv, log);
 }
 
 static int wait_status(pid_t pid)

@@ -556,7 +556,7 @@ TEST_F_TIMEOUT(mm, fio_verify_buffers_located, MM_FIO_SECS + 60)
 	unsigned long high = 0, low = 0;
 	long long bounced = mm_bounced();
 	uint64_t t0 = now_ns();
-	int status, fd;
+	int status;
 	pid_t pid;
 
 	if (access(BLK_FIO, X_OK))
@@ -578,13 +578,7 @@ TEST_F_TIMEOUT(mm, fio_verify_buffers_located, MM_FIO_SECS + 60)
 		if (mm_nr_nodes() > 1)
 			syscall(SYS_set_mempolicy, MM_MPOL_INTERLEAVE, &all,
 				MM_MAX_NODES);
-		fd = open(MM_FIO_LOG, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execv(argv[0], argv);
-		_exit(127);
+		blk_exec_logged(argv, MM_FIO_LOG);
 	}
 	for (;;) {
 		pid_t w = waitpid(pid, &status, WNOHANG);
