@@ -360,8 +360,8 @@ static bool pvblk_complete(struct pvkit_fe_queue *fq, struct pvkit_fe_req *r,
 		dev_err_ratelimited(&fq->pdev->dev,
 				    "%s: host rejected request op %u as malformed\n",
 				    rq->q->disk->disk_name, br->slot.op);
-	if (!iob || !blk_mq_add_to_batch(rq, iob, status != BLK_STS_OK,
-					 pvblk_complete_batch))
+	if (!blk_mq_add_to_batch(rq, iob, status != BLK_STS_OK,
+				 pvblk_complete_batch))
 		blk_mq_complete_request(rq);
 	return true;
 }

@@ -229,10 +229,27 @@ static void pvkit_fe_untake(struct pvkit_fe_queue *fq, struct pvkit_fe_req *r)
 	list_add(&r->node, &fq->submitted);
 }
 
+/* Copy out the next response and complete its request; false: violation. */
+static bool pvkit_fe_consume(struct pvkit_fe_queue *fq, void *buf,
+			     pvkit_fe_complete_t complete, void *ctx)
+{
+	struct pvkit_fe_req *r;
+
+	/* copy, then validate */
+	pvkit_ring_get_rsp(&fq->ring, buf, fq->rsp_size);
+	r = pvkit_fe_match(fq, buf);
+	if (!r)
+		return false;
+	if (!complete(fq, r, buf, ctx)) {
+		pvkit_fe_untake(fq, r);
+		return false;
+	}
+	return true;
+}
+
 int pvkit_fe_reap(struct pvkit_fe_queue *fq, void *buf,
 		  pvkit_fe_complete_t complete, void *ctx)
 {
-	struct pvkit_fe_req *r;
 	int avail, found = 0;
 
 	lockdep_assert_held(&fq->lock);
@@ -246,15 +263,8 @@ int pvkit_fe_reap(struct pvkit_fe_queue *fq, void *buf,
 			goto violation;
 		}
 		while (avail--) {
-			/* copy, then validate */
-			pvkit_ring_get_rsp(&fq->ring, buf, fq->rsp_size);
-			r = pvkit_fe_match(fq, buf);
-			if (!r)
+			if (!pvkit_fe_consume(fq, buf, complete, ctx))
 				goto violation;
-			if (!complete(fq, r, buf, ctx)) {
-				pvkit_fe_untake(fq, r);
-				goto violation;
-			}
 			found++;
 		}
 	}
@@ -269,7 +279,6 @@ EXPORT_SYMBOL_NS_GPL(pvkit_fe_reap, PVKIT);
 int pvkit_fe_drain(struct pvkit_fe_queue *fq, void *buf,
 		   pvkit_fe_complete_t complete, void *ctx)
 {
-	struct pvkit_fe_req *r;
 	unsigned long flags;
 	int avail, err = 0;
 
@@ -281,14 +290,10 @@ int pvkit_fe_drain(struct pvkit_fe_queue *fq, void *buf,
 				 "queue %u: bad response index before reset\n",
 				 fq->index);
 		while (avail-- > 0) {
-			pvkit_ring_get_rsp(&fq->ring, buf, fq->rsp_size);
-			r = pvkit_fe_match(fq, buf);
-			if (r && !complete(fq, r, buf, ctx))
-				pvkit_fe_untake(fq, r);
-			else if (r)
-				continue;
-			err = -EPROTO;
-			break;
+			if (!pvkit_fe_consume(fq, buf, complete, ctx)) {
+				err = -EPROTO;
+				break;
+			}
 		}
 		fq->live = false;
 	}

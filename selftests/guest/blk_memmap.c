@@ -123,9 +123,9 @@ static int mm_nr_nodes(void)
  * from the address space in order; a full node falls back, no OOM), then
  * fault it in and pin it.
  */
-static uint8_t *mm_pool_alloc(void)
+static uint8_t *mm_pool_alloc(int nodes)
 {
-	int nodes = mm_nr_nodes(), i;
+	int i;
 	size_t slice;
 	uint8_t *p;
 
@@ -207,6 +207,7 @@ FIXTURE(mm) {
 	struct mm_range ram[MM_MAX_RANGES];
 	int nr_ram;
 	bool has_high;			/* System RAM above 4 GiB */
+	int nodes;			/* NUMA nodes (numa=fake) */
 	int fd;				/* the scratch disk, O_DIRECT */
 	uint8_t *pool;
 	uint64_t *gpa;			/* per pool page */
@@ -230,7 +231,8 @@ FIXTURE_SETUP(mm)
 			self->has_high = true;
 	self->seed = 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
 
-	self->pool = mm_pool_alloc();
+	self->nodes = mm_nr_nodes();
+	self->pool = mm_pool_alloc(self->nodes);
 	ASSERT_NE(NULL, self->pool);
 	self->gpa = calloc(pages, sizeof(*self->gpa));
 	self->high = calloc(pages, sizeof(*self->high));
@@ -258,7 +260,7 @@ FIXTURE_SETUP(mm)
 	}
 	close(pm);
 	TH_LOG("pool over %d node(s): %u pages above 4 GiB (lowest 0x%llx), %u below (highest 0x%llx)",
-	       mm_nr_nodes(), self->nr_high,
+	       self->nodes, self->nr_high,
 	       self->nr_high ? (unsigned long long)bottom : 0,
 	       self->nr_low, (unsigned long long)top);
 
@@ -306,10 +308,10 @@ TEST_F(mm, layout)
 	if (self->has_high)
 		EXPECT_GT(self->nr_high, 0)
 			TH_LOG("RAM above 4 GiB, but none of the pool landed there");
-	if (self->has_high && mm_nr_nodes() > 1)
+	if (self->has_high && self->nodes > 1)
 		EXPECT_GT(self->nr_low, 0)
 			TH_LOG("%d NUMA nodes, but none of the pool landed below 4 GiB",
-			       mm_nr_nodes());
+			       self->nodes);
 }
 
 static void mm_fill(uint8_t *p, uint64_t tag)
@@ -572,10 +574,10 @@ TEST_F_TIMEOUT(mm, fio_verify_buffers_located, MM_FIO_SECS + 60)
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
-		unsigned long all = (1UL << mm_nr_nodes()) - 1;
+		unsigned long all = (1UL << self->nodes) - 1;
 
 		/* spread over every node: buffers on both sides of 4 GiB */
-		if (mm_nr_nodes() > 1)
+		if (self->nodes > 1)
 			syscall(SYS_set_mempolicy, MM_MPOL_INTERLEAVE, &all,
 				MM_MAX_NODES);
 		blk_exec_logged(argv, MM_FIO_LOG);
@@ -606,7 +608,7 @@ TEST_F_TIMEOUT(mm, fio_verify_buffers_located, MM_FIO_SECS + 60)
 	mm_check_bounced(_metadata, bounced, "fio's buffers");
 	if (self->has_high)
 		EXPECT_GT(high, 0) TH_LOG("RAM above 4 GiB but fio's buffers never there");
-	if (self->has_high && mm_nr_nodes() > 1)
+	if (self->has_high && self->nodes > 1)
 		EXPECT_GT(low, 0) TH_LOG("fio's buffers interleaved, yet never below 4 GiB");
 }
 
