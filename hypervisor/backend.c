@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Back-end supervision.  Each --disk gets a pvkit-blkback process (found
- * next to pvkit-hv, or $PVKIT_BLKBACK) with a SOCK_SEQPACKET socket on fd
- * 3.  Everything it sends is checked (magic, version, type, exact length,
+ * Back-end supervision.  Each device of a kind with a back-end program
+ * (kinds.c: pvkit-blkback for --disk ...) gets a process of it, found
+ * next to pvkit-hv or named by the kind's environment variable, with a
+ * SOCK_SEQPACKET socket on fd 3.  Everything it sends is checked (magic, version, type, exact length,
  * no stray descriptors); anything unexpected kills it, and its death is
  * handled like a crash: the device goes RESETTING and a new back-end is
  * started with backoff, BROKEN after BE_MAX_RESTARTS quick failures.  A
@@ -23,7 +24,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <pvkit/blk.h>
 #include <pvkit-host/beproto.h>
 #include <pvkit-host/fdpass.h>
 #include <pvkit-host/log.h>
@@ -31,6 +31,7 @@
 #include "include/be.h"
 #include "include/dev.h"
 #include "include/hv.h"
+#include "include/kind.h"
 
 static const struct dev_ops be_dev_ops;
 
@@ -50,9 +51,9 @@ static int be_send_simple(struct be *be, uint16_t type)
 	return be_send(be, &h, sizeof(h), NULL, 0);
 }
 
-static void be_find_prog(struct be *be)
+static void be_find_prog(struct be *be, const struct hv_kind *k)
 {
-	const char *env = getenv("PVKIT_BLKBACK");
+	const char *env = k->prog_env ? getenv(k->prog_env) : NULL;
 	char self[PATH_MAX];
 	ssize_t n;
 
@@ -63,36 +64,29 @@ static void be_find_prog(struct be *be)
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n > 0) {
 		self[n] = '\0';
-		snprintf(be->prog, sizeof(be->prog), "%s/pvkit-blkback",
-			 dirname(self));
+		snprintf(be->prog, sizeof(be->prog), "%s/%s", dirname(self),
+			 k->prog);
 	} else {
-		snprintf(be->prog, sizeof(be->prog), "pvkit-blkback");
+		snprintf(be->prog, sizeof(be->prog), "%s", k->prog);
 	}
 }
 
-int be_create_disks(struct hv *hv)
+int be_create(struct hv *hv, struct dev *d, const struct hv_dev_opt *o)
 {
-	unsigned int i;
+	struct be *be;
 
-	for (i = 0; i < hv->opt.nr_disks; i++) {
-		struct be *be;
-		struct dev *d;
-
-		d = dev_create(hv, PVKIT_DEV_BLK, (uint16_t)i,
-			       hv_disk_queues(&hv->opt, i), HV_BLK_SLOTS,
-			       HV_BLK_REQ_SIZE, HV_BLK_RSP_SIZE, &be_dev_ops);
-		if (!d)
-			return -errno;
-		be = calloc(1, sizeof(*be));
-		if (!be)
-			return -ENOMEM;
-		be->dev = d;
-		be->disk = &hv->opt.disks[i];
-		be->sock = -1;
-		be->src.fd = -1;
-		be_find_prog(be);
-		d->be = be;
-	}
+	(void)hv;
+	be = calloc(1, sizeof(*be));
+	if (!be)
+		return -ENOMEM;
+	be->dev = d;
+	be->opt = *o;
+	be->sock = -1;
+	be->src.fd = -1;
+	be_find_prog(be, o->kind);
+	d->be = be;
+	d->ops = &be_dev_ops;
+	d->kind = o->kind;
 	return 0;
 }
 
@@ -115,8 +109,8 @@ static void be_schedule_restart(struct hv *hv, struct be *be)
 	be->ready_ms = 0;
 	if (be->restarts >= BE_MAX_RESTARTS) {
 		be->state = BE_GAVE_UP;
-		log_err("blk%u: back-end failed %u times, giving up (device broken; guest DEV_RESET retries)",
-			d->instance, be->restarts);
+		log_err("%s%u: back-end failed %u times, giving up (device broken; guest DEV_RESET retries)",
+			dev_type_name(d->type), d->instance, be->restarts);
 		dev_event(hv, d, DEV_EV_BE_GIVEUP, "restart limit");
 		return;
 	}
@@ -134,8 +128,9 @@ static void be_died(struct hv *hv, struct be *be, const char *why)
 	if (be->state == BE_DOWN || be->state == BE_WAITING ||
 	    be->state == BE_GAVE_UP)
 		return;
-	log_warn("blk%u: back-end (pid %d) lost: %s", d->instance,
-		 (int)be->pid, why);
+	if (!d->released)
+		log_warn("%s%u: back-end (pid %d) lost: %s",
+			 dev_type_name(d->type), d->instance, (int)be->pid, why);
 	be_close(hv, be);
 	if (be->pid > 0)
 		kill(be->pid, SIGKILL);	/* reaped through SIGCHLD */
@@ -146,8 +141,21 @@ static void be_died(struct hv *hv, struct be *be, const char *why)
 	dev_stopped(hv, d);
 	dev_event(hv, d, DEV_EV_BE_DIED, why);
 	be->state = BE_DOWN;
-	if (hv->stopping)
+	if (hv->stopping || d->released)
 		return;
+	if (d->hot_added && !d->offered) {
+		/* a hot-add that never got READY failed: the client hears why */
+		if (!d->why[0] || !strcmp(d->why, "removed"))
+			snprintf(d->why, sizeof(d->why), "back-end: %s", why);
+		d->removing = true;
+		return;
+	}
+	if (d->removing) {
+		/* nothing left to drain: the guest fails what was in flight */
+		if (d->state == PVKIT_DEV_STATE_CLOSING)
+			dev_event(hv, d, DEV_EV_HOT_REMOVE, "back-end gone");
+		return;
+	}
 	be_schedule_restart(hv, be);
 }
 
@@ -159,21 +167,17 @@ static void be_kill(struct hv *hv, struct be *be, const char *why)
 static bool be_ready_ok(struct be *be, const struct pvkit_be_ready *r,
 			const char **why)
 {
+	const struct hv_kind *k = be->opt.kind;
+
 	if (r->config_size > PVKIT_DEV_CONFIG_SIZE) {
 		*why = "config_size > 128";
 		return false;
 	}
-	if (be->dev->type == PVKIT_DEV_BLK) {
-		if (r->features & ~PVKIT_BLK_F_KNOWN) {
-			*why = "unknown feature bits";
-			return false;
-		}
-		if (be->disk && be->disk->ro && !(r->features & PVKIT_BLK_F_RO)) {
-			*why = "read-only disk offered writable";
-			return false;
-		}
+	if (r->features & ~k->features_known) {
+		*why = "unknown feature bits";
+		return false;
 	}
-	return true;
+	return !k->ready_ok || k->ready_ok(&be->opt, r->features, why);
 }
 
 static void be_on_ready(struct hv *hv, struct be *be,
@@ -196,6 +200,8 @@ static void be_on_ready(struct hv *hv, struct be *be,
 	memcpy(d->config, r->config, r->config_size);
 	be->state = BE_READY;
 	be->ready_ms = ev_now_ms();
+	if (d->removing)
+		return;		/* removed before it was ever offered */
 	if (d->state == PVKIT_DEV_STATE_FREE)
 		dev_event(hv, d, DEV_EV_HOT_ADD, "back-end ready");
 	else
@@ -221,8 +227,11 @@ static void be_on_error(struct hv *hv, struct be *be,
 	}
 	log_sanitize(msg, sizeof(msg), e->msg, sizeof(e->msg));
 	if (!(e->flags & PVKIT_BE_ERR_QUEUE) || be->state != BE_READY) {
-		log_err("blk%u: back-end error %d: %s", be->dev->instance,
+		log_err("%s%u: back-end error %d: %s",
+			dev_type_name(be->dev->type), be->dev->instance,
 			e->err, msg);
+		/* a failing hot-add reports the back-end's own words */
+		snprintf(be->dev->why, sizeof(be->dev->why), "%.120s", msg);
 		return;
 	}
 	dev_fault(hv, be->dev, e->flags & PVKIT_BE_ERR_GUEST, msg);
@@ -263,7 +272,8 @@ static void be_event(struct hv *hv, struct ev_src *src, uint32_t events)
 		be_on_ready(hv, be, &m.ready);
 		break;
 	case PVKIT_BE_CONNECTED:
-		log_debug("blk%u: back-end connected", be->dev->instance);
+		log_debug("%s%u: back-end connected",
+			  dev_type_name(be->dev->type), be->dev->instance);
 		break;
 	case PVKIT_BE_DISCONNECTED:
 		dev_stopped(hv, be->dev);
@@ -341,19 +351,10 @@ static int be_spawn(struct hv *hv, struct be *be)
 		setup.queues[i].req_size = d->q[i].req_size;
 		setup.queues[i].rsp_size = d->q[i].rsp_size;
 	}
-	/* pvkit-blkback's option syntax (backends/blk/opts.c) */
-	if (be->disk) {
-		char poll[32] = "";
-		int len;
-
-		if (be->disk->poll_us)
-			snprintf(poll, sizeof(poll), ",poll=%u",
-				 be->disk->poll_us);
-		len = snprintf(setup.args, sizeof(setup.args), "path=%s%s%s",
-			       be->disk->path, be->disk->ro ? ",ro" : "", poll);
-		if (len < 0 || (size_t)len >= sizeof(setup.args))
-			return -ENAMETOOLONG;
-	}
+	/* the kind's parser wrote them in its back-end's syntax */
+	if (strlen(be->opt.args) >= sizeof(setup.args))
+		return -ENAMETOOLONG;
+	strcpy(setup.args, be->opt.args);
 	fds[nfds++] = hv->ram_fd;
 	fds[nfds++] = hv->shm_fd;
 	for (i = 0; i < d->nr_queues; i++)
@@ -365,12 +366,12 @@ static int be_spawn(struct hv *hv, struct be *be)
 		return ret;
 	be->state = BE_STARTING;
 	be->deadline_ms = ev_now_ms() + BE_READY_TIMEOUT_MS;
-	log_debug("blk%u: back-end %s started (pid %d)", d->instance, be->prog,
-		  (int)pid);
+	log_debug("%s%u: back-end %s started (pid %d)", dev_type_name(d->type),
+		  d->instance, be->prog, (int)pid);
 	return 0;
 }
 
-static void be_start(struct hv *hv, struct be *be)
+void be_start(struct hv *hv, struct be *be)
 {
 	int ret = be_spawn(hv, be);
 
@@ -427,8 +428,9 @@ void be_tick(struct hv *hv, uint64_t now_ms)
 			be_kill(hv, be, "no READY in time");
 		} else if (be->state == BE_WAITING && !hv->stopping) {
 			be->total_restarts++;
-			log_info("blk%u: restarting back-end (attempt %u)",
-				 d->instance, be->restarts);
+			log_info("%s%u: restarting back-end (attempt %u)",
+				 dev_type_name(d->type), d->instance,
+				 be->restarts);
 			be_start(hv, be);
 		}
 	}
@@ -445,10 +447,12 @@ bool be_reaped(struct hv *hv, pid_t pid, int status)
 			continue;
 		be->pid = 0;
 		if (WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL)
-			log_warn("blk%u: back-end killed by signal %d",
+			log_warn("%s%u: back-end killed by signal %d",
+				 dev_type_name(hv->devs[i].type),
 				 hv->devs[i].instance, WTERMSIG(status));
 		else if (WIFEXITED(status) && WEXITSTATUS(status))
-			log_warn("blk%u: back-end exited with status %d",
+			log_warn("%s%u: back-end exited with status %d",
+				 dev_type_name(hv->devs[i].type),
 				 hv->devs[i].instance, WEXITSTATUS(status));
 		/* usually the socket EOF came first; if not, now */
 		be_died(hv, be, "process exited");
@@ -584,11 +588,49 @@ static void be_dev_abort(struct hv *hv, struct dev *d)
 	be_kill(hv, d->be, "aborted");
 }
 
+/* Removed: SHUTDOWN, and its death (or a kill, 1 s on) is final. */
+static void be_dev_release(struct hv *hv, struct dev *d)
+{
+	struct be *be = d->be;
+
+	if (be->sock >= 0)
+		be_send_simple(be, PVKIT_BE_SHUTDOWN);
+	be_close(hv, be);
+	be->state = BE_DOWN;
+	be->stats_pending = false;
+	be->deadline_ms = ev_now_ms() + BE_SHUTDOWN_MS;
+}
+
+static bool be_dev_gone(struct hv *hv, struct dev *d)
+{
+	struct be *be = d->be;
+
+	(void)hv;
+	if (be->pid > 0 && ev_now_ms() >= be->deadline_ms) {
+		log_warn("%s%u: back-end (pid %d) ignored SHUTDOWN, killing it",
+			 dev_type_name(d->type), d->instance, (int)be->pid);
+		kill(be->pid, SIGKILL);	/* reaped through SIGCHLD */
+		be->deadline_ms = UINT64_MAX;
+	}
+	/* reaped: no write of it can land after its successor's */
+	return be->pid <= 0;
+}
+
+static void be_dev_destroy(struct hv *hv, struct dev *d)
+{
+	(void)hv;
+	free(d->be);
+	d->be = NULL;
+}
+
 static const struct dev_ops be_dev_ops = {
-	.name = "blk",
+	.name = "backend",
 	.ready = be_dev_ready,
 	.connect = be_dev_connect,
 	.disconnect = be_dev_disconnect,
 	.retry = be_dev_retry,
 	.abort = be_dev_abort,
+	.release = be_dev_release,
+	.gone = be_dev_gone,
+	.destroy = be_dev_destroy,
 };

@@ -3,7 +3,8 @@
 HV_CORE_SRCS := hypervisor/core.c hypervisor/ev.c hypervisor/hypercall.c \
 		hypervisor/devtab.c hypervisor/testdev.c hypervisor/opts.c \
 		hypervisor/ivshmem.c hypervisor/qemu.c hypervisor/backend.c \
-		hypervisor/ctl.c hypervisor/janitor.c
+		hypervisor/ctl.c hypervisor/janitor.c hypervisor/kinds.c \
+		hypervisor/vm.c
 
 HOST_PROGS += pvkit-hv
 pvkit-hv_SRCS := hypervisor/main.c $(HV_CORE_SRCS)

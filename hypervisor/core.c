@@ -16,8 +16,8 @@
 
 #include <pvkit-host/log.h>
 
-#include "include/dev.h"
 #include "include/hv.h"
+#include "include/kind.h"
 
 #define HV_PAGE_ALIGN(x) (((x) + PVKIT_PAGE_SIZE - 1) & \
 			  ~(uint64_t)(PVKIT_PAGE_SIZE - 1))
@@ -43,38 +43,11 @@ void hv_struct_init(struct hv *hv)
 	}
 }
 
-unsigned int hv_disk_queues(const struct hv_opts *opt, unsigned int i)
+uint64_t hv_shm_size_for(const struct hv_plan *plan)
 {
-	unsigned int q = opt->disks[i].queues;
+	uint64_t need = HV_RINGS_OFFSET + plan->ring_bytes + plan->spare_bytes;
+	uint64_t size = HV_SHM_MIN_SIZE;
 
-	if (!q || q > opt->cpus)
-		q = opt->cpus;
-	return q > PVKIT_MAX_QUEUES ? PVKIT_MAX_QUEUES : q;
-}
-
-unsigned int hv_total_queues(const struct hv_opts *opt)
-{
-	unsigned int i, n = opt->testdev ? 1 : 0;
-
-	for (i = 0; i < opt->nr_disks; i++)
-		n += hv_disk_queues(opt, i);
-	return n;
-}
-
-uint64_t hv_shm_size_for(const struct hv_opts *opt)
-{
-	uint64_t need = HV_RINGS_OFFSET, size = HV_SHM_MIN_SIZE;
-	unsigned int i;
-
-	if (opt->testdev)
-		need += HV_PAGE_ALIGN(pvkit_ring_bytes(HV_TEST_SLOTS,
-						       HV_TEST_MSG_SIZE,
-						       HV_TEST_MSG_SIZE));
-	for (i = 0; i < opt->nr_disks; i++)
-		need += hv_disk_queues(opt, i) *
-			HV_PAGE_ALIGN(pvkit_ring_bytes(HV_BLK_SLOTS,
-						       HV_BLK_REQ_SIZE,
-						       HV_BLK_RSP_SIZE));
 	while (size < need)
 		size <<= 1;
 	return size;
@@ -88,13 +61,77 @@ uint64_t hv_uptime_ms(const struct hv *hv)
 int64_t hv_ring_alloc(struct hv *hv, uint64_t bytes)
 {
 	uint64_t off = hv->ring_next;
+	unsigned int i;
 
 	bytes = HV_PAGE_ALIGN(bytes);
-	if (off < HV_RINGS_OFFSET || off > hv->shm_size ||
-	    bytes > hv->shm_size - off)
+	if (!bytes)
+		return -EINVAL;
+	/* first fit among freed extents: hot-add cycles do not leak */
+	for (i = 0; i < hv->nr_ring_free; i++) {
+		if (hv->ring_free[i].bytes < bytes)
+			continue;
+		off = hv->ring_free[i].off;
+		hv->ring_free[i].off += bytes;
+		hv->ring_free[i].bytes -= bytes;
+		if (!hv->ring_free[i].bytes)
+			hv->ring_free[i] = hv->ring_free[--hv->nr_ring_free];
+		return (int64_t)off;
+	}
+	if (off < HV_RINGS_OFFSET || off > hv->ring_limit ||
+	    bytes > hv->ring_limit - off)
 		return -ENOSPC;
 	hv->ring_next = off + bytes;
 	return (int64_t)off;
+}
+
+void hv_ring_free(struct hv *hv, uint64_t off, uint64_t bytes)
+{
+	unsigned int i;
+
+	bytes = HV_PAGE_ALIGN(bytes);
+	if (!bytes)
+		return;
+	/* the last allocation goes back to the never-used space */
+	if (off + bytes == hv->ring_next) {
+		hv->ring_next = off;
+		return;
+	}
+	for (i = 0; i < hv->nr_ring_free; i++) {
+		if (hv->ring_free[i].off + hv->ring_free[i].bytes == off) {
+			hv->ring_free[i].bytes += bytes;
+			return;
+		}
+		if (off + bytes == hv->ring_free[i].off) {
+			hv->ring_free[i].off = off;
+			hv->ring_free[i].bytes += bytes;
+			return;
+		}
+	}
+	/* the list holds at most one extent per queue that can exist */
+	if (hv->nr_ring_free < HV_RING_FREE_MAX) {
+		hv->ring_free[hv->nr_ring_free].off = off;
+		hv->ring_free[hv->nr_ring_free].bytes = bytes;
+		hv->nr_ring_free++;
+	}
+}
+
+int hv_chan_alloc(struct hv *hv)
+{
+	unsigned int c;
+
+	for (c = 0; c < hv->nr_chans; c++) {
+		if (!hv->chan_used[c]) {
+			hv->chan_used[c] = true;
+			return (int)c;
+		}
+	}
+	return -ENOSPC;
+}
+
+void hv_chan_free(struct hv *hv, unsigned int chan)
+{
+	if (chan < hv->nr_chans)
+		hv->chan_used[chan] = false;
 }
 
 void hv_child_init(pid_t ppid)
@@ -260,7 +297,8 @@ static void hv_info_fill(struct hv *hv)
 	__atomic_store_n(&in->magic, htole32(PVKIT_MAGIC), __ATOMIC_RELEASE);
 }
 
-int hv_core_init(struct hv *hv, const struct hv_opts *opt)
+int hv_core_init(struct hv *hv, const struct hv_opts *opt,
+		 const struct hv_plan *plan)
 {
 	struct gmem_range ranges[PVKIT_MAX_MEM_RANGES];
 	unsigned int queues;
@@ -273,7 +311,7 @@ int hv_core_init(struct hv *hv, const struct hv_opts *opt)
 	if (!opt->cpus || opt->cpus > PVKIT_MAX_MAILBOXES)
 		return -EINVAL;
 
-	queues = hv_total_queues(opt);
+	queues = plan->queues + plan->spare_queues;
 	/*
 	 * One number for both: QEMU's vectors= bounds the guest's interrupt
 	 * eventfds and the hv's doorbell eventfds alike.  Kicks need one
@@ -281,6 +319,7 @@ int hv_core_init(struct hv *hv, const struct hv_opts *opt)
 	 */
 	hv->nr_vectors = HV_FIRST_QUEUE_VEC + queues;
 	hv->nr_kicks = hv->nr_vectors;
+	hv->nr_chans = queues;
 	if (hv->nr_vectors > PVKIT_MAX_VECTORS)
 		return -E2BIG;
 
@@ -298,13 +337,14 @@ int hv_core_init(struct hv *hv, const struct hv_opts *opt)
 	if (ret)
 		return ret;
 
-	hv->shm_size = hv_shm_size_for(opt);
+	hv->shm_size = hv_shm_size_for(plan);
 	if (hv->shm_size > HV_SHM_MAX_SIZE)
 		return -E2BIG;
 	ret = hv_shm_create(hv);
 	if (ret)
 		return ret;
 	hv->ring_next = HV_RINGS_OFFSET;
+	hv->ring_limit = hv->shm_size;
 
 	ret = hv_eventfds_create(hv);
 	if (ret)
@@ -313,17 +353,9 @@ int hv_core_init(struct hv *hv, const struct hv_opts *opt)
 	hv->features[0] = PVKIT_F_LOG;
 	if (opt->testdev)
 		hv->features[0] |= PVKIT_F_TESTDEV;
+	if (plan->spare_queues)
+		hv->features[0] |= PVKIT_F_HOTPLUG;
 	hv_info_fill(hv);
-
-	ret = hc_watch(hv);
-	if (ret)
-		return ret;
-	if (opt->testdev) {
-		ret = tdev_create(hv);
-		if (ret)
-			return ret;
-	}
-	dev_publish(hv);
 	return 0;
 }
 

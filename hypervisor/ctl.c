@@ -18,6 +18,7 @@
 #include "include/ctl.h"
 #include "include/dev.h"
 #include "include/hv.h"
+#include "include/kind.h"
 #include "include/qemu.h"
 
 static const char *const hc_names[HC_NR_COUNTS] = {
@@ -92,9 +93,16 @@ static void ctl_stat_queue(struct jbuf *out, const struct dev *d,
 	jb_obj_end(out);
 }
 
+static const char *ctl_dev_id(const struct dev *d, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s.%u", dev_type_name(d->type), d->instance);
+	return buf;
+}
+
 void ctl_stat_reply(struct hv *hv, struct jbuf *out)
 {
 	unsigned int i, j;
+	char id[32];
 
 	jb_obj_begin(out);
 	jb_bool(out, "ok", true);
@@ -126,8 +134,11 @@ void ctl_stat_reply(struct hv *hv, struct jbuf *out)
 		jb_key(out, NULL);
 		jb_obj_begin(out);
 		jb_u64(out, "slot", d->slot);
+		jb_str(out, "id", ctl_dev_id(d, id, sizeof(id)));
 		jb_str(out, "type", dev_type_name(d->type));
 		jb_u64(out, "instance", d->instance);
+		jb_bool(out, "hot_added", d->hot_added);
+		jb_bool(out, "removing", d->removing);
 		jb_str(out, "state", dev_state_name(d->state));
 		jb_u64(out, "epoch", d->epoch);
 		jb_u64(out, "features", d->features);
@@ -138,7 +149,8 @@ void ctl_stat_reply(struct hv *hv, struct jbuf *out)
 			jb_key(out, "backend");
 			jb_obj_begin(out);
 			jb_i64(out, "pid", d->be->pid);
-			jb_str(out, "disk", d->be->disk ? d->be->disk->spec : "");
+			jb_str(out, d->kind && d->kind->option ?
+				    d->kind->option : "spec", d->be->opt.label);
 			jb_u64(out, "restarts", d->be->total_restarts);
 			jb_bool(out, "stats", d->be->have_stats);
 			jb_obj_end(out);
@@ -154,7 +166,148 @@ void ctl_stat_reply(struct hv *hv, struct jbuf *out)
 	jb_obj_end(out);
 }
 
-int ctl_handle(struct hv *hv, const char *line, size_t len, struct jbuf *out)
+/* No client to wait (tests): say the request is under way. */
+static int ctl_pending(struct jbuf *out, const char *id)
+{
+	jb_obj_begin(out);
+	jb_bool(out, "ok", true);
+	jb_str(out, "id", id);
+	jb_bool(out, "pending", true);
+	jb_obj_end(out);
+	return 0;
+}
+
+/* {"cmd":"dev-add","kind":"disk","spec":"PATH,ro"} */
+static int ctl_dev_add(struct hv *hv, const struct json *req, struct jbuf *out,
+		       struct ctl_client *c)
+{
+	const char *kname = json_get_str(req, "kind");
+	const char *spec = json_get_str(req, "spec");
+	const struct hv_kind *k = kname ? kind_by_option(kname) : NULL;
+	struct hv_dev_opt o;
+	char err[256], msg[320], id[32];
+	struct dev *d;
+
+	if (!kname || !spec) {
+		ctl_error(out, "dev-add needs \"kind\" and \"spec\" strings");
+		return 0;
+	}
+	if (!k || !k->option) {
+		ctl_error(out, "unknown device kind (e.g. \"disk\")");
+		return 0;
+	}
+	if (hv->stopping) {
+		ctl_error(out, "the VM is stopping");
+		return 0;
+	}
+	if (kind_parse(k, &o, spec, err, sizeof(err))) {
+		snprintf(msg, sizeof(msg), "%s '%s': %s", k->option, spec, err);
+		ctl_error(out, msg);
+		return 0;
+	}
+	d = kind_hot_add(hv, &o, err, sizeof(err));
+	if (!d) {
+		snprintf(msg, sizeof(msg), "%s '%s': %s", k->option, spec, err);
+		ctl_error(out, msg);
+		return 0;
+	}
+	ctl_dev_id(d, id, sizeof(id));
+	log_info("%s: hot-add of %s '%s' (slot %u)", id, k->option, spec,
+		 d->slot);
+	if (!c)
+		return ctl_pending(out, id);
+	c->serial = d->serial;
+	strcpy(c->id, id);
+	c->deadline_ms = ev_now_ms() + BE_READY_TIMEOUT_MS +
+			 CTL_DEV_WAIT_SLACK_MS;
+	return CTL_WAIT_ADD;
+}
+
+/* {"cmd":"dev-remove","id":"blk.1","grace":S} */
+static int ctl_dev_remove(struct hv *hv, const struct json *req,
+			  struct jbuf *out, struct ctl_client *c)
+{
+	const char *id = json_get_str(req, "id");
+	double grace = json_get_num(req, "grace", CTL_REMOVE_GRACE_S);
+	struct dev *d = id ? dev_by_id(hv, id) : NULL;
+
+	if (!id) {
+		ctl_error(out, "dev-remove needs an \"id\" (e.g. \"blk.1\")");
+		return 0;
+	}
+	if (grace < 0 || grace > 3600) {
+		ctl_error(out, "\"grace\" must be 0..3600 seconds");
+		return 0;
+	}
+	if (!d || !d->kind || !d->kind->hotplug) {
+		ctl_error(out, d ? "this device cannot be removed" :
+			  "no such device (see pvkit stat)");
+		return 0;
+	}
+	if (dev_hot_remove(hv, d, (uint64_t)(grace * 1000))) {
+		ctl_error(out, "already being removed");
+		return 0;
+	}
+	log_info("%s: hot-remove, grace %.0f s", id, grace);
+	if (!c)
+		return ctl_pending(out, id);
+	c->serial = d->serial;
+	snprintf(c->id, sizeof(c->id), "%s", id);
+	c->deadline_ms = ev_now_ms() + (uint64_t)(grace * 1000) +
+			 2 * DEV_STOP_TIMEOUT_MS + BE_SHUTDOWN_MS +
+			 CTL_DEV_WAIT_SLACK_MS;
+	return CTL_WAIT_REMOVE;
+}
+
+/* Has what client @c waits for happened?  Then the reply is in @out. */
+static bool ctl_dev_done(struct hv *hv, struct ctl_client *c, uint64_t now_ms,
+			 struct jbuf *out)
+{
+	struct dev *d = dev_by_serial(hv, c->serial);
+	const char *why = NULL;
+	char msg[200];
+	bool failed = false;
+	unsigned int i;
+
+	if (d && c->wait == CTL_WAIT_ADD && d->offered && !d->removing) {
+		jb_obj_begin(out);
+		jb_bool(out, "ok", true);
+		jb_str(out, "id", c->id);
+		jb_u64(out, "slot", d->slot);
+		jb_obj_end(out);
+		return true;
+	}
+	if (d && now_ms < c->deadline_ms)
+		return false;
+	if (d) {
+		snprintf(msg, sizeof(msg), "%s: no answer in time (state %s)",
+			 c->id, dev_state_name(d->state));
+		ctl_error(out, msg);
+		return true;
+	}
+	for (i = 0; i < HV_GONE_MAX; i++) {
+		if (hv->gone[i].serial == c->serial) {
+			why = hv->gone[i].why;
+			failed = hv->gone[i].failed;
+		}
+	}
+	if (c->wait == CTL_WAIT_ADD || failed) {
+		snprintf(msg, sizeof(msg), "%s: hot-add failed: %s", c->id,
+			 why && *why ? why : "back-end gone");
+		ctl_error(out, msg);
+		return true;
+	}
+	jb_obj_begin(out);
+	jb_bool(out, "ok", true);
+	jb_str(out, "id", c->id);
+	jb_str(out, "removed", why && !strncmp(why, "forced", 6) ?
+	       "forced" : "released");
+	jb_obj_end(out);
+	return true;
+}
+
+int ctl_handle(struct hv *hv, const char *line, size_t len, struct jbuf *out,
+	       struct ctl_client *c)
 {
 	struct json *req = NULL;
 	const char *cmd;
@@ -174,6 +327,10 @@ int ctl_handle(struct hv *hv, const char *line, size_t len, struct jbuf *out)
 			ret = CTL_WAIT_STATS;
 		else
 			ctl_stat_reply(hv, out);
+	} else if (!strcmp(cmd, "dev-add")) {
+		ret = ctl_dev_add(hv, req, out, c);
+	} else if (!strcmp(cmd, "dev-remove")) {
+		ret = ctl_dev_remove(hv, req, out, c);
 	} else if (!strcmp(cmd, "stop")) {
 		double grace = json_get_num(req, "grace", -1);
 
@@ -241,10 +398,11 @@ static void ctl_line(struct hv *hv, struct ctl_client *c, const char *line,
 
 	jb_init(&jb);
 	ctl->requests++;
-	ret = ctl_handle(hv, line, len, &jb);
+	ret = ctl_handle(hv, line, len, &jb, c);
 	if (ret) {
 		c->wait = (enum ctl_wait)ret;
-		c->deadline_ms = ev_now_ms() + CTL_STATS_WAIT_MS;
+		if (ret == CTL_WAIT_STATS || ret == CTL_WAIT_STOP)
+			c->deadline_ms = ev_now_ms() + CTL_STATS_WAIT_MS;
 	} else {
 		if (strstr(jb.buf ? jb.buf : "", "\"ok\":false"))
 			ctl->bad_requests++;
@@ -369,6 +527,16 @@ void ctl_tick(struct hv *hv, uint64_t now_ms)
 		struct ctl_client *c = &ctl->c[i];
 		struct jbuf jb;
 
+		if (c->used && (c->wait == CTL_WAIT_ADD ||
+				c->wait == CTL_WAIT_REMOVE)) {
+			jb_init(&jb);
+			if (ctl_dev_done(hv, c, now_ms, &jb)) {
+				c->wait = CTL_WAIT_NONE;
+				ctl_send(hv, c, &jb);
+			}
+			jb_free(&jb);
+			continue;
+		}
 		if (!c->used || c->wait != CTL_WAIT_STATS ||
 		    (!done && now_ms < c->deadline_ms))
 			continue;

@@ -13,8 +13,6 @@
 #include "include/dev.h"
 #include "include/hv.h"
 
-/* How long a back-end may take to drain before DISCONNECT fails. */
-#define DEV_STOP_TIMEOUT_MS	5000
 
 #define S(x)	PVKIT_DEV_STATE_##x
 #define NO	(-1)
@@ -74,7 +72,8 @@ static const int dev_fsm[6][DEV_EV_NR] = {
 		[DEV_EV_BE_READY] = NO,
 		[DEV_EV_BE_GIVEUP] = NO,
 		[DEV_EV_FAULT] = S(CLOSING),
-		[DEV_EV_HOT_REMOVE] = NO,
+		/* the guest's grace is over: the host drained it itself */
+		[DEV_EV_HOT_REMOVE] = S(FREE),
 	},
 	[S(BROKEN)] = {
 		[DEV_EV_HOT_ADD] = NO,
@@ -124,62 +123,152 @@ const char *dev_event_name(enum dev_event ev)
 	return (unsigned int)ev < DEV_EV_NR ? names[ev] : "?";
 }
 
-struct dev *dev_create(struct hv *hv, uint16_t type, uint16_t instance,
-		       unsigned int nr_queues, uint32_t slots,
-		       uint16_t req_size, uint16_t rsp_size,
-		       const struct dev_ops *ops)
+/* A free slot, preferring one whose freeing the guest has seen. */
+static struct dev *dev_free_slot(struct hv *hv)
 {
-	struct dev *d = NULL;
+	struct dev *held = NULL;
 	unsigned int i;
 
-	if (!nr_queues || nr_queues > PVKIT_MAX_QUEUES ||
-	    !pvkit_ring_geometry_ok(slots, req_size, rsp_size) ||
-	    HV_FIRST_QUEUE_VEC + hv->total_queues + nr_queues > hv->nr_vectors ||
-	    HV_FIRST_QUEUE_KICK + hv->total_queues + nr_queues > hv->nr_kicks) {
+	for (i = 0; i < PVKIT_MAX_DEVICES; i++) {
+		struct dev *d = &hv->devs[i];
+
+		if (d->used)
+			continue;
+		if (!d->held || (int32_t)(hv->config_acked - d->held_gen) >= 0)
+			return d;
+		if (!held || (int32_t)(d->held_gen - held->held_gen) < 0)
+			held = d;
+	}
+	/* a guest that never acks (no driver) must not starve hot-add */
+	return held;
+}
+
+static void dev_release_queues(struct hv *hv, struct dev *d, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		struct dev_queue *q = &d->q[i];
+
+		if (q->kick_src.fd >= 0)
+			ev_del(hv, &q->kick_src);
+		hv_ring_free(hv, q->ring_offset,
+			     pvkit_ring_bytes(q->slots, q->req_size,
+					      q->rsp_size));
+		hv_chan_free(hv, q->vector - HV_FIRST_QUEUE_VEC);
+		hv->total_queues--;
+	}
+}
+
+struct dev *dev_create_geom(struct hv *hv, uint16_t type, uint16_t instance,
+			    unsigned int nr_queues, const struct hv_geom *geom,
+			    const struct dev_ops *ops)
+{
+	struct dev *d;
+	unsigned int i;
+	int err = 0;
+
+	if (!nr_queues || nr_queues > PVKIT_MAX_QUEUES) {
 		errno = EINVAL;
 		return NULL;
 	}
-	for (i = 0; i < PVKIT_MAX_DEVICES; i++) {
-		if (!hv->devs[i].used) {
-			d = &hv->devs[i];
-			break;
+	for (i = 0; i < nr_queues; i++) {
+		if (!pvkit_ring_geometry_ok(geom[i].slots, geom[i].req_size,
+					    geom[i].rsp_size)) {
+			errno = EINVAL;
+			return NULL;
 		}
 	}
+	d = dev_free_slot(hv);
 	if (!d) {
 		errno = ENOSPC;
 		return NULL;
 	}
+	i = d->slot;
 	memset(d, 0, sizeof(*d));
 	d->slot = i;
 	d->pending_mbox = -1;
 	d->type = type;
 	d->instance = instance;
 	d->state = S(FREE);
-	d->nr_queues = (uint16_t)nr_queues;
 	d->ops = ops;
+	d->serial = ++hv->next_serial;
 	d->fault_rl.interval_ms = DEV_FAULT_LOG_INTERVAL_MS;
 	d->fault_rl.burst = DEV_FAULT_LOG_BURST;
 	for (i = 0; i < nr_queues; i++) {
 		struct dev_queue *q = &d->q[i];
-		int64_t off = hv_ring_alloc(hv, pvkit_ring_bytes(slots, req_size,
-								 rsp_size));
+		int64_t off;
+		int chan;
 
+		q->kick_src.fd = -1;
+		chan = hv_chan_alloc(hv);
+		if (chan < 0) {
+			err = EINVAL;	/* no vector: QEMU's vectors= is fixed */
+			break;
+		}
+		off = hv_ring_alloc(hv, pvkit_ring_bytes(geom[i].slots,
+							 geom[i].req_size,
+							 geom[i].rsp_size));
 		if (off < 0) {
-			errno = ENOSPC;
-			return NULL;
+			hv_chan_free(hv, (unsigned int)chan);
+			err = ENOSPC;
+			break;
 		}
 		q->ring_offset = (uint32_t)off;
-		q->slots = slots;
-		q->req_size = req_size;
-		q->rsp_size = rsp_size;
-		q->kick = (uint16_t)(HV_FIRST_QUEUE_KICK + hv->total_queues);
-		q->vector = (uint16_t)(HV_FIRST_QUEUE_VEC + hv->total_queues);
-		q->kick_src.fd = -1;
+		q->slots = geom[i].slots;
+		q->req_size = geom[i].req_size;
+		q->rsp_size = geom[i].rsp_size;
+		q->kick = (uint16_t)(HV_FIRST_QUEUE_KICK + chan);
+		q->vector = (uint16_t)(HV_FIRST_QUEUE_VEC + chan);
 		hv->total_queues++;
 	}
+	if (err) {
+		dev_release_queues(hv, d, i);
+		errno = err;
+		return NULL;
+	}
+	d->nr_queues = (uint16_t)nr_queues;
 	d->used = true;
 	hv->nr_devs++;
 	return d;
+}
+
+struct dev *dev_create(struct hv *hv, uint16_t type, uint16_t instance,
+		       unsigned int nr_queues, uint32_t slots,
+		       uint16_t req_size, uint16_t rsp_size,
+		       const struct dev_ops *ops)
+{
+	struct hv_geom geom[PVKIT_MAX_QUEUES];
+	unsigned int i;
+
+	if (!nr_queues || nr_queues > PVKIT_MAX_QUEUES) {
+		errno = EINVAL;
+		return NULL;
+	}
+	for (i = 0; i < nr_queues; i++)
+		geom[i] = (struct hv_geom){ slots, req_size, rsp_size };
+	return dev_create_geom(hv, type, instance, nr_queues, geom, ops);
+}
+
+void dev_destroy(struct hv *hv, struct dev *d)
+{
+	unsigned int g;
+
+	if (!d->used)
+		return;
+	dev_release_queues(hv, d, d->nr_queues);
+	g = hv->gone_next++ % HV_GONE_MAX;
+	hv->gone[g].serial = d->serial;
+	hv->gone[g].failed = d->hot_added && !d->offered;
+	snprintf(hv->gone[g].why, sizeof(hv->gone[g].why), "%s", d->why);
+	if (d->state != S(FREE)) {
+		d->state = S(FREE);
+		dev_publish(hv);
+	}
+	d->used = false;
+	d->held = true;
+	d->held_gen = hv->generation;
+	hv->nr_devs--;
 }
 
 static void dev_fill_entry(const struct dev *d, struct pvkit_dev_entry *e)
@@ -246,6 +335,8 @@ static int dev_apply(struct hv *hv, struct dev *d, enum dev_event ev,
 	}
 	if (old == S(CONNECTED) && ns != S(CONNECTED))
 		d->acked = 0;	/* an ack lasts until the device leaves CONNECTED */
+	if (ns == S(OFFERED))
+		d->offered = true;
 	/* a new back-end generation: the front-end must reconnect */
 	if (ev == DEV_EV_BE_READY)
 		d->epoch++;
@@ -373,6 +464,12 @@ int64_t dev_hc_reset(struct hv *hv, uint64_t slot, unsigned int mbox)
 
 static void dev_fault_drained(struct hv *hv, struct dev *d, bool pace);
 
+static void dev_hc_done(struct hv *hv, int mbox, int64_t ret)
+{
+	if (hv->hc_done)
+		hv->hc_done(hv, (unsigned int)mbox, ret);
+}
+
 void dev_stopped(struct hv *hv, struct dev *d)
 {
 	int mbox = d->pending_mbox;
@@ -381,11 +478,16 @@ void dev_stopped(struct hv *hv, struct dev *d)
 		dev_fault_drained(hv, d, true);
 		return;
 	}
+	if (d->force_draining) {
+		d->force_draining = false;
+		dev_event(hv, d, DEV_EV_HOT_REMOVE, "drained by the host");
+		return;
+	}
 	if (mbox < 0)
 		return;
 	d->pending_mbox = -1;
 	dev_event(hv, d, (enum dev_event)d->pending_state, NULL);
-	hc_complete(hv, (unsigned int)mbox, PVKIT_HC_OK);
+	dev_hc_done(hv, mbox, PVKIT_HC_OK);
 }
 
 /* ------------------------------------------------------ ring faults --- */
@@ -518,6 +620,105 @@ void dev_fault(struct hv *hv, struct dev *d, bool guest, const char *why)
 		dev_fault_drained(hv, d, false);
 }
 
+/* ------------------------------------------------------ hot-remove --- */
+
+struct dev *dev_by_serial(struct hv *hv, uint32_t serial)
+{
+	unsigned int i;
+
+	for (i = 0; i < PVKIT_MAX_DEVICES; i++)
+		if (hv->devs[i].used && hv->devs[i].serial == serial)
+			return &hv->devs[i];
+	return NULL;
+}
+
+struct dev *dev_by_id(struct hv *hv, const char *id)
+{
+	unsigned int i;
+	char name[32];
+
+	for (i = 0; i < PVKIT_MAX_DEVICES; i++) {
+		struct dev *d = &hv->devs[i];
+
+		if (!d->used)
+			continue;
+		snprintf(name, sizeof(name), "%s.%u", dev_type_name(d->type),
+			 d->instance);
+		if (!strcmp(name, id))
+			return d;
+	}
+	return NULL;
+}
+
+int dev_hot_remove(struct hv *hv, struct dev *d, uint64_t grace_ms)
+{
+	if (d->removing)
+		return -EALREADY;
+	d->removing = true;
+	snprintf(d->why, sizeof(d->why), "removed");
+	dev_fault_cancel(d);
+	switch (d->state) {
+	case S(FREE):		/* never offered: its back-end is starting */
+		break;
+	case S(CONNECTED):
+		d->remove_deadline_ms = ev_now_ms() + grace_ms;
+		dev_event(hv, d, DEV_EV_HOT_REMOVE, "host removes it");
+		break;
+	default:
+		dev_event(hv, d, DEV_EV_HOT_REMOVE, "host removes it");
+		break;
+	}
+	return 0;
+}
+
+/* The guest's grace ran out: drain the back-end ourselves, then FREE. */
+static void dev_remove_force(struct hv *hv, struct dev *d)
+{
+	int ret = 0;
+
+	log_warn("%s%u: the guest did not release it in time, removing it anyway (its I/O in flight fails)",
+		 dev_type_name(d->type), d->instance);
+	snprintf(d->why, sizeof(d->why),
+		 "forced: the guest did not release it in time");
+	if (d->ops && d->ops->disconnect)
+		ret = d->ops->disconnect(hv, d);
+	if (ret == 1) {
+		d->force_draining = true;
+		d->remove_deadline_ms = ev_now_ms() + DEV_STOP_TIMEOUT_MS;
+		return;
+	}
+	dev_event(hv, d, DEV_EV_HOT_REMOVE, "forced");
+}
+
+static void dev_remove_tick(struct hv *hv, struct dev *d, uint64_t now_ms)
+{
+	if (d->state == S(CLOSING) && d->pending_mbox < 0 &&
+	    now_ms >= d->remove_deadline_ms) {
+		if (!d->force_draining) {
+			dev_remove_force(hv, d);
+		} else {
+			d->force_draining = false;
+			if (d->ops && d->ops->abort)
+				d->ops->abort(hv, d);
+			dev_event(hv, d, DEV_EV_HOT_REMOVE, "drain timeout");
+		}
+	}
+	if (d->state != S(FREE) || d->pending_mbox >= 0)
+		return;
+	if (!d->released) {
+		d->released = true;
+		if (d->ops && d->ops->release)
+			d->ops->release(hv, d);
+	}
+	if (d->ops && d->ops->gone && !d->ops->gone(hv, d))
+		return;
+	log_info("%s%u (slot %u): removed", dev_type_name(d->type),
+		 d->instance, d->slot);
+	if (d->ops && d->ops->destroy)
+		d->ops->destroy(hv, d);
+	dev_destroy(hv, d);
+}
+
 void dev_tick(struct hv *hv, uint64_t now_ms)
 {
 	unsigned int i;
@@ -525,6 +726,9 @@ void dev_tick(struct hv *hv, uint64_t now_ms)
 	for (i = 0; i < PVKIT_MAX_DEVICES; i++) {
 		struct dev *d = &hv->devs[i];
 		int mbox = d->pending_mbox;
+
+		if (d->used && d->removing)
+			dev_remove_tick(hv, d, now_ms);
 
 		if (d->used && d->fault != DEV_FAULT_NONE &&
 		    now_ms >= d->fault_deadline_ms)
@@ -535,7 +739,7 @@ void dev_tick(struct hv *hv, uint64_t now_ms)
 			 dev_type_name(d->type), d->instance,
 			 DEV_STOP_TIMEOUT_MS);
 		d->pending_mbox = -1;
-		hc_complete(hv, (unsigned int)mbox, PVKIT_HC_EIO);
+		dev_hc_done(hv, mbox, PVKIT_HC_EIO);
 		dev_event(hv, d, DEV_EV_BE_DIED, "drain timeout");
 		if (d->ops->abort)
 			d->ops->abort(hv, d);

@@ -16,6 +16,7 @@
 #include <pvkit-host/log.h>
 
 #include "include/dev.h"
+#include "include/hc.h"
 #include "include/hv.h"
 
 /* Guest LOG lines allowed per second before lines are dropped. */
@@ -212,6 +213,7 @@ static void hc_kick(struct hv *hv, struct ev_src *src, uint32_t events)
 
 int hc_watch(struct hv *hv)
 {
+	hv->hc_done = hc_complete;
 	return ev_add(hv, &hv->hc_src, hv->kick_fd[HV_KICK_HYPERCALL], EPOLLIN,
 		      hc_kick, NULL);
 }

@@ -26,6 +26,7 @@
 #include "include/dev.h"
 #include "include/hv.h"
 #include "include/ivshmem.h"
+#include "include/kind.h"
 #include "include/qemu.h"
 
 #define HV_EXIT_POWEROFF	0
@@ -228,9 +229,7 @@ static int hv_run(struct hv *hv, int lock_fd)
 		log_err("cannot start the janitor: %s", strerror(-ret));
 		return HV_EXIT_STARTUP;
 	}
-	ret = hv_core_init(hv, o);
-	if (!ret)
-		ret = be_create_disks(hv);
+	ret = hv_vm_init(hv, o);
 	if (ret) {
 		log_err("cannot set up the VM: %s", strerror(-ret));
 		return HV_EXIT_STARTUP;
@@ -337,13 +336,15 @@ static int hv_print_cmdline(struct hv_opts *o)
 {
 	struct hv *hv = &the_hv;
 	struct qemu *q = &the_qemu;
+	struct hv_plan plan;
 	char why[128];
 	char *cl;
 
 	if (!o->name_given)
 		snprintf(o->name, sizeof(o->name), "NAME");
 	hv->opt = *o;
-	hv->nr_vectors = HV_FIRST_QUEUE_VEC + hv_total_queues(o);
+	kind_plan(o, &plan);
+	hv->nr_vectors = HV_FIRST_QUEUE_VEC + plan.queues + plan.spare_queues;
 	snprintf(hv->run_dir, sizeof(hv->run_dir), "%s/%s", o->run_base,
 		 o->name);
 	if (hv_path(q->qmp_path, sizeof(q->qmp_path), hv, "qmp.sock") ||

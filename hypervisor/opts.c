@@ -9,10 +9,28 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "include/kind.h"
 #include "include/opts.h"
 
 void opts_usage(FILE *f)
 {
+	char kinds[1024] = "";
+	size_t len = 0;
+	unsigned int i;
+
+	for (i = 0; hv_kinds[i]; i++) {
+		const struct hv_kind *k = hv_kinds[i];
+		int n;
+
+		if (!k->option)
+			continue;
+		n = snprintf(kinds + len, sizeof(kinds) - len,
+			     "  --%s %s\n                       %s (repeatable)\n",
+			     k->option, k->usage, k->help);
+		if (n < 0 || (size_t)n >= sizeof(kinds) - len)
+			break;
+		len += (size_t)n;
+	}
 	fprintf(f,
 "Usage: pvkit-hv [OPTIONS]\n"
 "Run one pvkit VM: guest RAM, the pvkit device, hypercalls, back-ends and\n"
@@ -29,8 +47,8 @@ void opts_usage(FILE *f)
 "                       a usable /dev/kvm; default auto)\n"
 "  --hugepages DIR      guest RAM file on hugetlbfs DIR (default /dev/shm)\n"
 "  --console stdio|FILE serial console (default stdio)\n"
-"  --disk PATH[,ro][,queues=N][,poll=US]\n"
-"                       block device served by pvkit-blkback (repeatable)\n"
+"%s"
+"  --hotplug N          queues reserved for hot-added devices (default %d)\n"
 "  --qemu-arg ARG       append ARG to the QEMU command line (repeatable)\n"
 "  --no-testdev         no built-in test device\n"
 "  --grace SEC          'pvkit stop' grace period (default 5)\n"
@@ -40,7 +58,8 @@ void opts_usage(FILE *f)
 "  -h, --help           this help\n"
 "\n"
 "Exit status: 0 guest powered off, 1 startup error, 2 QEMU died\n"
-"abnormally, 3 stopped by a signal or 'pvkit stop'.\n");
+"abnormally, 3 stopped by a signal or 'pvkit stop'.\n",
+		kinds, HV_DEFAULT_HOTPLUG);
 }
 
 void opts_defaults(struct hv_opts *o)
@@ -54,6 +73,7 @@ void opts_defaults(struct hv_opts *o)
 	o->accel = HV_ACCEL_AUTO;
 	o->testdev = true;
 	o->grace = HV_DEFAULT_GRACE;
+	o->hotplug = HV_DEFAULT_HOTPLUG;
 	o->qemu_bin = "qemu-system-x86_64";
 	env = getenv("PVKIT_RUN_DIR");
 	o->run_base = env && *env ? env : "/run/pvkit";
@@ -114,7 +134,7 @@ int opts_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-static int opts_uint(const char *s, unsigned int min, unsigned int max,
+int opts_uint(const char *s, unsigned int min, unsigned int max,
 		     unsigned int *out)
 {
 	unsigned long v;
@@ -130,49 +150,15 @@ static int opts_uint(const char *s, unsigned int min, unsigned int max,
 	return 0;
 }
 
-int opts_parse_disk(struct hv_disk_opt *d, const char *spec)
-{
-	char buf[sizeof(d->path) + 64], *tok, *rest;
-	bool first = true;
-
-	memset(d, 0, sizeof(*d));
-	d->spec = spec;
-	if (strlen(spec) >= sizeof(buf))
-		return -ENAMETOOLONG;
-	strcpy(buf, spec);
-	rest = buf;
-	/* strsep, not strtok: "a.img,,ro" and "a.img," are typos to refuse */
-	while ((tok = strsep(&rest, ","))) {
-		if (!*tok)
-			return -EINVAL;
-		if (first) {
-			/* must fit pvkit-blkback's SETUP args with options */
-			if (strlen(tok) >= 400)
-				return -ENAMETOOLONG;
-			strcpy(d->path, tok);
-			first = false;
-		} else if (!strcmp(tok, "ro")) {
-			d->ro = true;
-		} else if (!strncmp(tok, "queues=", 7)) {
-			if (opts_uint(tok + 7, 1, 64, &d->queues))
-				return -EINVAL;
-		} else if (!strncmp(tok, "poll=", 5)) {
-			if (opts_uint(tok + 5, 0, 1000000, &d->poll_us))
-				return -EINVAL;
-		} else {
-			return -EINVAL;
-		}
-	}
-	if (first)
-		return -EINVAL;
-	return 0;
-}
-
 enum {
 	OPT_NAME = 256, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_MEM, OPT_CPUS,
-	OPT_MACHINE, OPT_ACCEL, OPT_HUGEPAGES, OPT_CONSOLE, OPT_DISK,
+	OPT_MACHINE, OPT_ACCEL, OPT_HUGEPAGES, OPT_CONSOLE,
 	OPT_QEMU_ARG, OPT_NO_TESTDEV, OPT_GRACE, OPT_QEMU, OPT_PRINT,
+	OPT_HOTPLUG,
+	OPT_KIND,	/* + index in hv_kinds[] */
 };
+
+#define OPTS_MAX_KINDS	16
 
 static const struct option opts_long[] = {
 	{ "name", required_argument, NULL, OPT_NAME },
@@ -185,12 +171,12 @@ static const struct option opts_long[] = {
 	{ "accel", required_argument, NULL, OPT_ACCEL },
 	{ "hugepages", required_argument, NULL, OPT_HUGEPAGES },
 	{ "console", required_argument, NULL, OPT_CONSOLE },
-	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "qemu-arg", required_argument, NULL, OPT_QEMU_ARG },
 	{ "no-testdev", no_argument, NULL, OPT_NO_TESTDEV },
 	{ "grace", required_argument, NULL, OPT_GRACE },
 	{ "qemu", required_argument, NULL, OPT_QEMU },
 	{ "print-qemu-cmdline", no_argument, NULL, OPT_PRINT },
+	{ "hotplug", required_argument, NULL, OPT_HOTPLUG },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -202,13 +188,57 @@ static const struct option opts_long[] = {
 		return -EINVAL;					\
 	} while (0)
 
+/* The fixed options plus one per device kind (--disk, ...). */
+static void opts_table(struct option *tab, size_t n)
+{
+	size_t i = 0, k;
+
+	while (opts_long[i].name && i < n - 1) {
+		tab[i] = opts_long[i];
+		i++;
+	}
+	for (k = 0; hv_kinds[k] && k < OPTS_MAX_KINDS && i < n - 1; k++) {
+		if (!hv_kinds[k]->option)
+			continue;
+		tab[i].name = hv_kinds[k]->option;
+		tab[i].has_arg = required_argument;
+		tab[i].flag = NULL;
+		tab[i].val = OPT_KIND + (int)k;
+		i++;
+	}
+	memset(&tab[i], 0, sizeof(tab[i]));
+}
+
+static int opts_add_dev(struct hv_opts *o, const struct hv_kind *k,
+			const char *spec)
+{
+	struct hv_dev_opt *d = &o->devs[o->nr_devs];
+	char err[256];
+
+	if (o->nr_devs >= HV_MAX_DEVS)
+		BAD("--%s '%s': at most %d devices", k->option, spec,
+		    HV_MAX_DEVS);
+	if (kind_parse(k, d, spec, err, sizeof(err)))
+		BAD("--%s '%s': %s", k->option, spec, err);
+	o->nr_devs++;
+	return 0;
+}
+
 int opts_parse(struct hv_opts *o, int argc, char **argv)
 {
+	struct option tab[sizeof(opts_long) / sizeof(opts_long[0]) +
+			  OPTS_MAX_KINDS];
 	int c;
 
+	opts_table(tab, sizeof(tab) / sizeof(tab[0]));
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":vh", opts_long, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":vh", tab, NULL)) != -1) {
+		if (c >= OPT_KIND && c < OPT_KIND + OPTS_MAX_KINDS) {
+			if (opts_add_dev(o, hv_kinds[c - OPT_KIND], optarg))
+				return -EINVAL;
+			continue;
+		}
 		switch (c) {
 		case OPT_NAME:
 			if (!opts_name_valid(optarg))
@@ -263,22 +293,6 @@ int opts_parse(struct hv_opts *o, int argc, char **argv)
 			if (o->console && !*o->console)
 				BAD("--console: empty file name");
 			break;
-		case OPT_DISK: {
-			int ret;
-
-			if (o->nr_disks >= HV_MAX_DISKS)
-				BAD("--disk '%s': at most %d disks", optarg, HV_MAX_DISKS);
-			ret = opts_parse_disk(&o->disks[o->nr_disks], optarg);
-			if (ret)
-				BAD("--disk '%s': expected PATH[,ro][,queues=1..64][,poll=US]",
-				    optarg);
-			if (access(o->disks[o->nr_disks].path,
-				   o->disks[o->nr_disks].ro ? R_OK : R_OK | W_OK))
-				BAD("--disk '%s': cannot access %s: %s", optarg,
-				    o->disks[o->nr_disks].path, strerror(errno));
-			o->nr_disks++;
-			break;
-		}
 		case OPT_QEMU_ARG:
 			if (o->nr_qemu_args >= HV_MAX_QEMU_ARGS)
 				BAD("--qemu-arg '%s': at most %d", optarg, HV_MAX_QEMU_ARGS);
@@ -296,6 +310,11 @@ int opts_parse(struct hv_opts *o, int argc, char **argv)
 			break;
 		case OPT_PRINT:
 			o->print_cmdline = true;
+			break;
+		case OPT_HOTPLUG:
+			if (opts_uint(optarg, 0, PVKIT_MAX_VECTORS, &o->hotplug))
+				BAD("--hotplug '%s': must be 0..%d queues", optarg,
+				    PVKIT_MAX_VECTORS);
 			break;
 		case 'v':
 			o->verbose = true;

@@ -23,6 +23,7 @@ static const struct {
 	{ "list", cmd_list, "list running VMs" },
 	{ "stat", cmd_stat, "show a VM's counters and devices" },
 	{ "stop", cmd_stop, "stop a VM" },
+	{ "disk", cmd_dev, "hot-add or hot-remove a disk (disk add|remove)" },
 };
 
 #define CLI_NR_VERBS (sizeof(cli_verbs) / sizeof(cli_verbs[0]))

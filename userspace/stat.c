@@ -31,15 +31,17 @@ static void stat_print(const struct json *r)
 	for (c = irqs ? irqs->child : NULL; c; c = c->next, i++)
 		printf(" %u:%.0f", i, c->num);
 	printf("\n");
-	printf("%-4s %-5s %-4s %-10s %5s  %s\n", "SLOT", "TYPE", "INST", "STATE",
-	       "EPOCH", "QUEUES (kick/vector: requests kicks irqs)");
+	printf("%-4s %-7s %-10s %5s  %s\n", "SLOT", "ID", "STATE", "EPOCH",
+	       "QUEUES (kick/vector: requests kicks irqs)");
 	for (d = devs ? devs->child : NULL; d; d = d->next) {
 		const struct json *qs = json_get(d, "queues");
 		const struct json *be = json_get(d, "backend");
 
-		printf("%-4.0f %-5s %-4.0f %-10s %5.0f ",
-		       json_get_num(d, "slot", 0), json_get_str(d, "type") ?: "?",
-		       json_get_num(d, "instance", 0),
+		const struct json *rm = json_get(d, "removing");
+
+		printf("%-4.0f %-7s %-10s %5.0f ",
+		       json_get_num(d, "slot", 0), json_get_str(d, "id") ?: "?",
+		       rm && rm->type == JSON_BOOL && rm->b ? "removing" :
 		       json_get_str(d, "state") ?: "?",
 		       json_get_num(d, "epoch", 0));
 		for (q = qs ? qs->child : NULL; q; q = q->next)
@@ -54,6 +56,9 @@ static void stat_print(const struct json *r)
 			       json_get_num(be, "pid", 0),
 			       json_get_num(be, "restarts", 0),
 			       json_get_str(be, "disk") ?: "");
+		if (json_get_num(d, "violations", 0))
+			printf("  %.0f violations",
+			       json_get_num(d, "violations", 0));
 		printf("\n");
 	}
 }

@@ -14,10 +14,12 @@
 #include <pvkit-host/backend.h>
 
 #include "ev.h"
+#include "opts.h"
 
 #define BE_READY_TIMEOUT_MS	10000
 #define BE_MAX_RESTARTS		5
 #define BE_STABLE_MS		30000	/* READY this long: restarts forgiven */
+#define BE_SHUTDOWN_MS		1000	/* after SHUTDOWN: then SIGKILL */
 
 enum be_state {
 	BE_DOWN,	/* no process */
@@ -29,7 +31,7 @@ enum be_state {
 
 struct be {
 	struct dev *dev;
-	const struct hv_disk_opt *disk;
+	struct hv_dev_opt opt;	/* the device's options, args for SETUP */
 	char prog[4096];
 	enum be_state state;
 	pid_t pid;
@@ -47,8 +49,10 @@ struct be {
 struct hv;
 struct dev;
 
-/* Create a BLK device + back-end for every --disk (not started yet). */
-int be_create_disks(struct hv *hv);
+/* Attach a back-end (not started yet) to device @d, created from @o. */
+int be_create(struct hv *hv, struct dev *d, const struct hv_dev_opt *o);
+/* Start (SETUP) @be's process. */
+void be_start(struct hv *hv, struct be *be);
 /* Start every back-end. */
 int be_start_all(struct hv *hv);
 /* All back-ends READY?  -errno if one failed for good during startup. */

@@ -22,7 +22,14 @@ enum ctl_wait {
 	CTL_WAIT_NONE,
 	CTL_WAIT_STATS,		/* back-end STATS answers */
 	CTL_WAIT_STOP,		/* QEMU to be gone */
+	CTL_WAIT_ADD,		/* a hot-added device to be offered or fail */
+	CTL_WAIT_REMOVE,	/* a removed device to be destroyed */
 };
+
+/* dev-remove's default time for the guest to release a device. */
+#define CTL_REMOVE_GRACE_S	10
+/* Slack on top of the state machine's own timeouts. */
+#define CTL_DEV_WAIT_SLACK_MS	5000
 
 struct ctl_client {
 	bool used;
@@ -32,6 +39,8 @@ struct ctl_client {
 	size_t len;
 	enum ctl_wait wait;
 	uint64_t deadline_ms;
+	uint32_t serial;	/* CTL_WAIT_ADD/REMOVE: the device */
+	char id[32];		/* and its name, for the reply */
 };
 
 struct ctl {
@@ -53,10 +62,12 @@ void ctl_tick(struct hv *hv, uint64_t now_ms);
 void ctl_stop_done(struct hv *hv, const char *how);
 
 /*
- * Handle one request line.  Returns 0 with the reply in @out, or
- * CTL_WAIT_STATS / CTL_WAIT_STOP when the reply comes later.
+ * Handle one request line from client @c (NULL in tests: device
+ * requests then answer at once).  Returns 0 with the reply in @out, or a
+ * CTL_WAIT_* when the reply comes later (@c records what it waits for).
  */
-int ctl_handle(struct hv *hv, const char *line, size_t len, struct jbuf *out);
+int ctl_handle(struct hv *hv, const char *line, size_t len, struct jbuf *out,
+	       struct ctl_client *c);
 /* The 'stat' reply (also used once back-end STATS are in). */
 void ctl_stat_reply(struct hv *hv, struct jbuf *out);
 

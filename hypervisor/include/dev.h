@@ -4,6 +4,7 @@
 #define PVKIT_HV_DEV_H
 
 #include "hv.h"
+#include "kind.h"
 
 enum dev_event {
 	DEV_EV_HOT_ADD,		/* host: back-end READY for a new device */
@@ -37,6 +38,29 @@ struct dev *dev_create(struct hv *hv, uint16_t type, uint16_t instance,
 		       uint16_t req_size, uint16_t rsp_size,
 		       const struct dev_ops *ops);
 
+/* dev_create() with a geometry per queue (@geom[@nr_queues]). */
+struct dev *dev_create_geom(struct hv *hv, uint16_t type, uint16_t instance,
+			    unsigned int nr_queues, const struct hv_geom *geom,
+			    const struct dev_ops *ops);
+/*
+ * Free @d's slot, rings and channels (ops->destroy first).  The slot is
+ * reused only after the guest acknowledged a generation showing it FREE.
+ */
+void dev_destroy(struct hv *hv, struct dev *d);
+/* The device with @serial, or NULL once it is destroyed. */
+struct dev *dev_by_serial(struct hv *hv, uint32_t serial);
+/* The device called "@kind.@instance" (e.g. "blk.1"), or NULL. */
+struct dev *dev_by_id(struct hv *hv, const char *id);
+
+/*
+ * Hot-remove @d.  Not connected: FREE at once.  Connected: CLOSING, and
+ * the guest has @grace_ms to release it (DEV_DISCONNECT); then the host
+ * drains the back-end itself and frees the slot, and the guest fails
+ * what it still had in flight.  Either way the back-end is shut down and
+ * the device destroyed (dev_tick()).  0, or -EALREADY.
+ */
+int dev_hot_remove(struct hv *hv, struct dev *d, uint64_t grace_ms);
+
 /* Publish the whole table under the generation seqcount, raise config. */
 void dev_publish(struct hv *hv);
 /* Apply @ev (host side); publishes on change.  New state or -1. */
@@ -55,6 +79,9 @@ void dev_tick(struct hv *hv, uint64_t now_ms);
 void dev_fault(struct hv *hv, struct dev *d, bool guest, const char *why);
 /* The back-end died during a fault reset: its restart takes over. */
 void dev_fault_cancel(struct dev *d);
+
+/* How long a back-end may take to drain before DISCONNECT fails. */
+#define DEV_STOP_TIMEOUT_MS	5000
 
 /* Host resets after ring faults, paced (see dev_fault()). */
 #define DEV_FAULT_STABLE_MS	30000	/* quiet this long: no pacing */

@@ -44,14 +44,16 @@
 /* Test device geometry (ABI: 256 slots, 16-byte messages). */
 #define HV_TEST_SLOTS		256
 #define HV_TEST_MSG_SIZE	16
-/* Back-end queues. */
-#define HV_BLK_SLOTS		256
-#define HV_BLK_REQ_SIZE		128
-#define HV_BLK_RSP_SIZE		16
+/* Freed ring extents remembered for reuse by hot-added devices. */
+#define HV_RING_FREE_MAX	(PVKIT_MAX_DEVICES * PVKIT_MAX_QUEUES)
+/* Devices gone recently whose fate a control client may still ask. */
+#define HV_GONE_MAX		8
 
 struct hv;
 struct dev;
 struct be;
+struct hv_kind;
+struct hv_plan;
 
 struct dev_queue {
 	uint32_t ring_offset;
@@ -83,6 +85,12 @@ struct dev_ops {
 	void (*retry)(struct hv *hv, struct dev *d);
 	/* kill a misbehaving back-end (it is restarted by its death path) */
 	void (*abort)(struct hv *hv, struct dev *d);
+	/* the device is FREE for good: stop serving it, never restart */
+	void (*release)(struct hv *hv, struct dev *d);
+	/* after release: is everything serving it gone (processes reaped)? */
+	bool (*gone)(struct hv *hv, struct dev *d);
+	/* the device is being destroyed: free what ops allocated */
+	void (*destroy)(struct hv *hv, struct dev *d);
 };
 
 struct dev {
@@ -99,6 +107,8 @@ struct dev {
 	uint8_t config[PVKIT_DEV_CONFIG_SIZE];
 	struct dev_queue q[PVKIT_MAX_QUEUES];
 	const struct dev_ops *ops;
+	const struct hv_kind *kind;	/* NULL: created by a test */
+	uint32_t serial;	/* unique for the VM's life: names a hot-add */
 	struct be *be;		/* back-end, or NULL when served by the hv */
 	/* a DISCONNECT/RESET waiting for the back-end: mailbox + target */
 	int pending_mbox;	/* -1: none */
@@ -117,6 +127,17 @@ struct dev {
 	uint64_t fault_resets;		/* host resets after ring faults */
 	bool fault_loud;		/* its log lines were not rate-limited */
 	struct log_ratelimit fault_rl;
+	/* hot-add and hot-remove (dev_hot_remove()) */
+	bool hot_added;		/* created at run time, not at start-up */
+	bool offered;		/* has been OFFERED once */
+	bool removing;		/* on its way out: never restarted */
+	bool force_draining;	/* grace over: the host drains it itself */
+	bool released;		/* FREE, its server told to go */
+	uint64_t remove_deadline_ms;	/* CLOSING: the guest's grace */
+	char why[128];		/* why it failed or went, for the client */
+	/* a freed slot is reused only once the guest saw it FREE */
+	bool held;
+	uint32_t held_gen;
 };
 
 #define HC_NR_COUNTS		(PVKIT_HC_NR + 1)	/* last: unknown nr */
@@ -146,7 +167,12 @@ struct hv {
 	int shm_fd;
 	uint8_t *shm;
 	uint64_t shm_size;
-	uint64_t ring_next;	/* next free byte of the ring area */
+	uint64_t ring_next;	/* next never-used byte of the ring area */
+	uint64_t ring_limit;	/* end of the ring area */
+	struct {
+		uint64_t off, bytes;
+	} ring_free[HV_RING_FREE_MAX];	/* freed extents, reused first */
+	unsigned int nr_ring_free;
 	struct pvkit_info *info;
 
 	/* event channels */
@@ -155,7 +181,12 @@ struct hv {
 	int kick_fd[PVKIT_MAX_KICKS];
 	int irq_fd[PVKIT_MAX_VECTORS];
 	uint64_t irqs_raised[PVKIT_MAX_VECTORS];
+	/* queue channel c: kick HV_FIRST_QUEUE_KICK + c, vector ..._VEC + c */
+	unsigned int nr_chans;
+	bool chan_used[PVKIT_MAX_VECTORS];
 	struct ev_src hc_src;
+	/* finishes a deferred hypercall (set by hc_watch()) */
+	void (*hc_done)(struct hv *hv, unsigned int mbox, int64_t ret);
 
 	/* global features and configuration */
 	uint64_t features[PVKIT_FEATURE_WORDS];
@@ -178,7 +209,14 @@ struct hv {
 	/* devices */
 	struct dev devs[PVKIT_MAX_DEVICES];
 	unsigned int nr_devs;
-	unsigned int total_queues;
+	unsigned int total_queues;	/* queues of the devices that exist */
+	uint32_t next_serial;
+	struct {
+		uint32_t serial;
+		bool failed;	/* a hot-add that never got READY */
+		char why[128];
+	} gone[HV_GONE_MAX];	/* the last devices destroyed */
+	unsigned int gone_next;
 
 	/* process plumbing (main.c and friends) */
 	int epfd;
@@ -196,10 +234,15 @@ struct hv {
 /* core.c */
 /* Zero @hv and mark every descriptor closed.  Call before anything else. */
 void hv_struct_init(struct hv *hv);
-/* Queues a --disk gets: min(queues or cpus, cpus, PVKIT_MAX_QUEUES). */
-unsigned int hv_disk_queues(const struct hv_opts *opt, unsigned int i);
-int hv_core_init(struct hv *hv, const struct hv_opts *opt);
+/*
+ * Guest RAM, the shared region sized for @plan, the event channels and
+ * the info page: everything but the devices (kind_create_all()).
+ */
+int hv_core_init(struct hv *hv, const struct hv_opts *opt,
+		 const struct hv_plan *plan);
 void hv_core_exit(struct hv *hv);
+/* vm.c: hv_core_init(), hypercalls and every configured device. */
+int hv_vm_init(struct hv *hv, const struct hv_opts *opt);
 /* Raise guest MSI-X vector @vec; out-of-range vectors are ignored. */
 void hv_raise(struct hv *hv, unsigned int vec);
 
@@ -209,23 +252,20 @@ void hv_raise(struct hv *hv, unsigned int vec);
  * set-up.  Exits the child if the hypervisor is already gone.
  */
 void hv_child_init(pid_t ppid);
-/* Allocate @bytes of page-aligned ring memory.  Offset or -ENOSPC. */
+/*
+ * Allocate @bytes of page-aligned ring memory: a freed extent that fits,
+ * else never-used space.  Offset or -ENOSPC.
+ */
 int64_t hv_ring_alloc(struct hv *hv, uint64_t bytes);
-/* Shared region size needed for the configured devices. */
-uint64_t hv_shm_size_for(const struct hv_opts *opt);
-/* Total queues of all configured devices. */
-unsigned int hv_total_queues(const struct hv_opts *opt);
+/* Return a ring allocation (@off, @bytes as allocated). */
+void hv_ring_free(struct hv *hv, uint64_t off, uint64_t bytes);
+/* Take a free queue channel: its index, or -ENOSPC. */
+int hv_chan_alloc(struct hv *hv);
+void hv_chan_free(struct hv *hv, unsigned int chan);
+/* Shared region size needed for @plan. */
+uint64_t hv_shm_size_for(const struct hv_plan *plan);
 uint64_t hv_uptime_ms(const struct hv *hv);
 /* DIR/pvkit-NAME-ram: the RAM file's name while it is being created. */
 void hv_ram_name(const struct hv_opts *o, char *buf, size_t len);
-
-/* hypercall.c */
-int64_t hc_handle(struct hv *hv, unsigned int mbox, const struct hc_call *c);
-/* Scan all mailboxes and run new calls.  Returns calls handled. */
-unsigned int hc_scan(struct hv *hv);
-/* Finish a deferred call on @mbox with @ret. */
-void hc_complete(struct hv *hv, unsigned int mbox, int64_t ret);
-/* Watch the hypercall doorbell in the event loop. */
-int hc_watch(struct hv *hv);
 
 #endif /* PVKIT_HV_H */

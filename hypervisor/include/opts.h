@@ -8,7 +8,9 @@
 #include <stdio.h>
 
 #define HV_NAME_MAX		32	/* bytes, including the NUL */
-#define HV_MAX_DISKS		16
+#define HV_MAX_DEVS		16	/* devices on the command line */
+#define HV_SPEC_MAX		512	/* a device option's argument */
+#define HV_DEFAULT_HOTPLUG	8	/* queues reserved for hot-adds */
 #define HV_MAX_QEMU_ARGS	128
 #define HV_MAX_CPUS		64	/* one mailbox per vCPU */
 #define HV_DEFAULT_MEM		(512ULL << 20)
@@ -20,12 +22,16 @@ enum hv_accel {
 	HV_ACCEL_TCG,
 };
 
-struct hv_disk_opt {
-	const char *spec;	/* the --disk argument as given */
-	char path[4096];
-	bool ro;
-	unsigned int queues;	/* 0 = one per vCPU */
-	unsigned int poll_us;
+struct hv_kind;
+
+/* One device: a --disk (or other kind's option), or a hot-add. */
+struct hv_dev_opt {
+	const struct hv_kind *kind;
+	char spec[HV_SPEC_MAX];	/* the option's argument as given */
+	char label[HV_SPEC_MAX]; /* what `pvkit stat` shows (disk image) */
+	char args[HV_SPEC_MAX];	/* the back-end's SETUP args */
+	unsigned int queues;	/* asked for; 0 = the kind's default */
+	bool ro;		/* read-only: READY must say so */
 };
 
 struct hv_opts {
@@ -40,8 +46,9 @@ struct hv_opts {
 	enum hv_accel accel;
 	const char *hugepages;
 	const char *console;	/* NULL: stdio */
-	struct hv_disk_opt disks[HV_MAX_DISKS];
-	unsigned int nr_disks;
+	struct hv_dev_opt devs[HV_MAX_DEVS];
+	unsigned int nr_devs;
+	unsigned int hotplug;	/* queues reserved for hot-added devices */
 	const char *qemu_args[HV_MAX_QEMU_ARGS];
 	unsigned int nr_qemu_args;
 	bool testdev;
@@ -62,7 +69,9 @@ void opts_defaults(struct hv_opts *o);
  */
 int opts_parse(struct hv_opts *o, int argc, char **argv);
 int opts_parse_size(const char *s, uint64_t *out);
-int opts_parse_disk(struct hv_disk_opt *d, const char *spec);
+/* Decimal @s in @min..@max into *@out: 0 or -EINVAL. */
+int opts_uint(const char *s, unsigned int min, unsigned int max,
+	      unsigned int *out);
 bool opts_name_valid(const char *name);
 void opts_usage(FILE *f);
 

@@ -142,7 +142,7 @@ TEST(struct_alignment)
 	EXPECT_LE(_Alignof(struct pvkit_blk_req), 8U);
 	/* each mailbox half is one 64-byte cache line (ABI.md 4.1) */
 	EXPECT_EQ(64U, offsetof(struct pvkit_mailbox, done_seq));
-	/* the queue array fills dev_entry up to its trailing pad */
+	/* the queue array fills dev_entry to its end (1.1: the old pad) */
 	EXPECT_EQ(PVKIT_MAX_QUEUES * sizeof(struct pvkit_queue_desc),
 		  sizeof(((struct pvkit_dev_entry *)0)->queues));
 	EXPECT_EQ((size_t)PVKIT_DEV_CONFIG_SIZE,
@@ -172,7 +172,7 @@ TEST(prose_constants)
 	/* "PVKT" in the first four bytes, little-endian */
 	EXPECT_EQ('P' | 'V' << 8 | 'K' << 16 | 'T' << 24, PVKIT_MAGIC);
 	EXPECT_EQ(1, PVKIT_ABI_MAJOR);
-	EXPECT_EQ(0, PVKIT_ABI_MINOR);
+	EXPECT_EQ(1, PVKIT_ABI_MINOR);
 
 	/* 2.1: 8 KiB of mailboxes (64 x 128), 16 KiB of devices (32 x 512) */
 	EXPECT_EQ(8U * 1024,
@@ -204,7 +204,11 @@ TEST(prose_constants)
 	EXPECT_EQ(0xffff00ffu, PVKIT_DOORBELL(0xffff, 0xff));
 
 	/* 6: nr_queues <= 16, config_size <= 128 */
-	EXPECT_EQ(16, PVKIT_MAX_QUEUES);
+	/* 1.1: an 8-pair NIC and its control queue fit (ABI.md 6) */
+	EXPECT_EQ(20, PVKIT_MAX_QUEUES);
+	EXPECT_EQ(sizeof(struct pvkit_dev_entry),
+		  offsetof(struct pvkit_dev_entry, queues) +
+		  PVKIT_MAX_QUEUES * sizeof(struct pvkit_queue_desc));
 	EXPECT_EQ(128, PVKIT_DEV_CONFIG_SIZE);
 
 	/* 7: slots in [2, 4096], slot sizes <= 4096 */

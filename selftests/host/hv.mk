@@ -14,7 +14,7 @@ hv_devstate_SRCS := selftests/host/hv_devstate.c $(HV_TEST_DEPS)
 hv_gmem_SRCS := selftests/host/hv_gmem.c
 hv_ctl_SRCS := selftests/host/hv_ctl.c $(HV_TEST_DEPS)
 hv_janitor_SRCS := selftests/host/hv_janitor.c hypervisor/janitor.c
-hv_opts_SRCS := selftests/host/hv_opts.c hypervisor/opts.c
+hv_opts_SRCS := selftests/host/hv_opts.c $(HV_TEST_DEPS)
 hv_hypercall_VARIANTS := plain asan
 hv_ivshmem_VARIANTS := plain asan
 hv_devstate_VARIANTS := plain asan
@@ -27,6 +27,12 @@ hv_beerror_SRCS := selftests/host/hv_beerror.c $(HV_TEST_DEPS)
 hv_beerror_VARIANTS := plain asan
 $(BUILD)/tests/host/plain/hv_beerror: | $(BUILD)/bin/pvkit-blkback
 $(BUILD)/tests/host/asan/hv_beerror: | $(BUILD)/bin/asan/pvkit-blkback
+# hot-add and hot-remove with the real pvkit-blkback
+HOST_TESTS += hv_hotplug
+hv_hotplug_SRCS := selftests/host/hv_hotplug.c $(HV_TEST_DEPS)
+hv_hotplug_VARIANTS := plain asan
+$(BUILD)/tests/host/plain/hv_hotplug: | $(BUILD)/bin/pvkit-blkback
+$(BUILD)/tests/host/asan/hv_hotplug: | $(BUILD)/bin/asan/pvkit-blkback
 # against a real QEMU (-S, TCG); skips itself without one
 HOST_TESTS += hv_memmap
 hv_memmap_SRCS := selftests/host/hv_memmap.c $(HV_TEST_DEPS)

@@ -23,37 +23,12 @@
 
 #include "kselftest_harness.h"
 
-#include "hv_common.h"
+#include "hv_be.h"
 #include "../../hypervisor/include/be.h"
 #include "../../hypervisor/include/ctl.h"
+#include "../../hypervisor/include/kind.h"
 
 #define IMG_SIZE	(16ULL << 20)
-#define WAIT_MS		10000
-
-/* build/tests/host/<variant>/hv_beerror -> build/bin/[asan/]pvkit-blkback */
-static int blkback_path(char *buf, size_t len)
-{
-	const char *env = getenv("PVKIT_BIN_DIR");
-	char exe[PATH_MAX], *dir;
-	ssize_t n;
-
-	if (env && *env) {
-		snprintf(buf, len, "%s/pvkit-blkback", env);
-		return access(buf, X_OK);
-	}
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return -1;
-	exe[n] = '\0';
-	dir = dirname(dirname(dirname(dirname(exe))));
-#if defined(__SANITIZE_ADDRESS__)
-	snprintf(buf, len, "%s/bin/asan/pvkit-blkback", dir);
-	if (!access(buf, X_OK))
-		return 0;
-#endif
-	snprintf(buf, len, "%s/bin/pvkit-blkback", dir);
-	return access(buf, X_OK);
-}
 
 FIXTURE(beerr)
 {
@@ -65,39 +40,11 @@ FIXTURE(beerr)
 	uint64_t config_irqs;	/* config vector counts read so far */
 };
 
-/* One turn of pvkit-hv's main loop: events, reaping, timers. */
-static void pump(struct hv *hv, int ms)
-{
-	uint64_t now;
-	int status;
-	pid_t pid;
-
-	ev_run_once(hv, ms);
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-		be_reaped(hv, pid, status);
-	now = ev_now_ms();
-	be_tick(hv, now);
-	dev_tick(hv, now);
-}
-
-/* Pump until the device is in @state (and, if @epoch >= 0, that epoch). */
-static bool wait_state(struct hv *hv, struct dev *d, uint32_t state,
-		       int64_t epoch, int ms)
-{
-	uint64_t end = ev_now_ms() + ms;
-
-	while (ev_now_ms() < end) {
-		if (d->state == state && (epoch < 0 || d->epoch == epoch))
-			return true;
-		pump(hv, 10);
-	}
-	return d->state == state && (epoch < 0 || d->epoch == epoch);
-}
-
 FIXTURE_SETUP(beerr)
 {
 	char bin[PATH_MAX];
 	struct hv_opts o;
+	char err[256];
 	uint64_t end;
 	int fd, ret;
 
@@ -119,30 +66,19 @@ FIXTURE_SETUP(beerr)
 	ASSERT_EQ(2, dup2(fd, 2));
 	close(fd);
 
-	snprintf(self->img, sizeof(self->img), "/tmp/hv_beerror.%d.img",
-		 (int)getpid());
-	fd = open(self->img, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, ftruncate(fd, IMG_SIZE));
-	close(fd);
+	ASSERT_EQ(0, hvt_make_img(self->img, sizeof(self->img), "hv_beerror",
+				  IMG_SIZE));
 
 	self->hv = calloc(1, sizeof(*self->hv));
 	ASSERT_NE(NULL, self->hv);
-	opts_defaults(&o);
-	strcpy(o.name, "hvtest");
-	o.kernel = "/dev/null";
-	o.machine = "pc";
-	o.mem = HVT_MEM;
-	o.cpus = 2;
-	o.testdev = false;
-	o.ram_memfd = true;
-	ASSERT_EQ(0, opts_parse_disk(&o.disks[0], self->img));
-	o.nr_disks = 1;
+	hvt_opts(&o, 2, false, "pc", HVT_MEM);
+	ASSERT_EQ(0, kind_parse(kind_by_option("disk"), &o.devs[0], self->img,
+				err, sizeof(err)));
+	o.nr_devs = 1;
 	hv_struct_init(self->hv);
 	log_set_level(LOG_LVL_INFO);
 	ASSERT_EQ(0, ev_init(self->hv));
-	ASSERT_EQ(0, hv_core_init(self->hv, &o));
-	ASSERT_EQ(0, be_create_disks(self->hv));
+	ASSERT_EQ(0, hv_vm_init(self->hv, &o));
 	self->d = &self->hv->devs[0];
 	ASSERT_EQ(PVKIT_DEV_BLK, self->d->type);
 	ASSERT_EQ(2, self->d->nr_queues);
@@ -157,14 +93,7 @@ FIXTURE_SETUP(beerr)
 
 FIXTURE_TEARDOWN(beerr)
 {
-	if (self->hv) {
-		self->hv->stopping = true;
-		be_shutdown_all(self->hv);
-		hvt_exit(self->hv);
-		free(self->hv);
-	}
-	if (self->img[0])
-		unlink(self->img);
+	hvt_be_teardown(self->hv, self->img);
 	if (self->saved_stderr >= 0) {
 		fflush(stderr);
 		dup2(self->saved_stderr, 2);
@@ -181,57 +110,6 @@ FIXTURE_TEARDOWN(beerr)
 		}
 		unlink(self->log);
 	}
-}
-
-static struct pvkit_ring_hdr *hdr(struct hv *hv, struct dev *d,
-				  unsigned int q)
-{
-	return (struct pvkit_ring_hdr *)(hv->shm + d->q[q].ring_offset);
-}
-
-static void kick(struct hv *hv, struct dev *d, unsigned int q)
-{
-	uint64_t one = 1;
-
-	if (write(hv->kick_fd[d->q[q].kick], &one, sizeof(one)) != sizeof(one))
-		perror("kick");
-}
-
-/* The guest's part of a (re)connect: ack every feature, DEV_CONNECT. */
-static int64_t guest_connect(struct hv *hv, struct dev *d)
-{
-	int64_t ret = hvt_call(hv, PVKIT_HC_DEV_ACK_FEATURES, d->slot,
-			       d->features & ~PVKIT_BLK_F_BACKEND_POLL, 0, 0);
-
-	return ret ?: hvt_call(hv, PVKIT_HC_DEV_CONNECT, d->slot, 0, 0, 0);
-}
-
-/* A FLUSH through queue @q: the rings are served.  Its status or -1. */
-static int guest_flush(struct hv *hv, struct dev *d, unsigned int q,
-		       uint64_t id)
-{
-	struct pvkit_blk_req rq;
-	struct pvkit_blk_rsp rsp;
-	struct pvkit_ring fe;
-	uint64_t end;
-
-	if (pvkit_ring_attach(&fe, hdr(hv, d, q), d->q[q].slots,
-			      d->q[q].req_size, d->q[q].rsp_size))
-		return -1;
-	memset(&rq, 0, sizeof(rq));
-	rq.id = htole64(id);
-	rq.op = PVKIT_BLK_OP_FLUSH;
-	if (pvkit_ring_put_req(&fe, &rq, sizeof(rq)))
-		return -1;
-	pvkit_ring_push_reqs(&fe);
-	kick(hv, d, q);
-	end = ev_now_ms() + WAIT_MS;
-	while (pvkit_ring_rsp_avail(&fe) <= 0 && ev_now_ms() < end)
-		pump(hv, 5);
-	if (pvkit_ring_rsp_avail(&fe) != 1)
-		return -1;
-	pvkit_ring_get_rsp(&fe, &rsp, sizeof(rsp));
-	return le64toh(rsp.id) == id ? rsp.status : -1;
 }
 
 /* Break queue @q's request index and make the back-end look at it. */

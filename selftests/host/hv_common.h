@@ -17,9 +17,25 @@
 
 #include "../../hypervisor/include/dev.h"
 #include "../../hypervisor/include/ev.h"
+#include "../../hypervisor/include/hc.h"
 #include "../../hypervisor/include/hv.h"
 
 #define HVT_MEM		(64ULL << 20)
+
+/* Options of a test VM: RAM in a memfd, no hot-plug reserve. */
+static inline void hvt_opts(struct hv_opts *o, unsigned int cpus,
+			    bool testdev, const char *machine, uint64_t mem)
+{
+	opts_defaults(o);
+	strcpy(o->name, "hvtest");
+	o->kernel = "/dev/null";
+	o->machine = machine;
+	o->mem = mem;
+	o->cpus = cpus;
+	o->testdev = testdev;
+	o->ram_memfd = true;
+	o->hotplug = 0;	/* the layout the tests pin: no spare channels */
+}
 
 /* The core as pvkit-hv builds it for --machine/--mem; RAM in a memfd. */
 static inline int hvt_init_layout(struct hv *hv, unsigned int cpus,
@@ -28,19 +44,12 @@ static inline int hvt_init_layout(struct hv *hv, unsigned int cpus,
 {
 	struct hv_opts o;
 
-	opts_defaults(&o);
-	strcpy(o.name, "hvtest");
-	o.kernel = "/dev/null";
-	o.machine = machine;
-	o.mem = mem;
-	o.cpus = cpus;
-	o.testdev = testdev;
-	o.ram_memfd = true;
+	hvt_opts(&o, cpus, testdev, machine, mem);
 	hv_struct_init(hv);
 	log_set_level(getenv("HVT_VERBOSE") ? LOG_LVL_DEBUG : LOG_LVL_ERR);
 	if (loop && ev_init(hv))
 		return -1;
-	return hv_core_init(hv, &o);
+	return hv_vm_init(hv, &o);
 }
 
 static inline int hvt_init(struct hv *hv, unsigned int cpus, bool testdev,

@@ -62,7 +62,7 @@ static int handle(struct hv *hv, const char *req, size_t len, char **reply)
 	int ret;
 
 	jb_init(&jb);
-	ret = ctl_handle(hv, req, len, &jb);
+	ret = ctl_handle(hv, req, len, &jb, NULL);
 	if (ret) {
 		jb_free(&jb);
 		return 2;

@@ -30,7 +30,7 @@ static const int expected[6][DEV_EV_NR] = {
 	[O] = {   X,  C,   X,   O,    O,   O,    B,     X,    F },
 	[C] = {   X,  X,   O,   O,    R,   X,    X,     R,    L },
 	[R] = {   X,  X,   X,   R,    R,   O,    B,     X,    F },
-	[L] = {   X,  X,   F,   F,    L,   X,    X,     L,    X },
+	[L] = {   X,  X,   F,   F,    L,   X,    X,     L,    F },
 	[B] = {   X,  X,   X,   R,    B,   X,    B,     X,    F },
 };
 
@@ -308,30 +308,57 @@ TEST_F(dev, create_limits)
 	EXPECT_EQ(EINVAL, errno);
 	EXPECT_EQ(NULL, dev_create(hv, PVKIT_DEV_BLK, 0, 0, 256, 128, 16, &tdev_ops));
 	EXPECT_EQ(NULL, dev_create(hv, PVKIT_DEV_BLK, 0, 1, 3, 128, 16, &tdev_ops));
-	EXPECT_EQ(NULL, dev_create(hv, PVKIT_DEV_BLK, 0, 17, 256, 128, 16, &tdev_ops));
+	EXPECT_EQ(NULL, dev_create(hv, PVKIT_DEV_BLK, 0, PVKIT_MAX_QUEUES + 1,
+				   256, 128, 16, &tdev_ops));
+}
+
+static uint64_t shm_size(const struct hv_opts *o, struct hv_plan *p)
+{
+	kind_plan(o, p);
+	return hv_shm_size_for(p);
 }
 
 TEST(shm_sizing)
 {
 	struct hv_opts o;
+	struct hv_plan p;
 	unsigned int i;
 
 	opts_defaults(&o);
 	o.cpus = 4;
-	EXPECT_EQ(HV_SHM_MIN_SIZE, hv_shm_size_for(&o));
-	o.nr_disks = HV_MAX_DISKS;
-	for (i = 0; i < HV_MAX_DISKS; i++)
-		o.disks[i].queues = 16;
+	o.hotplug = 0;
+	EXPECT_EQ(HV_SHM_MIN_SIZE, shm_size(&o, &p));
+	o.nr_devs = HV_MAX_DEVS;
+	for (i = 0; i < HV_MAX_DEVS; i++) {
+		o.devs[i].kind = kind_by_option("disk");
+		o.devs[i].queues = 16;
+	}
 	/* 16 disks x 4 queues (clamped to cpus) x 40 KiB rings */
-	EXPECT_EQ(4 * 1024 * 1024, hv_shm_size_for(&o));
+	EXPECT_EQ(4 * 1024 * 1024, shm_size(&o, &p));
 	o.cpus = 64;
-	EXPECT_EQ(16 * 1024 * 1024, hv_shm_size_for(&o));
-	EXPECT_EQ(1 + 16 * 16, hv_total_queues(&o));
-	EXPECT_EQ(16, hv_disk_queues(&o, 0));
-	o.disks[0].queues = 0;
-	EXPECT_EQ(16, hv_disk_queues(&o, 0));
+	EXPECT_EQ(16 * 1024 * 1024, shm_size(&o, &p));
+	EXPECT_EQ(1 + 16 * 16, p.queues);
+	EXPECT_EQ(16, kind_queues(&o.devs[0], o.cpus));
+	o.devs[0].queues = 0;
+	/* one per vCPU, clamped to what a device table entry holds */
+	EXPECT_EQ(PVKIT_MAX_QUEUES, kind_queues(&o.devs[0], o.cpus));
 	o.cpus = 2;
-	EXPECT_EQ(2, hv_disk_queues(&o, 0));
+	EXPECT_EQ(2, kind_queues(&o.devs[0], o.cpus));
+	/* the hot-plug reserve: channels and ring memory for blk queues */
+	o.hotplug = 8;
+	kind_plan(&o, &p);
+	EXPECT_EQ(8, p.spare_queues);
+	EXPECT_EQ(8 * 40960, p.spare_bytes);
+	/* never more channels than MSI-X vectors */
+	o.cpus = 8;
+	o.hotplug = 200;
+	kind_plan(&o, &p);
+	EXPECT_EQ(1 + 16 * 8, p.queues);
+	EXPECT_EQ(PVKIT_MAX_VECTORS - HV_FIRST_QUEUE_VEC - 1 - 16 * 8,
+		  p.spare_queues);
+	o.cpus = 64;
+	kind_plan(&o, &p);
+	EXPECT_EQ(0, p.spare_queues);
 }
 
 TEST_HARNESS_MAIN

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "kselftest_harness.h"
+#include "../../hypervisor/include/kind.h"
 #include "../../hypervisor/include/opts.h"
 
 static const struct {
@@ -53,25 +54,36 @@ TEST(size_table)
 TEST(disk_specs)
 {
 	static const char *const good[] = {
-		"/tmp/a.img", "/tmp/a.img,ro", "/tmp/a.img,queues=2",
-		"/tmp/a.img,ro,queues=1,poll=50",
+		"/dev/null", "/dev/null,ro", "/dev/null,queues=2",
+		"/dev/null,ro,queues=1,poll=50",
 	};
 	static const char *const bad[] = {
 		"", ",ro", "/tmp/a.img,queues=0", "/tmp/a.img,queues=x",
 		"/tmp/a.img,poll=-1", "/tmp/a.img,bogus", "/tmp/a.img,,ro",
-		"/tmp/a.img,",
+		"/tmp/a.img,", "/nonexistent/pvkit.img",
 	};
-	struct hv_disk_opt d;
+	const struct hv_kind *k = kind_by_option("disk");
+	struct hv_dev_opt d;
+	char err[256];
 	unsigned int i;
 
-	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		memset(&d, 0, sizeof(d));
-		EXPECT_EQ(0, opts_parse_disk(&d, good[i])) TH_LOG("%s", good[i]);
-	}
+	ASSERT_NE(NULL, k);
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		EXPECT_EQ(0, kind_parse(k, &d, good[i], err, sizeof(err)))
+			TH_LOG("%s: %s", good[i], err);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		memset(&d, 0, sizeof(d));
-		EXPECT_NE(0, opts_parse_disk(&d, bad[i])) TH_LOG("%s", bad[i]);
+		err[0] = '\0';
+		EXPECT_NE(0, kind_parse(k, &d, bad[i], err, sizeof(err)))
+			TH_LOG("%s", bad[i]);
+		/* every refusal says why */
+		EXPECT_NE('\0', err[0]) TH_LOG("%s", bad[i]);
 	}
+	/* the back-end gets its own syntax */
+	ASSERT_EQ(0, kind_parse(k, &d, "/dev/null,ro,queues=1,poll=50", err,
+				sizeof(err)));
+	EXPECT_STREQ("path=/dev/null,ro,poll=50", d.args);
+	EXPECT_EQ(1, d.queues);
+	EXPECT_TRUE(d.ro);
 }
 
 TEST(names)

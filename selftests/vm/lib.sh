@@ -164,3 +164,53 @@ echo "PVKIT-DMESG-END"
 		vm_fail=$((vm_fail + 1))
 	fi
 }
+
+# --- TAP helpers for host-orchestrated tests that print "PVKIT-KEY: v"
+# lines on the guest console ($log).  tap_check NAME STATUS [DIAG]
+# prints one result; tap_finish judges the guest kernel log lines the
+# test echoed as "PVKIT-DMESG: ...", dumps the console tail on failure,
+# prints the totals and returns the verdict.
+tap_n=0
+tap_fail=0
+
+tap_val()	# tap_val KEY: the last value the guest printed for KEY
+{
+	tr -d '\r' < "$log" | sed -n "s/^$1: //p" | tail -n 1
+}
+
+tap_check()
+{
+	tap_n=$((tap_n + 1))
+	if [ "$2" -eq 0 ]; then
+		echo "ok $tap_n $1"
+	else
+		echo "not ok $tap_n $1"
+		[ -n "${3:-}" ] && echo "# $3"
+		tap_fail=$((tap_fail + 1))
+	fi
+}
+
+tap_finish()
+{
+	if tr -d '\r' < "$log" | grep -q -E 'PVKIT-DMESG: .*(BUG:|WARNING:|Oops|Call Trace)'; then
+		echo "# guest kernel log has a BUG/WARNING/Oops"
+		tap_fail=$((tap_fail + 1))
+	fi
+	if [ $tap_fail -ne 0 ]; then
+		echo "# ---- console (last 60 lines)"
+		tr -d '\r' < "$log" | tail -n 60 | sed 's/^/# /'
+	fi
+	echo "# Totals: pass:$((tap_n - tap_fail)) fail:$tap_fail xfail:0 xpass:0 skip:0 error:0"
+	[ $tap_fail -eq 0 ]
+}
+
+# tap_need_guest: print the kselftest SKIP and return 1 if pvkit-hv or
+# the guest kernel is not built.
+tap_need_guest()
+{
+	echo "TAP version 13"
+	if [ ! -x "$TOP/build/bin/pvkit-hv" ] || [ ! -f "$TOP/build/kernel/vmlinuz" ]; then
+		echo "1..0 # SKIP pvkit-hv or kernel missing: run 'make guest'"
+		return 1
+	fi
+}

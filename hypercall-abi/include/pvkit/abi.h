@@ -49,7 +49,7 @@
 
 #define PVKIT_MAGIC			0x544b5650	/* "PVKT" little-endian */
 #define PVKIT_ABI_MAJOR			1
-#define PVKIT_ABI_MINOR			0
+#define PVKIT_ABI_MINOR			1
 
 /* ------------------------------------------------------------ layout --- */
 
@@ -63,7 +63,12 @@
 #define PVKIT_MAX_MEM_RANGES		8
 #define PVKIT_MAX_MAILBOXES		64
 #define PVKIT_MAX_DEVICES		32
-#define PVKIT_MAX_QUEUES		16	/* per device */
+/*
+ * Queues per device.  1.0 had 16; 1.1 turned the entry's trailing pad
+ * into queues 16..19 so that an 8-pair NIC plus its control queue (17)
+ * fits.  A 1.0 guest refuses only devices with more than 16 queues.
+ */
+#define PVKIT_MAX_QUEUES		20
 #define PVKIT_MAX_VECTORS		256
 #define PVKIT_SHM_MIN_SIZE		(64 * 1024)
 
@@ -260,7 +265,6 @@ struct pvkit_dev_entry {
 	__le64 reserved[4];	/* must be zero */
 	__u8 config[PVKIT_DEV_CONFIG_SIZE]; /* type-specific, see type header */
 	struct pvkit_queue_desc queues[PVKIT_MAX_QUEUES]; /* the queues */
-	__u8 pad[64];		/* fills the entry to 512 bytes */
 };				/* 512 bytes, MUST NOT change in major 1 */
 
 _Static_assert(sizeof(struct pvkit_dev_entry) == 512, "pvkit_dev_entry size");
