@@ -589,6 +589,18 @@ static int pvblk_getgeo(struct block_device *bdev, struct hd_geometry *geo)
 	return 0;
 }
 
+/*
+ * Every release of the whole disk (the last close of a partition is one),
+ * after the open count dropped: the last one completes a hot-remove the
+ * host asked for while the disk was open.
+ */
+static void pvblk_release(struct gendisk *disk, fmode_t mode)
+{
+	struct pvblk *blk = disk->private_data;
+
+	pvkit_fe_dev_release(&blk->fd);
+}
+
 static void pvblk_free_disk(struct gendisk *disk)
 {
 	struct pvblk *blk = disk->private_data;
@@ -600,6 +612,7 @@ static void pvblk_free_disk(struct gendisk *disk)
 
 static const struct block_device_operations pvblk_fops = {
 	.owner		= THIS_MODULE,
+	.release	= pvblk_release,
 	.getgeo		= pvblk_getgeo,
 	.free_disk	= pvblk_free_disk,
 };
@@ -740,6 +753,12 @@ static void pvblk_fe_gone(struct pvkit_fe_dev *fd)
 	blk_mark_disk_dead(fd_to_pvblk(fd)->disk);
 }
 
+/* Open (a mount or a partition counts once): hot-remove waits. */
+static bool pvblk_fe_in_use(struct pvkit_fe_dev *fd)
+{
+	return disk_openers(fd_to_pvblk(fd)->disk) > 0;
+}
+
 static const struct pvkit_fe_dev_ops pvblk_fe_ops = {
 	.quiesce	= pvblk_fe_quiesce,
 	.unquiesce	= pvblk_fe_unquiesce,
@@ -749,6 +768,7 @@ static const struct pvkit_fe_dev_ops pvblk_fe_ops = {
 	.drop		= pvblk_fe_expired,
 	.dropped	= pvblk_fe_dropped,
 	.gone		= pvblk_fe_gone,
+	.in_use		= pvblk_fe_in_use,
 };
 
 static int pvblk_init_fe_dev(struct pvblk *blk)
