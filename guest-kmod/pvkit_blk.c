@@ -14,10 +14,9 @@
  * index marks the disk broken (all I/O fails, the device is reset once);
  * the guest does not crash.
  *
- * Back-end restarts are survived: on RESETTING the queue is quiesced with
- * its requests kept; on OFFERED (new epoch) the rings are reattached, the
- * device reconnected and every unanswered request resubmitted in its
- * original order.
+ * The device lifecycle (back-end restarts, a broken disk, hot-remove) is
+ * pvkit.ko's struct pvkit_fe_dev (pvkit/fe.h): this driver supplies the
+ * blk-mq side of it (quiesce, fail a request, mark the disk dead).
  *
  * Copyright (c) 2026 The pvkit authors
  */
@@ -32,13 +31,11 @@
 #include <linux/interrupt.h>
 #include <linux/log2.h>
 #include <linux/module.h>
-#include <linux/mutex.h>
 #include <linux/scatterlist.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/string_helpers.h>
-#include <linux/workqueue.h>
 #include <pvkit/abi.h>
 #include <pvkit/blk.h>
 #include <pvkit/bus.h>
@@ -86,33 +83,12 @@ struct pvblk_queue {
 	struct pvblk *blk;
 };
 
-/* Lifecycle of the disk as a whole (pvblk.state, under state_lock). */
-enum pvblk_state {
-	PVBLK_LIVE,		/* connected: I/O flows */
-	PVBLK_QUIESCED,		/* back-end restarting: I/O held, kept */
-	PVBLK_DEAD,		/* broken, closing or gone: I/O fails */
-};
-
-/* pvblk.flags */
-enum {
-	PVBLK_F_BROKEN,		/* protocol violation seen */
-	PVBLK_F_RESET_DONE,	/* DEV_RESET issued (at most once) */
-};
-
 struct pvblk {
 	struct pvkit_device *pdev;
 	struct device *dma_dev;
 	struct gendisk *disk;
 	struct blk_mq_tag_set tag_set;
-
-	struct mutex state_lock;	/* lifecycle: state, connected */
-	enum pvblk_state state;		/* READ_ONCE() in the I/O path */
-	bool connected;			/* DEV_CONNECT done and not undone */
-	bool no_events;			/* in probe/remove: no state changes */
-	u32 epoch;			/* ring epoch of the last connect */
-	unsigned long flags;		/* PVBLK_F_* */
-	struct work_struct broken_work;
-	struct work_struct timeout_work; /* reset after an I/O timeout */
+	struct pvkit_fe_dev fd;		/* lifecycle, in pvkit.ko */
 
 	int index;			/* pvda = 0: the device instance */
 	u64 features;			/* acknowledged PVKIT_BLK_F_* */
@@ -150,165 +126,6 @@ struct pvblk_req {
 static inline bool pvblk_has(const struct pvblk *blk, u64 feature)
 {
 	return blk->features & feature;
-}
-
-/* --------------------------------------------------------- lifecycle --- */
-
-static __printf(2, 3) void pvblk_mark_broken(struct pvblk *blk,
-					     const char *fmt, ...)
-{
-	struct va_format vaf;
-	va_list args;
-
-	if (test_and_set_bit(PVBLK_F_BROKEN, &blk->flags))
-		return;
-	va_start(args, fmt);
-	vaf.fmt = fmt;
-	vaf.va = &args;
-	dev_err(&blk->pdev->dev, "%s: device broken: %pV\n",
-		blk->disk->disk_name, &vaf);
-	va_end(args);
-	schedule_work(&blk->broken_work);
-}
-
-/* Fail every request the host still owes us (the host is done with them). */
-static void pvblk_fail_inflight(struct pvblk *blk)
-{
-	struct pvkit_fe_req *r, *tmp;
-	unsigned int i;
-
-	for (i = 0; i < blk->nr_queues; i++) {
-		LIST_HEAD(failed);
-
-		pvkit_fe_take_all(&blk->queues[i].fq, &failed);
-		list_for_each_entry_safe(r, tmp, &failed, node) {
-			struct pvblk_req *br = container_of(r, struct pvblk_req,
-							    fe);
-
-			list_del_init(&r->node);
-			br->status = BLK_STS_IOERR;
-			blk_mq_complete_request(blk_mq_rq_from_pdu(br));
-		}
-	}
-}
-
-/* Stop reading every ring. */
-static void pvblk_stop_rings(struct pvblk *blk)
-{
-	unsigned int i;
-
-	for (i = 0; i < blk->nr_queues; i++)
-		pvkit_fe_set_live(&blk->queues[i].fq, false);
-}
-
-enum pvblk_kill_how {
-	PVBLK_KILL_RESET,	/* protocol violation: DEV_RESET once */
-	PVBLK_KILL_DISCONNECT,	/* hot-remove: finish what the host has */
-	PVBLK_KILL_GONE,	/* the host is done with the device */
-};
-
-static int pvblk_reap(struct pvblk_queue *pq, struct io_comp_batch *iob);
-
-/*
- * Make the disk dead: from now on every request fails.  Requests in flight
- * fail once the host is known to be done with them.  state_lock held.
- */
-static void pvblk_kill(struct pvblk *blk, enum pvblk_kill_how how)
-{
-	struct pvkit_device *pdev = blk->pdev;
-	bool quiesced = blk->state == PVBLK_QUIESCED;
-	unsigned int i;
-	int err;
-
-	if (blk->state == PVBLK_DEAD)
-		return;
-	WRITE_ONCE(blk->state, PVBLK_DEAD);
-
-	switch (how) {
-	case PVBLK_KILL_RESET:
-		pvblk_stop_rings(blk);
-		if (!test_and_set_bit(PVBLK_F_RESET_DONE, &blk->flags)) {
-			err = pvkit_dev_reset(pdev);
-			if (err)
-				dev_warn(&pdev->dev, "DEV_RESET failed: %d\n",
-					 err);
-		}
-		break;
-	case PVBLK_KILL_DISCONNECT:
-		blk_mark_disk_dead(blk->disk);
-		if (blk->connected) {
-			/* the host answers what it has before returning */
-			err = pvkit_dev_disconnect(pdev);
-			if (err)
-				dev_warn(&pdev->dev,
-					 "DEV_DISCONNECT failed: %d\n", err);
-		}
-		for (i = 0; i < blk->nr_queues; i++) {
-			struct pvblk_queue *pq = &blk->queues[i];
-			unsigned long flags;
-
-			spin_lock_irqsave(&pq->fq.lock, flags);
-			pvblk_reap(pq, NULL);
-			pq->fq.live = false;
-			spin_unlock_irqrestore(&pq->fq.lock, flags);
-		}
-		break;
-	case PVBLK_KILL_GONE:
-		blk_mark_disk_dead(blk->disk);
-		pvblk_stop_rings(blk);
-		break;
-	}
-	blk->connected = false;
-
-	pvblk_fail_inflight(blk);
-	if (quiesced)
-		blk_mq_unquiesce_queue(blk->disk->queue);
-	/* let requests held by a full ring through, to fail */
-	blk_mq_start_stopped_hw_queues(blk->disk->queue, true);
-}
-
-static void pvblk_broken_work(struct work_struct *work)
-{
-	struct pvblk *blk = container_of(work, struct pvblk, broken_work);
-
-	mutex_lock(&blk->state_lock);
-	pvblk_kill(blk, PVBLK_KILL_RESET);
-	mutex_unlock(&blk->state_lock);
-}
-
-static void pvblk_quiesce(struct pvblk *blk);
-
-/*
- * Reset the device after an I/O timeout.  DEV_RESET waits for the
- * back-end to drain; one that does not is killed and restarted by the
- * host (the call then answers EIO).  Either way the device comes back
- * OFFERED and pvblk_reconnect() resubmits what is unanswered: the
- * response to a request can no longer arrive from the old connection.
- */
-static void pvblk_timeout_work(struct work_struct *work)
-{
-	struct pvblk *blk = container_of(work, struct pvblk, timeout_work);
-	struct device *dev = &blk->pdev->dev;
-	int err;
-
-	mutex_lock(&blk->state_lock);
-	/* one reset covers every request that timed out meanwhile */
-	if (blk->state != PVBLK_LIVE || !blk->connected)
-		goto out;
-	pvblk_quiesce(blk);
-	err = pvkit_dev_reset(blk->pdev);
-	if (err == -EIO) {
-		dev_warn(dev, "%s: back-end did not drain: the host restarts it\n",
-			 blk->disk->disk_name);
-	} else if (err) {
-		pvblk_mark_broken(blk, "DEV_RESET after an I/O timeout failed: %d",
-				  err);
-	} else {
-		dev_warn(dev, "%s: device reset after an I/O timeout\n",
-			 blk->disk->disk_name);
-	}
-out:
-	mutex_unlock(&blk->state_lock);
 }
 
 /* ------------------------------------------------------------ rings --- */
@@ -374,15 +191,10 @@ static bool pvblk_complete(struct pvkit_fe_queue *fq, struct pvkit_fe_req *r,
 static int pvblk_reap(struct pvblk_queue *pq, struct io_comp_batch *iob)
 {
 	struct pvkit_blk_rsp rsp;
-	int found;
 
-	found = pvkit_fe_reap(&pq->fq, &rsp, pvblk_complete, iob);
-	if (found < 0) {
-		pvblk_mark_broken(pq->blk, "%s", pq->fq.why);
-		return 0;
-	}
-	return found;
+	return pvkit_fe_dev_reap(&pq->blk->fd, &pq->fq, &rsp, iob);
 }
+
 static irqreturn_t pvblk_irq(int irq, void *data)
 {
 	struct pvblk_queue *pq = data;
@@ -573,7 +385,7 @@ static blk_status_t pvblk_queue_rq(struct blk_mq_hw_ctx *hctx,
 	bool kick = false;
 	int err;
 
-	if (unlikely(READ_ONCE(blk->state) == PVBLK_DEAD))
+	if (unlikely(pvkit_fe_dev_dead(&blk->fd)))
 		return BLK_STS_IOERR;
 
 	status = pvblk_prep(blk, rq, br);
@@ -584,7 +396,7 @@ static blk_status_t pvblk_queue_rq(struct blk_mq_hw_ctx *hctx,
 	blk_mq_start_request(rq);
 
 	spin_lock_irqsave(&pq->fq.lock, flags);
-	if (unlikely(READ_ONCE(blk->state) == PVBLK_DEAD)) {
+	if (unlikely(pvkit_fe_dev_dead(&blk->fd))) {
 		err = -EIO;
 	} else {
 		/* a queue that is not live gets it at reconnect */
@@ -659,7 +471,7 @@ static int pvblk_poll(struct blk_mq_hw_ctx *hctx, struct io_comp_batch *iob)
 
 /*
  * A request stayed unanswered for a whole I/O timeout on a live ring: the
- * back-end is stuck or lost it.  Reset the device (pvblk_timeout_work());
+ * back-end is stuck or lost it.  Reset the device (pvkit_fe_dev_timed_out());
  * the reconnect resubmits it, or fails it once it has timed out more than
  * timeout_retries times.  The timer keeps running meanwhile: the request
  * is completed only by a response or by that decision, never twice.
@@ -671,16 +483,8 @@ static enum blk_eh_timer_return pvblk_timeout(struct request *rq)
 	struct pvblk_req *br = blk_mq_rq_to_pdu(rq);
 	u8 n;
 
-	/*
-	 * Not during probe or remove: the bus cannot deliver a state change
-	 * then (it holds the device lock), so a reset would never finish.
-	 */
-	if (READ_ONCE(blk->no_events)) {
-		pvblk_mark_broken(blk, "request timed out during probe or remove");
-		return BLK_EH_RESET_TIMER;
-	}
-	/* a back-end being restarted is waited for: the host said so */
-	if (READ_ONCE(blk->state) != PVBLK_LIVE)
+	/* not counted while a restart the host announced is waited out */
+	if (!pvkit_fe_dev_timed_out(&blk->fd))
 		return BLK_EH_RESET_TIMER;
 
 	n = READ_ONCE(br->timeouts);
@@ -693,7 +497,6 @@ static enum blk_eh_timer_return pvblk_timeout(struct request *rq)
 			     le64_to_cpu(br->slot.id), br->slot.op,
 			     le64_to_cpu(br->slot.sector),
 			     jiffies_to_msecs(rq->q->rq_timeout), n);
-	schedule_work(&blk->timeout_work);
 	return BLK_EH_RESET_TIMER;
 }
 
@@ -786,17 +589,30 @@ static int pvblk_getgeo(struct block_device *bdev, struct hd_geometry *geo)
 	return 0;
 }
 
+/*
+ * Every release of the whole disk (the last close of a partition is one),
+ * after the open count dropped: the last one completes a hot-remove the
+ * host asked for while the disk was open.
+ */
+static void pvblk_release(struct gendisk *disk, fmode_t mode)
+{
+	struct pvblk *blk = disk->private_data;
+
+	pvkit_fe_dev_release(&blk->fd);
+}
+
 static void pvblk_free_disk(struct gendisk *disk)
 {
 	struct pvblk *blk = disk->private_data;
 
 	ida_free(&pvblk_index_ida, blk->index);
-	mutex_destroy(&blk->state_lock);
+	pvkit_fe_dev_destroy(&blk->fd);
 	kfree(blk);
 }
 
 static const struct block_device_operations pvblk_fops = {
 	.owner		= THIS_MODULE,
+	.release	= pvblk_release,
 	.getgeo		= pvblk_getgeo,
 	.free_disk	= pvblk_free_disk,
 };
@@ -884,6 +700,100 @@ static int pvblk_name_format(const char *prefix, int index, char *buf,
 	if (snprintf(buf, buflen, "%s%s", prefix, suffix + n) >= buflen)
 		return -EINVAL;
 	return 0;
+}
+
+/* ------------------------------------------------------- lifecycle --- */
+
+static inline struct pvblk *fd_to_pvblk(struct pvkit_fe_dev *fd)
+{
+	return container_of(fd, struct pvblk, fd);
+}
+
+static void pvblk_fe_quiesce(struct pvkit_fe_dev *fd)
+{
+	blk_mq_quiesce_queue(fd_to_pvblk(fd)->disk->queue);
+}
+
+static void pvblk_fe_unquiesce(struct pvkit_fe_dev *fd)
+{
+	blk_mq_unquiesce_queue(fd_to_pvblk(fd)->disk->queue);
+}
+
+static void pvblk_fe_restart(struct pvkit_fe_dev *fd)
+{
+	blk_mq_start_stopped_hw_queues(fd_to_pvblk(fd)->disk->queue, true);
+}
+
+static void pvblk_fe_fail(struct pvkit_fe_dev *fd, struct pvkit_fe_req *r,
+			  int err)
+{
+	struct pvblk_req *br = container_of(r, struct pvblk_req, fe);
+
+	br->status = err == -ETIMEDOUT ? BLK_STS_TIMEOUT : BLK_STS_IOERR;
+	blk_mq_complete_request(blk_mq_rq_from_pdu(br));
+}
+
+/* Timed out more than timeout_retries times: fail it, do not resend. */
+static bool pvblk_fe_expired(struct pvkit_fe_dev *fd, struct pvkit_fe_req *r)
+{
+	return READ_ONCE(container_of(r, struct pvblk_req, fe)->timeouts) >
+	       READ_ONCE(timeout_retries);
+}
+
+static void pvblk_fe_dropped(struct pvkit_fe_dev *fd,
+			     struct pvkit_fe_queue *fq, unsigned int n)
+{
+	dev_err(&fd->pdev->dev,
+		"%s: queue %u: %u requests failed after %u timeouts\n",
+		fd->name, fq->index, n, READ_ONCE(timeout_retries) + 1);
+}
+
+static void pvblk_fe_gone(struct pvkit_fe_dev *fd)
+{
+	blk_mark_disk_dead(fd_to_pvblk(fd)->disk);
+}
+
+/* Open (a mount or a partition counts once): hot-remove waits. */
+static bool pvblk_fe_in_use(struct pvkit_fe_dev *fd)
+{
+	return disk_openers(fd_to_pvblk(fd)->disk) > 0;
+}
+
+static const struct pvkit_fe_dev_ops pvblk_fe_ops = {
+	.quiesce	= pvblk_fe_quiesce,
+	.unquiesce	= pvblk_fe_unquiesce,
+	.restart	= pvblk_fe_restart,
+	.complete	= pvblk_complete,
+	.fail		= pvblk_fe_fail,
+	.drop		= pvblk_fe_expired,
+	.dropped	= pvblk_fe_dropped,
+	.gone		= pvblk_fe_gone,
+	.in_use		= pvblk_fe_in_use,
+};
+
+static int pvblk_init_fe_dev(struct pvblk *blk)
+{
+	struct pvkit_fe_dev *fd = &blk->fd;
+	unsigned int i;
+	int err;
+
+	err = pvkit_fe_dev_init(fd, blk->pdev, &pvblk_fe_ops, blk->nr_queues,
+				sizeof(struct pvkit_blk_rsp));
+	if (err)
+		return err;
+	for (i = 0; i < blk->nr_queues; i++)
+		fd->queues[i] = &blk->queues[i].fq;
+	fd->noun = "disk";
+	fd->features = blk->features;
+	return 0;
+}
+
+static void pvblk_state_changed(struct pvkit_device *pdev, u32 old_state)
+{
+	struct pvblk *blk = dev_get_drvdata(&pdev->dev);
+
+	if (blk)
+		pvkit_fe_dev_state_changed(&blk->fd, old_state);
 }
 
 /* --------------------------------------------------------------- probe --- */
@@ -1095,27 +1005,6 @@ static int pvblk_request_irqs(struct pvblk *blk)
 	return 0;
 }
 
-/* Mark every ring live after a (re)connect; the host zeroed the headers. */
-static void pvblk_start_rings(struct pvblk *blk)
-{
-	unsigned int i;
-
-	for (i = 0; i < blk->nr_queues; i++)
-		pvkit_fe_set_live(&blk->queues[i].fq, true);
-}
-
-static int pvblk_connect(struct pvblk *blk, unsigned int wait_ms, bool first)
-{
-	int err;
-
-	err = pvkit_fe_connect(blk->pdev, blk->features, wait_ms, first);
-	if (err)
-		return err;
-	blk->connected = true;
-	blk->epoch = blk->pdev->epoch;
-	return 0;
-}
-
 static void pvblk_setup_queue(struct pvblk *blk)
 {
 	struct request_queue *q = blk->disk->queue;
@@ -1173,10 +1062,6 @@ static int pvblk_probe(struct pvkit_device *pdev)
 		return -ENOMEM;
 	blk->pdev = pdev;
 	blk->dma_dev = pvkit_dma_dev(pdev);
-	blk->state = PVBLK_LIVE;
-	mutex_init(&blk->state_lock);
-	INIT_WORK(&blk->broken_work, pvblk_broken_work);
-	INIT_WORK(&blk->timeout_work, pvblk_timeout_work);
 
 	err = pvblk_read_config(blk);
 	if (err)
@@ -1196,6 +1081,9 @@ static int pvblk_probe(struct pvkit_device *pdev)
 	err = pvblk_init_queues(blk);
 	if (err)
 		goto out_free_index;
+	err = pvblk_init_fe_dev(blk);
+	if (err)
+		goto out_free_queues;
 
 	blk->tag_set.ops = &pvblk_mq_ops;
 	blk->tag_set.nr_hw_queues = blk->nr_queues;
@@ -1208,7 +1096,7 @@ static int pvblk_probe(struct pvkit_device *pdev)
 	blk->tag_set.driver_data = blk;
 	err = blk_mq_alloc_tag_set(&blk->tag_set);
 	if (err)
-		goto out_free_queues;
+		goto out_destroy_fe_dev;
 
 	blk->disk = blk_mq_alloc_disk(&blk->tag_set, blk);
 	if (IS_ERR(blk->disk)) {
@@ -1219,6 +1107,7 @@ static int pvblk_probe(struct pvkit_device *pdev)
 				DISK_NAME_LEN);
 	if (err)
 		goto out_put_disk;
+	blk->fd.name = blk->disk->disk_name;
 	blk->disk->major = pvblk_major;
 	blk->disk->first_minor = blk->index << PVBLK_PART_BITS;
 	blk->disk->minors = 1 << PVBLK_PART_BITS;
@@ -1232,11 +1121,7 @@ static int pvblk_probe(struct pvkit_device *pdev)
 
 	/* from here on state_changed() may run */
 	dev_set_drvdata(&pdev->dev, blk);
-	mutex_lock(&blk->state_lock);
-	err = pvblk_connect(blk, PVBLK_CONNECT_WAIT_MS, true);
-	if (!err)
-		pvblk_start_rings(blk);
-	mutex_unlock(&blk->state_lock);
+	err = pvkit_fe_dev_connect(&blk->fd, PVBLK_CONNECT_WAIT_MS);
 	if (err) {
 		/* -EPERM: not OFFERED (e.g. the back-end is restarting) */
 		dev_err(&pdev->dev, "cannot connect (state %u): %d\n",
@@ -1245,16 +1130,15 @@ static int pvblk_probe(struct pvkit_device *pdev)
 	}
 
 	pvblk_print_info(blk);
-	WRITE_ONCE(blk->no_events, true);	/* for the partition scan */
+	pvkit_fe_dev_set_no_events(&blk->fd, true);	/* partition scan */
 	err = device_add_disk(&pdev->dev, blk->disk, pvblk_attr_groups);
-	WRITE_ONCE(blk->no_events, false);
+	pvkit_fe_dev_set_no_events(&blk->fd, false);
 	if (err)
 		goto out_disconnect;
 	return 0;
 
 out_disconnect:
-	pvblk_stop_rings(blk);
-	pvkit_dev_disconnect(pdev);
+	pvkit_fe_dev_remove_end(&blk->fd);
 out_free_irqs:
 	dev_set_drvdata(&pdev->dev, NULL);
 	pvblk_free_irqs(blk);
@@ -1262,12 +1146,13 @@ out_put_disk:
 	put_disk(blk->disk);
 out_free_tag_set:
 	blk_mq_free_tag_set(&blk->tag_set);
+out_destroy_fe_dev:
+	pvkit_fe_dev_destroy(&blk->fd);
 out_free_queues:
 	pvblk_free_queues(blk);
 out_free_index:
 	ida_free(&pvblk_index_ida, blk->index);
 out_free_blk:
-	mutex_destroy(&blk->state_lock);
 	kfree(blk);
 	return err;
 }
@@ -1276,222 +1161,15 @@ static void pvblk_remove(struct pvkit_device *pdev)
 {
 	struct pvblk *blk = dev_get_drvdata(&pdev->dev);
 
-	mutex_lock(&blk->state_lock);
-	WRITE_ONCE(blk->no_events, true);
-	/* nothing will reconnect a disk that is not live: fail its I/O */
-	if (blk->state != PVBLK_LIVE || !blk->connected ||
-	    pdev->state != PVKIT_DEV_STATE_CONNECTED)
-		pvblk_kill(blk, PVBLK_KILL_GONE);
-	mutex_unlock(&blk->state_lock);
-
+	/* a disk that is not live first fails its I/O: del_gendisk waits */
+	pvkit_fe_dev_remove_begin(&blk->fd);
 	del_gendisk(blk->disk);
-
-	mutex_lock(&blk->state_lock);
-	pvblk_stop_rings(blk);
-	if (blk->connected) {
-		pvkit_dev_disconnect(pdev);
-		blk->connected = false;
-	}
-	WRITE_ONCE(blk->state, PVBLK_DEAD);
-	mutex_unlock(&blk->state_lock);
+	pvkit_fe_dev_remove_end(&blk->fd);
 	dev_set_drvdata(&pdev->dev, NULL);
 	pvblk_free_irqs(blk);
-	cancel_work_sync(&blk->broken_work);
-	cancel_work_sync(&blk->timeout_work);
 	blk_mq_free_tag_set(&blk->tag_set);
 	pvblk_free_queues(blk);
 	put_disk(blk->disk);	/* frees blk once the disk is closed */
-}
-
-/* ------------------------------------------------------ host changes --- */
-
-/* Back-end gone: hold new I/O, keep what is in flight for resubmission. */
-static void pvblk_quiesce(struct pvblk *blk)
-{
-	if (blk->state == PVBLK_LIVE) {
-		blk_mq_quiesce_queue(blk->disk->queue);
-		WRITE_ONCE(blk->state, PVBLK_QUIESCED);
-	}
-	blk->connected = false;
-}
-
-/*
- * Before the rings are reset: complete what the old back-end answered,
- * then stop reading.  A bad response still breaks the disk.
- */
-static void pvblk_drain_ring(struct pvblk_queue *pq)
-{
-	struct pvkit_blk_rsp rsp;
-
-	if (pvkit_fe_drain(&pq->fq, &rsp, pvblk_complete, NULL))
-		pvblk_mark_broken(pq->blk, "%s", pq->fq.why);
-}
-
-/* Timed out more than timeout_retries times: fail it, do not resend. */
-static bool pvblk_expired(struct pvkit_fe_req *r, void *ctx)
-{
-	const unsigned int *max_timeouts = ctx;
-
-	return READ_ONCE(container_of(r, struct pvblk_req, fe)->timeouts) >
-	       *max_timeouts;
-}
-
-/*
- * Put every unanswered request on the fresh ring again, oldest first, but
- * those that expired.  Returns how many, or a negative errno.
- */
-static int pvblk_resubmit(struct pvblk *blk, struct pvblk_queue *pq)
-{
-	unsigned int max_timeouts = READ_ONCE(timeout_retries);
-	struct pvkit_fe_req *r, *tmp;
-	unsigned int expired = 0;
-	LIST_HEAD(failed);
-	int n;
-
-	n = pvkit_fe_resubmit(&pq->fq, pvblk_expired, &max_timeouts, &failed);
-	list_for_each_entry_safe(r, tmp, &failed, node) {
-		struct pvblk_req *br = container_of(r, struct pvblk_req, fe);
-
-		list_del_init(&r->node);
-		br->status = BLK_STS_TIMEOUT;
-		blk_mq_complete_request(blk_mq_rq_from_pdu(br));
-		expired++;
-	}
-	if (expired)
-		dev_err(&blk->pdev->dev,
-			"%s: queue %u: %u requests failed after %u timeouts\n",
-			blk->disk->disk_name, pq->fq.index, expired,
-			max_timeouts + 1);
-	return n;
-}
-
-/* The device is OFFERED again (new back-end): reconnect and resubmit. */
-static void pvblk_reconnect(struct pvblk *blk)
-{
-	struct pvkit_device *pdev = blk->pdev;
-	unsigned int i, resubmitted = 0;
-	int err;
-
-	pvblk_quiesce(blk);
-	for (i = 0; i < blk->nr_queues; i++)
-		pvblk_drain_ring(&blk->queues[i]);
-	if (test_bit(PVBLK_F_BROKEN, &blk->flags))
-		return;		/* the broken work kills the disk */
-
-	if ((pdev->features & blk->features) != blk->features) {
-		pvblk_mark_broken(blk, "features %#llx no longer offered",
-				  blk->features & ~pdev->features);
-		return;
-	}
-	for (i = 0; i < blk->nr_queues; i++) {
-		if (!pvkit_fe_queue_ok(pdev, i, blk->queues[i].fq.depth,
-				       sizeof(struct pvkit_blk_req),
-				       sizeof(struct pvkit_blk_rsp))) {
-			pvblk_mark_broken(blk, "queue %u unusable after reset",
-					  i);
-			return;
-		}
-	}
-
-	err = pvblk_connect(blk, 0, false);
-	if (err == -EBUSY || err == -EPERM) {
-		/* not ready (or not OFFERED after all): next change retries */
-		dev_info(&pdev->dev, "reconnect deferred: %d\n", err);
-		return;
-	}
-	if (err) {
-		pvblk_mark_broken(blk, "reconnect failed: %d", err);
-		return;
-	}
-	for (i = 0; i < blk->nr_queues; i++) {
-		err = pvblk_resubmit(blk, &blk->queues[i]);
-		if (err < 0) {
-			pvblk_mark_broken(blk, "queue %u: resubmission failed: %d",
-					  i, err);
-			return;
-		}
-		resubmitted += err;
-	}
-	WRITE_ONCE(blk->state, PVBLK_LIVE);
-	blk_mq_unquiesce_queue(blk->disk->queue);
-	blk_mq_start_stopped_hw_queues(blk->disk->queue, true);
-	dev_info(&pdev->dev, "%s: reconnected, epoch %u, %u requests resubmitted\n",
-		 blk->disk->disk_name, blk->epoch, resubmitted);
-}
-
-/*
- * The device is CONNECTED while we hold its I/O and have not connected
- * since: the reset (or OFFERED) we were told about predates our last
- * DEV_CONNECT, because notifications can lag behind hypercalls.  That
- * connection is live: read the rings again and let I/O go.
- */
-static void pvblk_resume(struct pvblk *blk)
-{
-	unsigned int i;
-
-	for (i = 0; i < blk->nr_queues; i++) {
-		struct pvblk_queue *pq = &blk->queues[i];
-
-		spin_lock_irq(&pq->fq.lock);
-		pq->fq.live = true;
-		pvblk_reap(pq, NULL);	/* what arrived while not read */
-		spin_unlock_irq(&pq->fq.lock);
-	}
-	if (test_bit(PVBLK_F_BROKEN, &blk->flags))
-		return;
-	blk->connected = true;
-	blk->epoch = blk->pdev->epoch;
-	WRITE_ONCE(blk->state, PVBLK_LIVE);
-	blk_mq_unquiesce_queue(blk->disk->queue);
-	blk_mq_start_stopped_hw_queues(blk->disk->queue, true);
-	dev_info(&blk->pdev->dev, "%s: connection still live, resumed\n",
-		 blk->disk->disk_name);
-}
-
-static void pvblk_state_changed(struct pvkit_device *pdev, u32 old_state)
-{
-	struct pvblk *blk = dev_get_drvdata(&pdev->dev);
-
-	if (!blk)
-		return;
-	mutex_lock(&blk->state_lock);
-	dev_dbg(&pdev->dev, "state %u -> %u, epoch %u\n", old_state,
-		pdev->state, pdev->epoch);
-	if (blk->state == PVBLK_DEAD)
-		goto out;
-
-	switch (pdev->state) {
-	case PVKIT_DEV_STATE_RESETTING:
-		pvblk_quiesce(blk);
-		break;
-	case PVKIT_DEV_STATE_CONNECTED:
-		if (blk->state == PVBLK_QUIESCED)
-			pvblk_resume(blk);
-		break;
-	case PVKIT_DEV_STATE_OFFERED:
-		/* a stale OFFERED from before our own connect changes nothing */
-		if (blk->state == PVBLK_QUIESCED || pdev->epoch != blk->epoch ||
-		    old_state != PVKIT_DEV_STATE_OFFERED)
-			pvblk_reconnect(blk);
-		break;
-	case PVKIT_DEV_STATE_CLOSING:
-		dev_info(&pdev->dev, "%s: host removes the disk\n",
-			 blk->disk->disk_name);
-		pvblk_kill(blk, PVBLK_KILL_DISCONNECT);
-		break;
-	case PVKIT_DEV_STATE_BROKEN:
-		dev_err(&pdev->dev, "%s: host gave up on the back-end\n",
-			blk->disk->disk_name);
-		pvblk_kill(blk, PVBLK_KILL_GONE);
-		break;
-	case PVKIT_DEV_STATE_FREE:
-		pvblk_kill(blk, PVBLK_KILL_GONE);
-		break;
-	default:
-		break;
-	}
-out:
-	mutex_unlock(&blk->state_lock);
 }
 
 static struct pvkit_driver pvblk_driver = {

@@ -190,7 +190,9 @@ static void pvkit_dev_cleanup(struct pvkit_device *pdev)
 		qs->handler = NULL;
 		qs->data = NULL;
 	}
-	if (READ_ONCE(pd->connected))
+	/* a freed slot may already hold another device: leave it alone */
+	if (READ_ONCE(pd->connected) &&
+	    READ_ONCE(pdev->state) != PVKIT_DEV_STATE_FREE)
 		pvkit_dev_disconnect(pdev);
 }
 
@@ -505,12 +507,26 @@ static void pvkit_dev_add(struct pvkit_core *core, unsigned int slot,
 	core->devs[slot] = pd;
 }
 
-static void pvkit_dev_del(struct pvkit_core *core, unsigned int slot)
+/*
+ * Unregister the device of @slot.  @freed: the host freed the slot (type
+ * NONE or state FREE, e.g. a forced hot-remove); the device's state says
+ * so, which tells the driver's remove() that the host is done with it.
+ */
+static void pvkit_dev_del(struct pvkit_core *core, unsigned int slot,
+			  bool freed)
 {
 	struct pvkit_dev_priv *pd = core->devs[slot];
 
 	core->devs[slot] = NULL;
+	if (freed)
+		WRITE_ONCE(pd->pub.state, PVKIT_DEV_STATE_FREE);
 	device_unregister(&pd->pub.dev);
+}
+
+static bool pvkit_entry_freed(const struct pvkit_dev_entry *e)
+{
+	return le16_to_cpu(e->type) == PVKIT_DEV_NONE ||
+	       le32_to_cpu(e->state) == PVKIT_DEV_STATE_FREE;
 }
 
 /* The host changed the state or epoch of a bound device: tell its driver. */
@@ -587,7 +603,8 @@ void pvkit_core_scan(struct pvkit_core *core)
 		err[slot] = pvkit_entry_parse(core, slot, &core->snap[slot],
 					      &v[slot]);
 		if (pd && (err[slot] || !pvkit_same_device(&pd->pub, &v[slot])))
-			pvkit_dev_del(core, slot);
+			pvkit_dev_del(core, slot,
+				      pvkit_entry_freed(&core->snap[slot]));
 	}
 	for (slot = 0; slot < n; slot++) {
 		if (err[slot])
@@ -629,7 +646,7 @@ void pvkit_core_remove_devices(struct pvkit_core *core)
 	mutex_lock(&core->devs_lock);
 	for (slot = core->lay.devtab_entries; slot-- > 0;)
 		if (core->devs[slot])
-			pvkit_dev_del(core, slot);
+			pvkit_dev_del(core, slot, false);
 	mutex_unlock(&core->devs_lock);
 }
 

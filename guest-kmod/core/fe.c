@@ -2,11 +2,14 @@
 /*
  * pvkit front-end library: queue set-up, interrupt binding, push + kick,
  * the reap loop, request-id tracking and resubmission, and the connect
- * rules (pvkit/fe.h).  One implementation for every device driver.
+ * rules, and the device lifecycle around back-end restarts, protocol
+ * violations and hot-remove (pvkit/fe.h).  One implementation for every
+ * device driver.
  *
  * Copyright (c) 2026 The pvkit authors
  */
 #include <linux/delay.h>
+#include <linux/printk.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <pvkit/fe.h>
@@ -400,3 +403,531 @@ int pvkit_fe_connect(struct pvkit_device *pdev, u64 features,
 	}
 }
 EXPORT_SYMBOL_NS_GPL(pvkit_fe_connect, PVKIT);
+
+/* ------------------------------------------------------------ lifecycle */
+
+/* pvkit_fe_dev.flags */
+enum {
+	PVKIT_FE_F_BROKEN,	/* protocol violation seen */
+	PVKIT_FE_F_RESET_DONE,	/* DEV_RESET issued (at most once) */
+};
+
+enum pvkit_fe_kill_how {
+	PVKIT_FE_KILL_RESET,		/* protocol violation: DEV_RESET once */
+	PVKIT_FE_KILL_DISCONNECT,	/* hot-remove: finish what the host has */
+	PVKIT_FE_KILL_GONE,		/* the host is done with the device */
+};
+
+static inline struct device *pvkit_fe_dev_dev(struct pvkit_fe_dev *fd)
+{
+	return &fd->pdev->dev;
+}
+
+void pvkit_fe_dev_broken(struct pvkit_fe_dev *fd, const char *fmt, ...)
+{
+	struct va_format vaf;
+	va_list args;
+
+	if (test_and_set_bit(PVKIT_FE_F_BROKEN, &fd->flags))
+		return;
+	va_start(args, fmt);
+	vaf.fmt = fmt;
+	vaf.va = &args;
+	dev_err(pvkit_fe_dev_dev(fd), "%s: device broken: %pV\n", fd->name,
+		&vaf);
+	va_end(args);
+	schedule_work(&fd->broken_work);
+}
+EXPORT_SYMBOL_NS_GPL(pvkit_fe_dev_broken, PVKIT);
+
+int pvkit_fe_dev_reap(struct pvkit_fe_dev *fd, struct pvkit_fe_queue *fq,
+		      void *buf, void *ctx)
+{
+	int found;
+
+	found = pvkit_fe_reap(fq, buf, fd->ops->complete, ctx);
+	if (found < 0) {
+		pvkit_fe_dev_broken(fd, "%s", fq->why);
+		return 0;
+	}
+	return found;
+}
+EXPORT_SYMBOL_NS_GPL(pvkit_fe_dev_reap, PVKIT);
+
+/*
+ * Reap @fq from the helper: @resume marks it live first (what arrived
+ * while it was not read), else it is not read any more afterwards.
+ */
+static void pvkit_fe_dev_reap_once(struct pvkit_fe_dev *fd,
+				   struct pvkit_fe_queue *fq, bool resume)
+{
+	spin_lock_irq(&fq->lock);
+	if (resume)
+		fq->live = true;
+	pvkit_fe_dev_reap(fd, fq, fd->rsp, NULL);
+	if (!resume)
+		fq->live = false;
+	spin_unlock_irq(&fq->lock);
+}
+
+static void pvkit_fe_dev_set_live(struct pvkit_fe_dev *fd, bool live)
+{
+	unsigned int i;
+
+	for (i = 0; i < fd->nr_queues; i++)
+		pvkit_fe_set_live(fd->queues[i], live);
+}
+
+/* Fail every request the host still owes us (it is done with them). */
+static void pvkit_fe_dev_fail_inflight(struct pvkit_fe_dev *fd)
+{
+	struct pvkit_fe_req *r, *tmp;
+	unsigned int i;
+
+	for (i = 0; i < fd->nr_queues; i++) {
+		LIST_HEAD(failed);
+
+		pvkit_fe_take_all(fd->queues[i], &failed);
+		list_for_each_entry_safe(r, tmp, &failed, node) {
+			list_del_init(&r->node);
+			fd->ops->fail(fd, r, -EIO);
+		}
+	}
+}
+
+/*
+ * Make the device dead: from now on every request fails.  Requests in
+ * flight fail once the host is known to be done with them.  Lock held.
+ */
+static void pvkit_fe_dev_kill(struct pvkit_fe_dev *fd,
+			      enum pvkit_fe_kill_how how)
+{
+	struct device *dev = pvkit_fe_dev_dev(fd);
+	bool quiesced = fd->state == PVKIT_FE_QUIESCED;
+	unsigned int i;
+	int err;
+
+	lockdep_assert_held(&fd->lock);
+	if (fd->state == PVKIT_FE_DEAD)
+		return;
+	WRITE_ONCE(fd->state, PVKIT_FE_DEAD);
+
+	switch (how) {
+	case PVKIT_FE_KILL_RESET:
+		pvkit_fe_dev_set_live(fd, false);
+		if (!test_and_set_bit(PVKIT_FE_F_RESET_DONE, &fd->flags)) {
+			err = pvkit_dev_reset(fd->pdev);
+			if (err)
+				dev_warn(dev, "DEV_RESET failed: %d\n", err);
+		}
+		break;
+	case PVKIT_FE_KILL_DISCONNECT:
+		fd->ops->gone(fd);
+		if (fd->connected) {
+			/* the host answers what it has before returning */
+			err = pvkit_dev_disconnect(fd->pdev);
+			if (err)
+				dev_warn(dev, "DEV_DISCONNECT failed: %d\n",
+					 err);
+		}
+		for (i = 0; i < fd->nr_queues; i++)
+			pvkit_fe_dev_reap_once(fd, fd->queues[i], false);
+		break;
+	case PVKIT_FE_KILL_GONE:
+		fd->ops->gone(fd);
+		pvkit_fe_dev_set_live(fd, false);
+		break;
+	}
+	fd->connected = false;
+
+	pvkit_fe_dev_fail_inflight(fd);
+	if (quiesced)
+		fd->ops->unquiesce(fd);
+	/* let requests held by a full ring through, to fail */
+	fd->ops->restart(fd);
+}
+
+static void pvkit_fe_dev_broken_work(struct work_struct *work)
+{
+	struct pvkit_fe_dev *fd = container_of(work, struct pvkit_fe_dev,
+					       broken_work);
+
+	mutex_lock(&fd->lock);
+	pvkit_fe_dev_kill(fd, PVKIT_FE_KILL_RESET);
+	mutex_unlock(&fd->lock);
+}
+
+/* Back-end gone: hold new I/O, keep what is in flight for resubmission. */
+static void pvkit_fe_dev_quiesce(struct pvkit_fe_dev *fd)
+{
+	if (fd->state == PVKIT_FE_LIVE) {
+		fd->ops->quiesce(fd);
+		WRITE_ONCE(fd->state, PVKIT_FE_QUIESCED);
+	}
+	fd->connected = false;
+}
+
+/*
+ * Reset the device after an I/O timeout.  DEV_RESET waits for the
+ * back-end to drain; one that does not is killed and restarted by the
+ * host (the call then answers EIO).  Either way the device comes back
+ * OFFERED and the reconnect resubmits what is unanswered: the response
+ * to a request can no longer arrive from the old connection.  A device
+ * the host is removing is detached instead: DEV_DISCONNECT answers what
+ * the host still has, the rest fails.
+ */
+static void pvkit_fe_dev_reset_work(struct work_struct *work)
+{
+	struct pvkit_fe_dev *fd = container_of(work, struct pvkit_fe_dev,
+					       reset_work);
+	struct device *dev = pvkit_fe_dev_dev(fd);
+	int err;
+
+	mutex_lock(&fd->lock);
+	if (fd->state == PVKIT_FE_DETACHING) {
+		dev_warn(dev, "%s: I/O timeout while the host removes the %s: detaching now\n",
+			 fd->name, fd->noun);
+		pvkit_fe_dev_kill(fd, PVKIT_FE_KILL_DISCONNECT);
+		goto out;
+	}
+	/* one reset covers every request that timed out meanwhile */
+	if (fd->state != PVKIT_FE_LIVE || !fd->connected)
+		goto out;
+	pvkit_fe_dev_quiesce(fd);
+	err = pvkit_dev_reset(fd->pdev);
+	if (err == -EIO) {
+		dev_warn(dev, "%s: back-end did not drain: the host restarts it\n",
+			 fd->name);
+	} else if (err) {
+		pvkit_fe_dev_broken(fd, "DEV_RESET after an I/O timeout failed: %d",
+				    err);
+	} else {
+		dev_warn(dev, "%s: device reset after an I/O timeout\n",
+			 fd->name);
+	}
+out:
+	mutex_unlock(&fd->lock);
+}
+
+bool pvkit_fe_dev_timed_out(struct pvkit_fe_dev *fd)
+{
+	enum pvkit_fe_state state;
+
+	/*
+	 * Not during probe or remove: the bus cannot deliver a state change
+	 * then (it holds the device lock), so a reset would never finish.
+	 */
+	if (READ_ONCE(fd->no_events)) {
+		pvkit_fe_dev_broken(fd, "request timed out during probe or remove");
+		return false;
+	}
+	/* a back-end being restarted is waited for: the host said so */
+	state = READ_ONCE(fd->state);
+	if (state != PVKIT_FE_LIVE && state != PVKIT_FE_DETACHING)
+		return false;
+	schedule_work(&fd->reset_work);
+	return true;
+}
+EXPORT_SYMBOL_NS_GPL(pvkit_fe_dev_timed_out, PVKIT);
+
+static int pvkit_fe_dev_do_connect(struct pvkit_fe_dev *fd,
+				   unsigned int wait_ms, bool first)
+{
+	int err;
+
+	err = pvkit_fe_connect(fd->pdev, fd->features, wait_ms, first);
+	if (err)
+		return err;
+	fd->connected = true;
+	fd->epoch = fd->pdev->epoch;
+	return 0;
+}
+
+int pvkit_fe_dev_connect(struct pvkit_fe_dev *fd, unsigned int wait_ms)
+{
+	int err;
+
+	mutex_lock(&fd->lock);
+	err = pvkit_fe_dev_do_connect(fd, wait_ms, true);
+	if (!err)
+		pvkit_fe_dev_set_live(fd, true);
+	mutex_unlock(&fd->lock);
+	return err;
+}
+EXPORT_SYMBOL_NS_GPL(pvkit_fe_dev_connect, PVKIT);
+
+static bool pvkit_fe_dev_drop(struct pvkit_fe_req *r, void *ctx)
+{
+	struct pvkit_fe_dev *fd = ctx;
+
+	return fd->ops->drop(fd, r);
+}
+
+/*
+ * Put every unanswered request of @fq on the fresh ring again, oldest
+ * first, but those the driver drops (they fail with -ETIMEDOUT).
+ * Returns how many were resubmitted, or a negative errno.
+ */
+static int pvkit_fe_dev_resubmit(struct pvkit_fe_dev *fd,
+				 struct pvkit_fe_queue *fq)
+{
+	struct pvkit_fe_req *r, *tmp;
+	unsigned int dropped = 0;
+	LIST_HEAD(failed);
+	int n;
+
+	n = pvkit_fe_resubmit(fq, fd->ops->drop ? pvkit_fe_dev_drop : NULL,
+			      fd, &failed);
+	list_for_each_entry_safe(r, tmp, &failed, node) {
+		list_del_init(&r->node);
+		fd->ops->fail(fd, r, -ETIMEDOUT);
+		dropped++;
+	}
+	if (dropped && fd->ops->dropped)
+		fd->ops->dropped(fd, fq, dropped);
+	return n;
+}
+
+/* The device is OFFERED again (new back-end): reconnect and resubmit. */
+static void pvkit_fe_dev_reconnect(struct pvkit_fe_dev *fd)
+{
+	struct pvkit_device *pdev = fd->pdev;
+	unsigned int i, resubmitted = 0;
+	int err;
+
+	pvkit_fe_dev_quiesce(fd);
+	for (i = 0; i < fd->nr_queues; i++) {
+		/* complete what the old back-end answered, stop reading */
+		if (pvkit_fe_drain(fd->queues[i], fd->rsp, fd->ops->complete,
+				   NULL))
+			pvkit_fe_dev_broken(fd, "%s", fd->queues[i]->why);
+	}
+	if (test_bit(PVKIT_FE_F_BROKEN, &fd->flags))
+		return;		/* the broken work kills the device */
+
+	if ((pdev->features & fd->features) != fd->features) {
+		pvkit_fe_dev_broken(fd, "features %#llx no longer offered",
+				    fd->features & ~pdev->features);
+		return;
+	}
+	for (i = 0; i < fd->nr_queues; i++) {
+		struct pvkit_fe_queue *fq = fd->queues[i];
+
+		if (!pvkit_fe_queue_ok(pdev, fq->index, fq->depth,
+				       fq->req_size, fq->rsp_size)) {
+			pvkit_fe_dev_broken(fd, "queue %u unusable after reset",
+					    fq->index);
+			return;
+		}
+	}
+
+	err = pvkit_fe_dev_do_connect(fd, 0, false);
+	if (err == -EBUSY || err == -EPERM) {
+		/* not ready (or not OFFERED after all): next change retries */
+		dev_info(&pdev->dev, "reconnect deferred: %d\n", err);
+		return;
+	}
+	if (err) {
+		pvkit_fe_dev_broken(fd, "reconnect failed: %d", err);
+		return;
+	}
+	for (i = 0; i < fd->nr_queues; i++) {
+		err = pvkit_fe_dev_resubmit(fd, fd->queues[i]);
+		if (err < 0) {
+			pvkit_fe_dev_broken(fd, "queue %u: resubmission failed: %d",
+					    fd->queues[i]->index, err);
+			return;
+		}
+		resubmitted += err;
+	}
+	WRITE_ONCE(fd->state, PVKIT_FE_LIVE);
+	fd->ops->unquiesce(fd);
+	fd->ops->restart(fd);
+	dev_info(&pdev->dev, "%s: reconnected, epoch %u, %u requests resubmitted\n",
+		 fd->name, fd->epoch, resubmitted);
+}
+
+/*
+ * The device is CONNECTED while we hold its I/O and have not connected
+ * since: the reset (or OFFERED) we were told about predates our last
+ * DEV_CONNECT, because notifications can lag behind hypercalls.  That
+ * connection is live: read the rings again and let I/O go.
+ */
+static void pvkit_fe_dev_resume(struct pvkit_fe_dev *fd)
+{
+	unsigned int i;
+
+	for (i = 0; i < fd->nr_queues; i++)
+		pvkit_fe_dev_reap_once(fd, fd->queues[i], true);
+	if (test_bit(PVKIT_FE_F_BROKEN, &fd->flags))
+		return;
+	fd->connected = true;
+	fd->epoch = fd->pdev->epoch;
+	WRITE_ONCE(fd->state, PVKIT_FE_LIVE);
+	fd->ops->unquiesce(fd);
+	fd->ops->restart(fd);
+	dev_info(pvkit_fe_dev_dev(fd), "%s: connection still live, resumed\n",
+		 fd->name);
+}
+
+/*
+ * CLOSING: the host removes the device.  Unused, it goes at once:
+ * DEV_DISCONNECT lets the host finish what it has (it then frees the
+ * slot), the rest fails.  In use (and live), I/O goes on and the detach
+ * waits for the last release, like Xen's closing handshake; the host may
+ * force it with FREE.
+ */
+static void pvkit_fe_dev_closing(struct pvkit_fe_dev *fd)
+{
+	struct device *dev = pvkit_fe_dev_dev(fd);
+
+	if (fd->state == PVKIT_FE_DETACHING)
+		return;
+	if (fd->state == PVKIT_FE_LIVE && fd->connected && fd->ops->in_use &&
+	    fd->ops->in_use(fd)) {
+		dev_info(dev, "%s: host removes the %s; in use, detaching on last close\n",
+			 fd->name, fd->noun);
+		WRITE_ONCE(fd->state, PVKIT_FE_DETACHING);
+		return;
+	}
+	dev_info(dev, "%s: host removes the %s\n", fd->name, fd->noun);
+	pvkit_fe_dev_kill(fd, PVKIT_FE_KILL_DISCONNECT);
+}
+
+void pvkit_fe_dev_state_changed(struct pvkit_fe_dev *fd, u32 old_state)
+{
+	struct pvkit_device *pdev = fd->pdev;
+	u32 state = pdev->state;
+
+	mutex_lock(&fd->lock);
+	dev_dbg(&pdev->dev, "state %u -> %u, epoch %u\n", old_state, state,
+		pdev->epoch);
+	if (fd->state == PVKIT_FE_DEAD)
+		goto out;
+	/* detaching, only the end of the device matters */
+	if (fd->state == PVKIT_FE_DETACHING &&
+	    state != PVKIT_DEV_STATE_BROKEN && state != PVKIT_DEV_STATE_FREE)
+		goto out;
+
+	switch (state) {
+	case PVKIT_DEV_STATE_RESETTING:
+		pvkit_fe_dev_quiesce(fd);
+		break;
+	case PVKIT_DEV_STATE_CONNECTED:
+		if (fd->state == PVKIT_FE_QUIESCED)
+			pvkit_fe_dev_resume(fd);
+		break;
+	case PVKIT_DEV_STATE_OFFERED:
+		/* a stale OFFERED from before our own connect changes nothing */
+		if (fd->state == PVKIT_FE_QUIESCED || pdev->epoch != fd->epoch ||
+		    old_state != PVKIT_DEV_STATE_OFFERED)
+			pvkit_fe_dev_reconnect(fd);
+		break;
+	case PVKIT_DEV_STATE_CLOSING:
+		pvkit_fe_dev_closing(fd);
+		break;
+	case PVKIT_DEV_STATE_BROKEN:
+		dev_err(&pdev->dev, "%s: host gave up on the back-end\n",
+			fd->name);
+		pvkit_fe_dev_kill(fd, PVKIT_FE_KILL_GONE);
+		break;
+	case PVKIT_DEV_STATE_FREE:
+		pvkit_fe_dev_kill(fd, PVKIT_FE_KILL_GONE);
+		break;
+	default:
+		break;
+	}
+out:
+	mutex_unlock(&fd->lock);
+}
+EXPORT_SYMBOL_NS_GPL(pvkit_fe_dev_state_changed, PVKIT);
+
+void pvkit_fe_dev_release(struct pvkit_fe_dev *fd)
+{
+	mutex_lock(&fd->lock);
+	if (fd->state == PVKIT_FE_DETACHING && !fd->ops->in_use(fd)) {
+		dev_info(pvkit_fe_dev_dev(fd), "%s: last close: detaching\n",
+			 fd->name);
+		pvkit_fe_dev_kill(fd, PVKIT_FE_KILL_DISCONNECT);
+	}
+	mutex_unlock(&fd->lock);
+}
+EXPORT_SYMBOL_NS_GPL(pvkit_fe_dev_release, PVKIT);
+
+void pvkit_fe_dev_remove_begin(struct pvkit_fe_dev *fd)
+{
+	u32 state = READ_ONCE(fd->pdev->state);
+
+	mutex_lock(&fd->lock);
+	WRITE_ONCE(fd->no_events, true);
+	if (fd->state == PVKIT_FE_DETACHING &&
+	    state == PVKIT_DEV_STATE_CLOSING) {
+		/* unbound while the host waits for us: it still answers */
+		pvkit_fe_dev_kill(fd, PVKIT_FE_KILL_DISCONNECT);
+	} else if (fd->state != PVKIT_FE_LIVE || !fd->connected ||
+		   state != PVKIT_DEV_STATE_CONNECTED) {
+		/* nothing will reconnect a device that is not live */
+		if (fd->state == PVKIT_FE_DETACHING)
+			dev_warn(pvkit_fe_dev_dev(fd), "%s: host forced the removal: I/O in flight fails\n",
+				 fd->name);
+		pvkit_fe_dev_kill(fd, PVKIT_FE_KILL_GONE);
+	}
+	mutex_unlock(&fd->lock);
+}
+EXPORT_SYMBOL_NS_GPL(pvkit_fe_dev_remove_begin, PVKIT);
+
+void pvkit_fe_dev_remove_end(struct pvkit_fe_dev *fd)
+{
+	mutex_lock(&fd->lock);
+	pvkit_fe_dev_set_live(fd, false);
+	if (fd->connected) {
+		pvkit_dev_disconnect(fd->pdev);
+		fd->connected = false;
+	}
+	WRITE_ONCE(fd->state, PVKIT_FE_DEAD);
+	mutex_unlock(&fd->lock);
+	/* the rings are not read: nothing schedules these any more */
+	cancel_work_sync(&fd->broken_work);
+	cancel_work_sync(&fd->reset_work);
+}
+EXPORT_SYMBOL_NS_GPL(pvkit_fe_dev_remove_end, PVKIT);
+
+int pvkit_fe_dev_init(struct pvkit_fe_dev *fd, struct pvkit_device *pdev,
+		      const struct pvkit_fe_dev_ops *ops,
+		      unsigned int nr_queues, u32 rsp_size)
+{
+	fd->queues = kcalloc(nr_queues, sizeof(*fd->queues), GFP_KERNEL);
+	fd->rsp = kzalloc(rsp_size, GFP_KERNEL);
+	if (!fd->queues || !fd->rsp) {
+		kfree(fd->queues);
+		kfree(fd->rsp);
+		fd->queues = NULL;
+		fd->rsp = NULL;
+		return -ENOMEM;
+	}
+	fd->pdev = pdev;
+	fd->ops = ops;
+	fd->nr_queues = nr_queues;
+	fd->name = dev_name(&pdev->dev);
+	fd->noun = "device";
+	fd->state = PVKIT_FE_LIVE;
+	fd->connected = false;
+	fd->flags = 0;
+	mutex_init(&fd->lock);
+	INIT_WORK(&fd->broken_work, pvkit_fe_dev_broken_work);
+	INIT_WORK(&fd->reset_work, pvkit_fe_dev_reset_work);
+	return 0;
+}
+EXPORT_SYMBOL_NS_GPL(pvkit_fe_dev_init, PVKIT);
+
+void pvkit_fe_dev_destroy(struct pvkit_fe_dev *fd)
+{
+	if (!fd->queues)
+		return;
+	mutex_destroy(&fd->lock);
+	kfree(fd->rsp);
+	kfree(fd->queues);
+	fd->rsp = NULL;
+	fd->queues = NULL;
+}
+EXPORT_SYMBOL_NS_GPL(pvkit_fe_dev_destroy, PVKIT);

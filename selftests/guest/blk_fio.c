@@ -9,7 +9,7 @@
  *
  * Copyright (c) 2026 The pvkit authors
  */
-#include "blk_common.h"
+#include "guest.h"
 
 #define FIO_LOG		"/tmp/blk_fio.log"
 
@@ -58,7 +58,7 @@ static int run_fio(const char *disk, const char *name, const char *rw,
 	while (extra && *extra && n < 39)
 		argv[n++] = (char *)*extra++;
 	argv[n] = NULL;
-	return blk_run(argv, FIO_LOG);
+	return run_logged(argv, FIO_LOG);
 }
 
 FIXTURE(fio) {
@@ -107,7 +107,7 @@ TEST_F_TIMEOUT(fio, verify, 200)
 {
 	unsigned int mb = fio_size_mb(variant->bs);
 
-	BLK_SKIP_IF_SETUP_SKIPPED();
+	SKIP_IF_SETUP_SKIPPED();
 
 	TH_LOG("%s bs=%u iodepth=%u size=%uMiB", variant->rw, variant->bs,
 	       variant->iodepth, mb);
@@ -149,11 +149,11 @@ TEST_F_TIMEOUT(fio_mq, two_queues, 200)
 	char irq_name[32];
 	int q;
 
-	BLK_SKIP_IF_SETUP_SKIPPED();
+	SKIP_IF_SETUP_SKIPPED();
 
 	for (q = 0; q < 2; q++) {
 		snprintf(irq_name, sizeof(irq_name), "%s-q%d", BLK_DISK, q);
-		irqs[q] = blk_irq_count(irq_name);
+		irqs[q] = proc_irq_count(irq_name);
 	}
 	ASSERT_EQ(0, run_fio(BLK_DISK, "mq", "randwrite", 4096, 32,
 			     fio_size_mb(4096), extra));
@@ -161,7 +161,7 @@ TEST_F_TIMEOUT(fio_mq, two_queues, 200)
 		long long n;
 
 		snprintf(irq_name, sizeof(irq_name), "%s-q%d", BLK_DISK, q);
-		n = blk_irq_count(irq_name);
+		n = proc_irq_count(irq_name);
 		TH_LOG("queue %d: %lld interrupts", q, n - irqs[q]);
 		if (irqs[q] >= 0)
 			EXPECT_GT(n, irqs[q]);

@@ -19,18 +19,13 @@
  *
  * Copyright (c) 2026 The pvkit authors
  */
-#include <glob.h>
 #include <sched.h>
-#include <stdint.h>
-#include <sys/ioctl.h>
-#include <sys/klog.h>
-#include <sys/mman.h>
 #include <pvkit/abi.h>
 #include <pvkit/blk.h>
 #include <pvkit/pvkit_ioctl.h>
 #include <pvkit/ring.h>
 
-#include "blk_common.h"
+#include "guest.h"
 
 #define FAR_AHEAD	0x40000000U	/* req_event no push reaches */
 
@@ -42,137 +37,10 @@ enum inject {
 	INJ_BAD_STATUS,		/* right id, undefined status */
 };
 
-struct shm {
-	uint8_t *base;
-	size_t size;
-};
-
-/* Map BAR2 of the pvkit device; 0, or -errno (EINVAL: iomem strict). */
-static int shm_map(struct shm *shm)
-{
-	char path[300], id[16];
-	int ret = -ENODEV;
-	glob_t g;
-	size_t i;
-
-	if (glob("/sys/bus/pci/devices/*", 0, NULL, &g))
-		return -ENODEV;
-	for (i = 0; i < g.gl_pathc; i++) {
-		struct stat st;
-		FILE *f;
-		int fd;
-
-		snprintf(path, sizeof(path), "%s/vendor", g.gl_pathv[i]);
-		f = fopen(path, "r");
-		if (!f || !fgets(id, sizeof(id), f) || strtol(id, NULL, 0) !=
-		    PVKIT_PCI_VENDOR_ID) {
-			if (f)
-				fclose(f);
-			continue;
-		}
-		fclose(f);
-		snprintf(path, sizeof(path), "%s/device", g.gl_pathv[i]);
-		f = fopen(path, "r");
-		if (!f || !fgets(id, sizeof(id), f) || strtol(id, NULL, 0) !=
-		    PVKIT_PCI_DEVICE_ID) {
-			if (f)
-				fclose(f);
-			continue;
-		}
-		fclose(f);
-		snprintf(path, sizeof(path), "%s/resource%d", g.gl_pathv[i],
-			 PVKIT_BAR_SHM);
-		fd = open(path, O_RDWR | O_SYNC);
-		if (fd < 0 || fstat(fd, &st)) {
-			ret = -errno;
-			if (fd >= 0)
-				close(fd);
-			continue;
-		}
-		shm->size = st.st_size;
-		shm->base = mmap(NULL, shm->size, PROT_READ | PROT_WRITE,
-				 MAP_SHARED, fd, 0);
-		ret = shm->base == MAP_FAILED ? -errno : 0;
-		close(fd);
-		if (!ret && le32toh(*(uint32_t *)shm->base) == PVKIT_MAGIC)
-			break;
-		if (!ret)
-			munmap(shm->base, shm->size);
-		ret = ret ?: -ENODEV;
-	}
-	globfree(&g);
-	return ret;
-}
-
-/* The queues of block device instance 0, from the device table. */
-static int find_blk(const struct shm *shm, struct pvkit_dev_entry *out)
-{
-	const struct pvkit_info *info = (const void *)shm->base;
-	uint32_t off = le32toh(info->devtab_offset);
-	uint32_t n = le32toh(info->devtab_entries), i;
-
-	for (i = 0; i < n && i < PVKIT_MAX_DEVICES; i++) {
-		const struct pvkit_dev_entry *e;
-
-		if (off + (i + 1) * sizeof(*e) > shm->size)
-			break;
-		e = (const void *)(shm->base + off + i * sizeof(*e));
-		if (le16toh(e->type) == PVKIT_DEV_BLK && !le16toh(e->instance)) {
-			memcpy(out, e, sizeof(*out));
-			return 0;
-		}
-	}
-	return -ENODEV;
-}
-
-static long hypercall(uint32_t nr, uint64_t a0)
-{
-	struct pvkit_ioc_hypercall hc = { .nr = nr, .args = { a0 } };
-	int fd = open("/dev/pvkit", O_RDWR), ret;
-
-	if (fd < 0)
-		return -errno;
-	ret = ioctl(fd, PVKIT_IOC_HYPERCALL, &hc);
-	close(fd);
-	return ret ? -errno : hc.ret;
-}
-
-/* Has the kernel log got @what since the test started? */
-static bool klog_has(const char *what, size_t from)
-{
-	int len = klogctl(10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0);
-	bool found = false;
-	char *buf;
-	int n;
-
-	if (len <= 0)
-		return false;
-	buf = malloc(len + 1);
-	if (!buf)
-		return false;
-	n = klogctl(3 /* SYSLOG_ACTION_READ_ALL */, buf, len);
-	if (n > 0) {
-		buf[n] = '\0';
-		found = (size_t)n > from && strstr(buf + from, what);
-	}
-	free(buf);
-	return found;
-}
-
-static size_t klog_len(void)
-{
-	int len = klogctl(10, NULL, 0), n;
-	char *buf = malloc(len > 0 ? len : 1);
-
-	n = buf && len > 0 ? klogctl(3, buf, len) : 0;
-	free(buf);
-	return n > 0 ? n : 0;
-}
-
 FIXTURE(hostile) {
-	struct shm shm;
+	struct pvkit_shm shm;
 	struct pvkit_dev_entry dev;
-	size_t klog_start;
+	long long klog_start;
 	bool stalled;		/* req_event moved: the back-end is not kicked */
 	pid_t child;		/* reader with a request in flight */
 };
@@ -211,6 +79,7 @@ FIXTURE_VARIANT_ADD(hostile, bad_status) {
 
 FIXTURE_SETUP(hostile)
 {
+	volatile struct pvkit_dev_entry *e;
 	cpu_set_t cpus;
 	int err;
 
@@ -221,20 +90,22 @@ FIXTURE_SETUP(hostile)
 		SKIP(return, BLK_MODULE " or /dev/pvkit missing");
 	/* a fresh disk for every case */
 	ASSERT_EQ(0, blk_module_reload(BLK_DISK, NULL));
-	err = shm_map(&self->shm);
+	err = pvkit_shm_map(&self->shm);
 	if (err == -EINVAL || err == -EPERM)
 		SKIP(return, "cannot map BAR2 (boot with iomem=relaxed)");
 	ASSERT_EQ(0, err) TH_LOG("map BAR2: %s", strerror(-err));
-	ASSERT_EQ(0, find_blk(&self->shm, &self->dev));
+	e = pvkit_shm_dev(&self->shm, PVKIT_DEV_BLK, 0);
+	ASSERT_NE(NULL, e);
+	memcpy(&self->dev, (const void *)e, sizeof(self->dev));
 	ASSERT_LE(1, le16toh(self->dev.nr_queues));
 	/* submit from one CPU: its hardware queue is the one we watch */
 	CPU_ZERO(&cpus);
 	CPU_SET(0, &cpus);
 	ASSERT_EQ(0, sched_setaffinity(0, sizeof(cpus), &cpus));
-	self->klog_start = klog_len();
+	self->klog_start = klog_mark();
 }
 
-static struct pvkit_ring_hdr *ring_hdr(struct shm *shm,
+static struct pvkit_ring_hdr *ring_hdr(struct pvkit_shm *shm,
 				       const struct pvkit_queue_desc *q)
 {
 	return (void *)(shm->base + le32toh(q->ring_offset));
@@ -293,8 +164,7 @@ FIXTURE_TEARDOWN(hostile)
 	}
 	if (self->child > 0)
 		waitpid(self->child, NULL, 0);
-	if (self->shm.base != MAP_FAILED)
-		munmap(self->shm.base, self->shm.size);
+	pvkit_shm_unmap(&self->shm);
 	/* leave a working disk behind */
 	if (blk_module_reload(BLK_DISK, NULL))
 		printf("# teardown: reload failed\n");
@@ -313,7 +183,7 @@ TEST_F_TIMEOUT(hostile, broken, 60)
 	char buf[4096] __attribute__((aligned(4096)));
 	uint8_t *rsp_slots;
 
-	BLK_SKIP_IF_SETUP_SKIPPED();
+	SKIP_IF_SETUP_SKIPPED();
 
 	/* a completed request on this CPU's queue, for the duplicate */
 	ASSERT_EQ(0, read_block(4096));
@@ -401,7 +271,7 @@ TEST_F_TIMEOUT(hostile, broken, 60)
 		hdr->rsp_prod = htole32(rsp_prod + 1);
 	}
 	__sync_synchronize();
-	ASSERT_EQ(0, hypercall(PVKIT_HC_EVTCHN_SEND, le16toh(qd->vector)));
+	ASSERT_EQ(0, pvkit_hc1(PVKIT_HC_EVTCHN_SEND, le16toh(qd->vector)));
 
 	if (child) {
 		/* the request in flight fails */
@@ -411,11 +281,9 @@ TEST_F_TIMEOUT(hostile, broken, 60)
 		self->child = 0;
 		EXPECT_EQ(EIO, child_err);
 	}
-	for (i = 0; i < 100 && !klog_has(variant->reason, self->klog_start);
-	     i++)
-		usleep(50 * 1000);
-	EXPECT_TRUE(klog_has("device broken", self->klog_start));
-	EXPECT_TRUE(klog_has(variant->reason, self->klog_start));
+	klog_wait(self->klog_start, variant->reason, 5000);
+	EXPECT_TRUE(klog_has(self->klog_start, "device broken"));
+	EXPECT_TRUE(klog_has(self->klog_start, variant->reason));
 
 	/* later I/O fails too, and the guest is still fine */
 	fd = open(blk_dev_path(BLK_DISK), O_RDONLY | O_DIRECT);
@@ -434,25 +302,8 @@ TEST_F_TIMEOUT(hostile, broken, 60)
 	ASSERT_LE(0, fd);
 	EXPECT_EQ((ssize_t)sizeof(buf), pread(fd, buf, sizeof(buf), 0));
 	close(fd);
-}
-
-/* The live device-table entry of block instance 0 (host-written). */
-static volatile struct pvkit_dev_entry *live_blk(const struct shm *shm)
-{
-	const struct pvkit_info *info = (const void *)shm->base;
-	uint32_t off = le32toh(info->devtab_offset);
-	uint32_t n = le32toh(info->devtab_entries), i;
-
-	for (i = 0; i < n && i < PVKIT_MAX_DEVICES; i++) {
-		struct pvkit_dev_entry *e;
-
-		if (off + (i + 1) * sizeof(*e) > shm->size)
-			break;
-		e = (void *)(shm->base + off + i * sizeof(*e));
-		if (le16toh(e->type) == PVKIT_DEV_BLK && !le16toh(e->instance))
-			return e;
-	}
-	return NULL;
+	/* a broken disk is a logged error, never a kernel warning */
+	EXPECT_KLOG_CLEAN(self->klog_start);
 }
 
 /* fio with crc32c verify on queue 0 (CPU 0), in a child; its pid. */
@@ -475,16 +326,7 @@ static pid_t fio_in_child(const char *name, const char *size,
 	pid = fork();
 	if (pid)
 		return pid;
-	blk_exec_logged(argv, log);
-}
-
-static int wait_status(pid_t pid)
-{
-	int status;
-
-	if (waitpid(pid, &status, 0) != pid)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	exec_logged(argv, log);
 }
 
 /*
@@ -510,9 +352,9 @@ TEST_F_TIMEOUT(reset, ring_index, 180)
 {
 	volatile struct pvkit_dev_entry *e;
 	struct pvkit_ring_hdr *h;
-	struct shm shm = { .base = MAP_FAILED };
+	struct pvkit_shm shm = { .base = MAP_FAILED };
 	uint32_t epoch, prod0, bogus;
-	size_t klog_start;
+	long long klog_start;
 	struct timespec t0, t1;
 	cpu_set_t cpus;
 	unsigned long spins = 0;
@@ -527,11 +369,11 @@ TEST_F_TIMEOUT(reset, ring_index, 180)
 	if (blk_nr_cpus() < 2)
 		SKIP(return, "needs 2 CPUs");
 	ASSERT_EQ(0, blk_module_reload(BLK_DISK, NULL));
-	err = shm_map(&shm);
+	err = pvkit_shm_map(&shm);
 	if (err == -EINVAL || err == -EPERM)
 		SKIP(return, "cannot map BAR2 (boot with iomem=relaxed)");
 	ASSERT_EQ(0, err) TH_LOG("map BAR2: %s", strerror(-err));
-	e = live_blk(&shm);
+	e = pvkit_shm_dev(&shm, PVKIT_DEV_BLK, 0);
 	ASSERT_NE(NULL, e);
 	ASSERT_EQ(PVKIT_DEV_STATE_CONNECTED, le32toh(e->state));
 	epoch = le32toh(e->epoch);
@@ -540,7 +382,7 @@ TEST_F_TIMEOUT(reset, ring_index, 180)
 	CPU_ZERO(&cpus);
 	CPU_SET(1, &cpus);
 	ASSERT_EQ(0, sched_setaffinity(0, sizeof(cpus), &cpus));
-	klog_start = klog_len();
+	klog_start = klog_mark();
 
 	prod0 = le32toh(h->req_prod);
 	fio = fio_in_child("reset", "48m", "/tmp/blk_hostile_fio.log");
@@ -580,18 +422,19 @@ TEST_F_TIMEOUT(reset, ring_index, 180)
 
 	/* pvkit_blk reconnects with the new epoch and resubmits */
 	snprintf(line, sizeof(line), "reconnected, epoch %u", epoch + 1);
-	for (i = 0; i < 200 && !klog_has(line, klog_start); i++)
-		usleep(50 * 1000);
-	EXPECT_TRUE(klog_has(line, klog_start)) TH_LOG("no \"%s\"", line);
+	klog_wait(klog_start, line, 10000);
+	EXPECT_TRUE(klog_has(klog_start, line)) TH_LOG("no \"%s\"", line);
 	EXPECT_LT(epoch, le32toh(e->epoch));
+	/* the bus device shows the epoch pvkit_blk reconnected with */
+	EXPECT_EQ(epoch + 1, pvkit_dev_ll(PVKIT_DEV_BLK, 0, "epoch"));
 
 	rc = wait_status(fio);
 	EXPECT_EQ(0, rc) TH_LOG("fio (verify) exited with %d", rc);
 	if (rc)
-		blk_dump_log("/tmp/blk_hostile_fio.log", 40);
+		dump_log("/tmp/blk_hostile_fio.log", 40);
 	/* the host's reset, not the driver's I/O timeout, nor a broken disk */
-	EXPECT_FALSE(klog_has("unanswered for", klog_start));
-	EXPECT_FALSE(klog_has("device broken", klog_start));
+	EXPECT_FALSE(klog_has(klog_start, "unanswered for"));
+	EXPECT_FALSE(klog_has(klog_start, "device broken"));
 
 	/* and the disk keeps working on the new connection */
 	fio = fio_in_child("after", "8m", "/tmp/blk_hostile_fio2.log");
@@ -599,8 +442,9 @@ TEST_F_TIMEOUT(reset, ring_index, 180)
 	rc = wait_status(fio);
 	EXPECT_EQ(0, rc) TH_LOG("second fio exited with %d", rc);
 	if (rc)
-		blk_dump_log("/tmp/blk_hostile_fio2.log", 40);
-	munmap(shm.base, shm.size);
+		dump_log("/tmp/blk_hostile_fio2.log", 40);
+	EXPECT_KLOG_CLEAN(klog_start);
+	pvkit_shm_unmap(&shm);
 }
 
 BLK_TEST_MAIN(BLK_DISK)

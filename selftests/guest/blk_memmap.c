@@ -27,7 +27,6 @@
 #include <sys/uio.h>
 
 #include "guest.h"
-#include "blk_common.h"
 
 #define MM_4G		0x100000000ULL
 #define MM_PAGE		4096UL
@@ -580,7 +579,7 @@ TEST_F_TIMEOUT(mm, fio_verify_buffers_located, MM_FIO_SECS + 60)
 		if (self->nodes > 1)
 			syscall(SYS_set_mempolicy, MM_MPOL_INTERLEAVE, &all,
 				MM_MAX_NODES);
-		blk_exec_logged(argv, MM_FIO_LOG);
+		exec_logged(argv, MM_FIO_LOG);
 	}
 	for (;;) {
 		pid_t w = waitpid(pid, &status, WNOHANG);
@@ -591,7 +590,7 @@ TEST_F_TIMEOUT(mm, fio_verify_buffers_located, MM_FIO_SECS + 60)
 		if (now_ns() - t0 > MM_FIO_SECS * 1000000000ULL) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
-			blk_dump_log(MM_FIO_LOG, 40);
+			dump_log(MM_FIO_LOG, 40);
 			ASSERT_TRUE(false) TH_LOG("fio still running after %u s: I/O hangs",
 						  MM_FIO_SECS);
 		}
@@ -601,7 +600,7 @@ TEST_F_TIMEOUT(mm, fio_verify_buffers_located, MM_FIO_SECS + 60)
 	TH_LOG("fio took %.1f s; its I/O buffers: %lu pages above 4 GiB, %lu below",
 	       (now_ns() - t0) / 1e9, high, low);
 	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		blk_dump_log(MM_FIO_LOG, 40);
+		dump_log(MM_FIO_LOG, 40);
 	ASSERT_TRUE(WIFEXITED(status));
 	ASSERT_EQ(0, WEXITSTATUS(status));
 	EXPECT_GT(high + low, 0) TH_LOG("never saw fio's buffers");

@@ -12,7 +12,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
-#include "blk_common.h"
+#include "guest.h"
 
 #define MIB		(1 << 20)
 
@@ -95,7 +95,7 @@ TEST_F(ops, flush)
 	long long before, after;
 	char wc[32] = "";
 
-	BLK_SKIP_IF_SETUP_SKIPPED();
+	SKIP_IF_SETUP_SKIPPED();
 
 	ASSERT_EQ(0, write_pattern(self->fd, self->buf, self->chk, 0, MIB,
 				   1));
@@ -116,7 +116,7 @@ TEST_F(ops, fua)
 	long long fua = blk_sysfs_ll(BLK_DISK, "queue/fua");
 	int fd;
 
-	BLK_SKIP_IF_SETUP_SKIPPED();
+	SKIP_IF_SETUP_SKIPPED();
 
 	TH_LOG("fua: %lld", fua);
 	fd = open(blk_dev_path(BLK_DISK), O_RDWR | O_DIRECT | O_DSYNC);
@@ -135,7 +135,7 @@ TEST_F(ops, discard)
 	uint64_t off = 16 * MIB, range[2];
 	long long before, after;
 
-	BLK_SKIP_IF_SETUP_SKIPPED();
+	SKIP_IF_SETUP_SKIPPED();
 
 	if (max <= 0)
 		SKIP(return, "discard not offered");
@@ -162,7 +162,7 @@ TEST_F(ops, write_zeroes)
 	uint64_t off = 24 * MIB, range[2];
 	int i;
 
-	BLK_SKIP_IF_SETUP_SKIPPED();
+	SKIP_IF_SETUP_SKIPPED();
 
 	TH_LOG("write zeroes: max %lld bytes%s", max,
 	       max > 0 ? "" : " (the kernel writes zero pages)");
@@ -191,7 +191,7 @@ TEST_F(ops, beyond_end)
 	uint64_t end = self->size, range[2];
 	size_t lbs = self->lbs;
 
-	BLK_SKIP_IF_SETUP_SKIPPED();
+	SKIP_IF_SETUP_SKIPPED();
 
 	/* the last block works */
 	ASSERT_EQ(0, write_pattern(self->fd, self->buf, self->chk, end - lbs,
@@ -225,7 +225,7 @@ TEST_F(ops, one_mib_request)
 	long long segs = blk_sysfs_ll(BLK_DISK, "queue/max_segments");
 	long long before, after;
 
-	BLK_SKIP_IF_SETUP_SKIPPED();
+	SKIP_IF_SETUP_SKIPPED();
 
 	TH_LOG("max_hw_sectors_kb %lld, max_segments %lld", max_kb, segs);
 	EXPECT_LE(segs, 256);
@@ -247,7 +247,7 @@ TEST_F(ops, serial)
 	char serial[64] = "";
 	int err;
 
-	BLK_SKIP_IF_SETUP_SKIPPED();
+	SKIP_IF_SETUP_SKIPPED();
 
 	err = blk_sysfs_read(BLK_DISK, "serial", serial, sizeof(serial));
 	ASSERT_EQ(0, err) TH_LOG("serial: %s", strerror(-err));

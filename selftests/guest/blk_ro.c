@@ -11,7 +11,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
-#include "blk_common.h"
+#include "guest.h"
 
 #define LEN	(64 << 10)
 
@@ -68,7 +68,7 @@ TEST_F(ro, flagged_read_only)
 {
 	int ro = 0;
 
-	BLK_SKIP_IF_SETUP_SKIPPED();
+	SKIP_IF_SETUP_SKIPPED();
 
 	EXPECT_EQ(1, blk_sysfs_ll(BLK_RO_DISK, "ro"));
 	ASSERT_EQ(0, ioctl(self->fd, BLKROGET, &ro));
@@ -80,7 +80,7 @@ TEST_F(ro, read)
 {
 	uint64_t size = 0;
 
-	BLK_SKIP_IF_SETUP_SKIPPED();
+	SKIP_IF_SETUP_SKIPPED();
 
 	ASSERT_EQ(0, ioctl(self->fd, BLKGETSIZE64, &size));
 	ASSERT_LE((uint64_t)LEN, size);
@@ -90,7 +90,7 @@ TEST_F(ro, read)
 
 TEST_F(ro, write_fails)
 {
-	BLK_SKIP_IF_SETUP_SKIPPED();
+	SKIP_IF_SETUP_SKIPPED();
 
 	memset(self->after, 0xa5, LEN);
 	errno = 0;
@@ -104,7 +104,7 @@ TEST_F(ro, zeroout_fails)
 {
 	uint64_t range[2] = { 0, LEN };
 
-	BLK_SKIP_IF_SETUP_SKIPPED();
+	SKIP_IF_SETUP_SKIPPED();
 
 	errno = 0;
 	EXPECT_EQ(-1, ioctl(self->fd, BLKZEROOUT, range));
@@ -116,7 +116,7 @@ TEST_F(ro, discard_fails)
 {
 	uint64_t range[2] = { 0, LEN };
 
-	BLK_SKIP_IF_SETUP_SKIPPED();
+	SKIP_IF_SETUP_SKIPPED();
 
 	errno = 0;
 	EXPECT_EQ(-1, ioctl(self->fd, BLKDISCARD, range));
@@ -129,7 +129,7 @@ TEST_F(ro, buffered_write_fails)
 	ssize_t n;
 	int fd;
 
-	BLK_SKIP_IF_SETUP_SKIPPED();
+	SKIP_IF_SETUP_SKIPPED();
 
 	fd = open(blk_dev_path(BLK_RO_DISK), O_RDWR);
 	if (fd < 0)

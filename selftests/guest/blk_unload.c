@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <sys/mount.h>
 
-#include "blk_common.h"
+#include "guest.h"
 
 #define MNT		"/tmp/pvblk-mnt"
 #define UNLOAD_LOG	"/tmp/blk_unload.log"
@@ -27,11 +27,13 @@ static bool in_use_error(int err)
 
 FIXTURE(unload) {
 	bool mounted;
+	long long klog_start;
 };
 
 FIXTURE_SETUP(unload)
 {
 	self->mounted = false;
+	self->klog_start = klog_mark();
 	if (!blk_module_loaded())
 		SKIP(return, BLK_MODULE " not loaded");
 	if (!blk_present(BLK_DISK))
@@ -42,6 +44,9 @@ FIXTURE_TEARDOWN(unload)
 {
 	if (self->mounted)
 		umount2(MNT, MNT_DETACH);
+	/* loads, unloads, an open or mounted disk: no kernel warning */
+	if (!_metadata->skip)
+		EXPECT_KLOG_CLEAN(self->klog_start);
 	/* leave the module as the next test expects it: loaded, defaults */
 	if (!blk_module_loaded() && blk_module_load(NULL))
 		printf("# teardown: insmod " BLK_MODULE " failed\n");
@@ -69,7 +74,7 @@ TEST_F(unload, open_blocks_unload)
 {
 	int fd, err;
 
-	BLK_SKIP_IF_SETUP_SKIPPED();
+	SKIP_IF_SETUP_SKIPPED();
 
 	fd = open(blk_dev_path(BLK_DISK), O_RDONLY);
 	ASSERT_LE(0, fd);
@@ -93,7 +98,7 @@ static bool have_ext2(void)
 	FILE *f;
 
 	if (!access(EXT4_DEPS, F_OK))
-		blk_run(argv, UNLOAD_LOG);
+		run_logged(argv, UNLOAD_LOG);
 	f = fopen("/proc/filesystems", "r");
 	if (!f)
 		return false;
@@ -111,11 +116,11 @@ TEST_F_TIMEOUT(unload, mounted_fs_blocks_unload, 120)
 	char buf[64] = "";
 	int fd, err;
 
-	BLK_SKIP_IF_SETUP_SKIPPED();
+	SKIP_IF_SETUP_SKIPPED();
 
 	if (access("/sbin/mke2fs", X_OK) || !have_ext2())
 		SKIP(return, "no ext2 support in the guest image");
-	ASSERT_EQ(0, blk_run(mkfs, UNLOAD_LOG));
+	ASSERT_EQ(0, run_logged(mkfs, UNLOAD_LOG));
 	mkdir(MNT, 0755);
 	ASSERT_EQ(0, mount("/dev/" BLK_DISK, MNT, "ext2", 0, NULL))
 		TH_LOG("mount: %s", strerror(errno));
@@ -151,7 +156,7 @@ TEST_F(unload, reload_loop)
 {
 	int i;
 
-	BLK_SKIP_IF_SETUP_SKIPPED();
+	SKIP_IF_SETUP_SKIPPED();
 
 	for (i = 0; i < 5; i++)
 		ASSERT_EQ(0, reload_default()) TH_LOG("round %d", i);
@@ -169,14 +174,14 @@ static int quick_fio(const char *engine, bool hipri)
 	};
 
 	snprintf(a_engine, sizeof(a_engine), "--ioengine=%s", engine);
-	return blk_run(argv, UNLOAD_LOG);
+	return run_logged(argv, UNLOAD_LOG);
 }
 
 TEST_F_TIMEOUT(unload, one_queue, 120)
 {
 	int nr = blk_nr_hw_queues(BLK_DISK);
 
-	BLK_SKIP_IF_SETUP_SKIPPED();
+	SKIP_IF_SETUP_SKIPPED();
 
 	if (access(BLK_FIO, X_OK))
 		SKIP(return, BLK_FIO " not in the image");
@@ -195,7 +200,7 @@ TEST_F_TIMEOUT(unload, poll_queue, 120)
 	char path[96];
 	int fd;
 
-	BLK_SKIP_IF_SETUP_SKIPPED();
+	SKIP_IF_SETUP_SKIPPED();
 
 	if (access(BLK_FIO, X_OK))
 		SKIP(return, BLK_FIO " not in the image");
@@ -217,11 +222,11 @@ TEST_F_TIMEOUT(unload, poll_queue, 120)
 	}
 	/* a polled queue has no interrupt; polled I/O raises none at all */
 	snprintf(path, sizeof(path), "%s-q%d", BLK_DISK, nr - 1);
-	EXPECT_EQ(-1, blk_irq_count(path));
+	EXPECT_EQ(-1, proc_irq_count(path));
 	snprintf(path, sizeof(path), "%s-q0", BLK_DISK);
-	irqs = blk_irq_count(path);
+	irqs = proc_irq_count(path);
 	EXPECT_EQ(0, quick_fio("io_uring", true));
-	EXPECT_EQ(irqs, blk_irq_count(path))
+	EXPECT_EQ(irqs, proc_irq_count(path))
 		TH_LOG("polled I/O completed by interrupt");
 	/* interrupt-driven I/O still works next to it */
 	EXPECT_EQ(0, quick_fio("libaio", false));

@@ -49,6 +49,46 @@ TEST(bus_exists)
 	EXPECT_EQ(0600, st.st_mode & 0777) TH_LOG("/dev/pvkit is root only");
 }
 
+/*
+ * The kernel-log helpers every test relies on see a line logged after
+ * their mark, and not one logged before it.
+ */
+TEST(klog_mark_works)
+{
+	char line[96];
+	long long before, after;
+	int fd;
+
+	snprintf(line, sizeof(line), "pvkit-selftest: klog marker %d.%llu",
+		 (int)getpid(), (unsigned long long)now_ns());
+	before = klog_mark();
+	ASSERT_LE(0, before) TH_LOG("/dev/kmsg unreadable");
+	fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	/* with its newline: an unterminated record stays open, unread */
+	strcat(line, "\n");
+	ASSERT_EQ((ssize_t)strlen(line), write(fd, line, strlen(line)));
+	close(fd);
+	line[strlen(line) - 1] = '\0';
+	after = klog_mark();
+	EXPECT_LT(before, after);
+	EXPECT_TRUE(klog_has(before, line));
+	EXPECT_FALSE(klog_has(after, line));
+	EXPECT_KLOG_CLEAN(before);
+}
+
+/* Found by type and instance, the test device is test.0. */
+TEST(lookup_by_type)
+{
+	char dir[512];
+
+	ASSERT_EQ(0, pvkit_sysfs_dev(PVKIT_DEV_TEST, 0, dir, sizeof(dir)));
+	EXPECT_STREQ(PVKIT_TEST_DEV, dir);
+	EXPECT_EQ(0, pvkit_dev_ll(PVKIT_DEV_TEST, 0, "instance"));
+	EXPECT_EQ(-ENODEV, pvkit_sysfs_dev(PVKIT_DEV_TEST, 0xffff, dir,
+					   sizeof(dir)));
+}
+
 TEST(devices_sane)
 {
 	unsigned int n = 0;

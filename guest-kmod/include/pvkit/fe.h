@@ -26,7 +26,9 @@
 #include <linux/cpumask.h>
 #include <linux/interrupt.h>
 #include <linux/list.h>
+#include <linux/mutex.h>
 #include <linux/spinlock.h>
+#include <linux/workqueue.h>
 #include <pvkit/bus.h>
 #include <pvkit/ring.h>
 
@@ -175,5 +177,146 @@ void pvkit_fe_set_live(struct pvkit_fe_queue *fq, bool live);
  */
 int pvkit_fe_connect(struct pvkit_device *pdev, u64 features,
 		     unsigned int wait_ms, bool first);
+
+/* ------------------------------------------------------------------------
+ * Device lifecycle: what a driver does when the host changes the state of
+ * its device (ABI.md 6.1), written once.  A driver embeds a struct
+ * pvkit_fe_dev, fills in an ops table for the few things that depend on
+ * its subsystem (hold and release I/O, complete or fail a request), and
+ * forwards its state_changed(), its device's open/release and its I/O
+ * timeouts here.  The helper then quiesces on RESETTING, drains, reconnects
+ * and resubmits on OFFERED with a new epoch, resumes when a CONNECTED
+ * shows that a reset predates its own last connect, breaks the device
+ * (DEV_RESET once) on a protocol violation, and handles hot-remove:
+ * CLOSING detaches at once, or, while the device is in use, on the last
+ * close (a forced FREE from the host fails what is in flight).
+ *
+ * Locking: fd->lock (a mutex) serializes every lifecycle step; the I/O
+ * path only reads fd->state (pvkit_fe_dev_dead()).
+ */
+
+/* struct pvkit_fe_dev.state */
+enum pvkit_fe_state {
+	PVKIT_FE_LIVE,		/* connected: I/O flows */
+	PVKIT_FE_QUIESCED,	/* back-end restarting: I/O held, kept */
+	PVKIT_FE_DETACHING,	/* CLOSING but in use: I/O flows until release */
+	PVKIT_FE_DEAD,		/* broken, removed or gone: I/O fails */
+};
+
+struct pvkit_fe_dev;
+
+/* What the helper needs of the driver; all called with fd->lock held. */
+struct pvkit_fe_dev_ops {
+	/* hold new I/O and wait for submitters to leave (may sleep) */
+	void (*quiesce)(struct pvkit_fe_dev *fd);
+	/* undo quiesce */
+	void (*unquiesce)(struct pvkit_fe_dev *fd);
+	/* let I/O that waits for ring space through (to send or to fail) */
+	void (*restart)(struct pvkit_fe_dev *fd);
+	/* a response, as in pvkit_fe_reap() (ctx NULL); fq->lock held */
+	pvkit_fe_complete_t complete;
+	/* fail an unanswered request: -EIO, or -ETIMEDOUT if dropped */
+	void (*fail)(struct pvkit_fe_dev *fd, struct pvkit_fe_req *r, int err);
+	/* optional resubmit filter: true fails @r instead of resending it */
+	bool (*drop)(struct pvkit_fe_dev *fd, struct pvkit_fe_req *r);
+	/* optional: @n requests of @fq were dropped at a reconnect */
+	void (*dropped)(struct pvkit_fe_dev *fd, struct pvkit_fe_queue *fq,
+			unsigned int n);
+	/* the device goes away for good (e.g. blk_mark_disk_dead()) */
+	void (*gone)(struct pvkit_fe_dev *fd);
+	/* optional: is the device open?  Hot-remove then waits for release */
+	bool (*in_use)(struct pvkit_fe_dev *fd);
+};
+
+struct pvkit_fe_dev {
+	struct pvkit_device *pdev;
+	const struct pvkit_fe_dev_ops *ops;
+	const char *name;		/* in log lines, e.g. the disk name */
+	const char *noun;		/* "disk": "host removes the disk" */
+	struct pvkit_fe_queue **queues;	/* set by the driver after init */
+	unsigned int nr_queues;
+	u64 features;			/* acknowledged at every connect */
+
+	struct mutex lock;		/* everything below */
+	enum pvkit_fe_state state;	/* READ_ONCE() in the I/O path */
+	bool connected;			/* DEV_CONNECT done and not undone */
+	bool no_events;			/* in probe/remove: no state changes */
+	u32 epoch;			/* ring epoch of the last connect */
+	unsigned long flags;		/* private */
+	struct work_struct broken_work;
+	struct work_struct reset_work;	/* after an I/O timeout */
+	void *rsp;			/* one response, for the helper's reaps */
+};
+
+/*
+ * Initialize @fd for @nr_queues queues whose responses are at most
+ * @rsp_size bytes; the driver then fills in fd->queues[], name, noun and
+ * features.  State LIVE, not connected.  0 or -ENOMEM.
+ */
+int pvkit_fe_dev_init(struct pvkit_fe_dev *fd, struct pvkit_device *pdev,
+		      const struct pvkit_fe_dev_ops *ops,
+		      unsigned int nr_queues, u32 rsp_size);
+/* Free what init allocated; after pvkit_fe_dev_remove_end(), last open. */
+void pvkit_fe_dev_destroy(struct pvkit_fe_dev *fd);
+
+/* Probe: the first connect (pvkit_fe_connect()), then the rings go live. */
+int pvkit_fe_dev_connect(struct pvkit_fe_dev *fd, unsigned int wait_ms);
+
+/* The driver's state_changed(): follow the host's state machine. */
+void pvkit_fe_dev_state_changed(struct pvkit_fe_dev *fd, u32 old_state);
+
+/*
+ * A protocol violation: log "<name>: device broken: <why>" once, then
+ * (from a work item) stop the rings, DEV_RESET once and fail all I/O.
+ */
+__printf(2, 3) void pvkit_fe_dev_broken(struct pvkit_fe_dev *fd,
+					const char *fmt, ...);
+
+/*
+ * pvkit_fe_reap() with the driver's complete op; a violation breaks the
+ * device.  The number completed (0 after a violation).  fq->lock held.
+ */
+int pvkit_fe_dev_reap(struct pvkit_fe_dev *fd, struct pvkit_fe_queue *fq,
+		      void *buf, void *ctx);
+
+/*
+ * A request stayed unanswered for the driver's I/O timeout.  True if it
+ * counts: a device reset is scheduled (while detaching: the detach is
+ * completed).  False if not: a restart the host announced is waited out,
+ * and during probe or remove (no state changes can arrive) the device
+ * breaks instead.  Any context.
+ */
+bool pvkit_fe_dev_timed_out(struct pvkit_fe_dev *fd);
+
+/*
+ * A release of the device (after the driver's open count dropped): once
+ * nothing has it open (ops->in_use) a hot-remove that waited completes.
+ * Process context; takes fd->lock.
+ */
+void pvkit_fe_dev_release(struct pvkit_fe_dev *fd);
+
+/* In probe (or remove), around code that may wait for I/O. */
+static inline void pvkit_fe_dev_set_no_events(struct pvkit_fe_dev *fd,
+					      bool no_events)
+{
+	WRITE_ONCE(fd->no_events, no_events);
+}
+
+/*
+ * Driver remove, before it waits for I/O (del_gendisk()): no state
+ * change arrives any more, so I/O that nothing will answer is failed.
+ */
+void pvkit_fe_dev_remove_begin(struct pvkit_fe_dev *fd);
+/*
+ * Driver remove after that (and a failed probe after connecting): stop
+ * the rings, DEV_DISCONNECT if connected, dead; the work items are done.
+ */
+void pvkit_fe_dev_remove_end(struct pvkit_fe_dev *fd);
+
+/* In the I/O path: fail at once? */
+static inline bool pvkit_fe_dev_dead(const struct pvkit_fe_dev *fd)
+{
+	return READ_ONCE(fd->state) == PVKIT_FE_DEAD;
+}
 
 #endif /* PVKIT_FE_H */
