@@ -151,9 +151,9 @@ static void be_died(struct hv *hv, struct be *be, const char *why)
 		return;
 	}
 	if (d->removing) {
-		/* nothing left to drain: the guest fails what was in flight */
-		if (d->state == PVKIT_DEV_STATE_CLOSING)
-			dev_event(hv, d, DEV_EV_HOT_REMOVE, "back-end gone");
+		/* nothing to drain: FREE once reaped (dev_tick()) */
+		d->force_draining = false;
+		d->server_dead = true;
 		return;
 	}
 	be_schedule_restart(hv, be);

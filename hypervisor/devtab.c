@@ -687,21 +687,32 @@ static void dev_remove_force(struct hv *hv, struct dev *d)
 		d->remove_deadline_ms = ev_now_ms() + DEV_STOP_TIMEOUT_MS;
 		return;
 	}
-	dev_event(hv, d, DEV_EV_HOT_REMOVE, "forced");
+	if (ret == 0)
+		dev_event(hv, d, DEV_EV_HOT_REMOVE, "forced");
+	else
+		d->server_dead = true;	/* FREE once it is reaped */
 }
 
 static void dev_remove_tick(struct hv *hv, struct dev *d, uint64_t now_ms)
 {
-	if (d->state == S(CLOSING) && d->pending_mbox < 0 &&
-	    now_ms >= d->remove_deadline_ms) {
-		if (!d->force_draining) {
-			dev_remove_force(hv, d);
-		} else {
+	if (d->state == S(CLOSING) && d->pending_mbox < 0) {
+		if (d->force_draining && now_ms >= d->remove_deadline_ms) {
 			d->force_draining = false;
+			d->server_dead = true;
 			if (d->ops && d->ops->abort)
 				d->ops->abort(hv, d);
-			dev_event(hv, d, DEV_EV_HOT_REMOVE, "drain timeout");
+		} else if (!d->force_draining && !d->server_dead &&
+			   now_ms >= d->remove_deadline_ms) {
+			dev_remove_force(hv, d);
 		}
+		/*
+		 * A dead server may still have I/O on its way: the guest
+		 * reuses its buffers once it sees FREE, so FREE waits for
+		 * the process to be reaped.
+		 */
+		if (d->server_dead && d->state == S(CLOSING) &&
+		    (!d->ops || !d->ops->gone || d->ops->gone(hv, d)))
+			dev_event(hv, d, DEV_EV_HOT_REMOVE, "server gone");
 	}
 	if (d->state != S(FREE) || d->pending_mbox >= 0)
 		return;

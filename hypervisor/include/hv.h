@@ -132,6 +132,7 @@ struct dev {
 	bool offered;		/* has been OFFERED once */
 	bool removing;		/* on its way out: never restarted */
 	bool force_draining;	/* grace over: the host drains it itself */
+	bool server_dead;	/* CLOSING, its back-end killed or lost */
 	bool released;		/* FREE, its server told to go */
 	uint64_t remove_deadline_ms;	/* CLOSING: the guest's grace */
 	char why[128];		/* why it failed or went, for the client */

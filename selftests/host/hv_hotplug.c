@@ -12,6 +12,7 @@
  * is reused only after the guest acknowledged seeing it free.
  */
 #include <dirent.h>
+#include <signal.h>
 #include <fcntl.h>
 
 #include <pvkit-host/json.h>
@@ -331,6 +332,46 @@ TEST_F(hp, grace_over_host_drains_and_frees)
 	/* a guest that calls in late is told the device is gone */
 	EXPECT_EQ(PVKIT_HC_ENODEV, hvt_call(hv, PVKIT_HC_DEV_DISCONNECT, 0,
 					    0, 0, 0));
+}
+
+/* A back-end that cannot drain: FREE only once it is killed and reaped. */
+TEST_F_TIMEOUT(hp, stuck_backend_freed_after_reap, 60)
+{
+	struct hv *hv = self->hv;
+	struct dev *d = add(hv, self->img);
+	uint32_t serial;
+	pid_t pid;
+
+	ASSERT_NE(NULL, d);
+	serial = d->serial;
+	pid = d->be->pid;
+	ASSERT_EQ(PVKIT_HC_OK, guest_connect(hv, d));
+	ASSERT_EQ(0, kill(pid, SIGSTOP));
+	ASSERT_TRUE(remove_dev(hv, d, 0.1));
+	/* grace over, DISCONNECT unanswered: still CLOSING, never FREE */
+	while (dev_by_serial(hv, serial) && d->state == PVKIT_DEV_STATE_CLOSING &&
+	       !d->server_dead)
+		pump(hv, 50);
+	ASSERT_TRUE(gone(hv, serial, 3 * DEV_STOP_TIMEOUT_MS));
+	EXPECT_EQ(-1, kill(pid, 0));
+}
+
+/* The back-end dies in CLOSING: the slot goes once it is reaped. */
+TEST_F(hp, backend_death_in_closing_frees)
+{
+	struct hv *hv = self->hv;
+	struct dev *d = add(hv, self->img);
+	uint32_t serial;
+
+	ASSERT_NE(NULL, d);
+	serial = d->serial;
+	ASSERT_EQ(PVKIT_HC_OK, guest_connect(hv, d));
+	ASSERT_TRUE(remove_dev(hv, d, 60));
+	EXPECT_EQ(PVKIT_DEV_STATE_CLOSING, d->state);
+	ASSERT_EQ(0, kill(d->be->pid, SIGKILL));
+	/* long before the 60 s grace, and never restarted */
+	ASSERT_TRUE(gone(hv, serial, WAIT_MS));
+	EXPECT_EQ(0, hv->nr_devs);
 }
 
 TEST_F(hp, freed_slot_waits_for_the_guest_ack)
