@@ -426,7 +426,13 @@ void be_tick(struct hv *hv, uint64_t now_ms)
 			continue;
 		if (be->state == BE_STARTING) {
 			be_kill(hv, be, "no READY in time");
-		} else if (be->state == BE_WAITING && !hv->stopping) {
+		} else if (be->state == BE_WAITING && !hv->stopping &&
+			   be->pid <= 0) {
+			/*
+			 * Only once the old process is reaped: until then its
+			 * io_uring may still complete writes that a request
+			 * resubmitted to the successor must not race.
+			 */
 			be->total_restarts++;
 			log_info("%s%u: restarting back-end (attempt %u)",
 				 dev_type_name(d->type), d->instance,

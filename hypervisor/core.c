@@ -12,6 +12,9 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
+#include <linux/memfd.h>
 #include <unistd.h>
 
 #include <pvkit-host/log.h>
@@ -166,56 +169,74 @@ void hv_ram_name(const struct hv_opts *o, char *buf, size_t len)
 }
 
 /*
- * Guest RAM is a file nobody can see: O_TMPFILE in the shm (or hugetlbfs)
- * directory, or -- where the file system has no O_TMPFILE -- a file that
- * is unlinked right after it was created.  QEMU gets the descriptor (see
- * qemu_start()), the back-ends get it over their sockets, so the memory
- * lives exactly as long as the last of them, whatever kills them.
+ * memfd_create() flags for guest RAM: huge pages of the size of the
+ * hugetlbfs mount @dir (its block size), or ordinary shmem.
+ */
+static int hv_ram_flags(const char *dir, unsigned int *flags)
+{
+	struct statfs sf;
+	unsigned int shift;
+
+	*flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
+	if (!dir)
+		return 0;
+	if (statfs(dir, &sf) < 0) {
+		log_err("--hugepages %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	if (sf.f_type != HUGETLBFS_MAGIC) {
+		log_err("--hugepages %s: not a hugetlbfs mount", dir);
+		return -EINVAL;
+	}
+	for (shift = 0; shift < 63 && (1ULL << shift) < (uint64_t)sf.f_bsize;
+	     shift++)
+		;
+	*flags |= MFD_HUGETLB | (shift << MFD_HUGE_SHIFT);
+	return 0;
+}
+
+/*
+ * Guest RAM is a sealed memfd: nobody can see it by name, and nobody --
+ * QEMU included, which gets it read-write -- can shrink or grow it, so
+ * no mapper of it (pvkit-hv, a back-end) can be made to SIGBUS.  Punching
+ * holes (a balloon returning memory) stays possible.  QEMU gets the
+ * descriptor (see qemu_start()), the back-ends get it over their
+ * sockets, so the memory lives exactly as long as the last of them.
  */
 static int hv_ram_create(struct hv *hv)
 {
 	const struct hv_opts *o = &hv->opt;
-	const char *dir = o->hugepages ? o->hugepages : o->shm_dir;
+	unsigned int flags;
 	char proc[64];
 	ssize_t n;
-	int fd;
+	int fd, ret;
 
 	hv_ram_name(o, hv->ram_path, sizeof(hv->ram_path));
-	if (o->ram_memfd) {
-		fd = memfd_create("pvkit-ram", MFD_CLOEXEC);
-		if (fd < 0)
-			return -errno;
-	} else {
-		/* the name is ours (run dir lock held): a leftover is stale */
-		unlink(hv->ram_path);
-		fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-		if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR ||
-			       errno == EINVAL)) {
-			fd = open(hv->ram_path,
-				  O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-			if (fd >= 0)
-				unlink(hv->ram_path);
-		}
-		if (fd < 0) {
-			int err = -errno;
-
-			log_err("cannot create guest RAM in %s: %s", dir,
-				strerror(errno));
-			return err;
-		}
+	ret = hv_ram_flags(o->hugepages, &flags);
+	if (ret)
+		return ret;
+	fd = memfd_create("pvkit-ram", flags);
+	if (fd < 0) {
+		ret = -errno;
+		log_err("cannot create guest RAM: %s", strerror(errno));
+		return ret;
 	}
 	hv->ram_fd = fd;
-	/* what the kernel calls it, e.g. "/dev/shm/#1234 (deleted)" */
+	/* what the kernel calls it, e.g. "/memfd:pvkit-ram (deleted)" */
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	n = readlink(proc, hv->ram_path, sizeof(hv->ram_path) - 1);
 	hv->ram_path[n > 0 ? n : 0] = '\0';
 	if (ftruncate(fd, (off_t)hv->ram_size) < 0) {
-		int err = -errno;
-
+		ret = -errno;
 		log_err("cannot size guest RAM to %llu bytes: %s%s",
 			(unsigned long long)hv->ram_size, strerror(errno),
 			o->hugepages ? " (--mem must be a multiple of the huge page size)" : "");
-		return err;
+		return ret;
+	}
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) {
+		ret = -errno;
+		log_err("cannot seal guest RAM: %s", strerror(errno));
+		return ret;
 	}
 	return 0;
 }

@@ -108,15 +108,21 @@ static void ivs_accept(struct hv *hv, struct ev_src *src, uint32_t events)
 		close(fd);
 		return;
 	}
-	if (ivs->expect_pid) {
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) ||
-		    cred.pid != ivs->expect_pid) {
-			ivs->rejected++;
+	/*
+	 * Only our QEMU, and nobody before it runs: the pid is set right
+	 * after fork(), before this loop can see QEMU's connect.
+	 */
+	if (!ivs->expect_pid ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) ||
+	    cred.pid != ivs->expect_pid) {
+		ivs->rejected++;
+		if (ivs->expect_pid)
 			log_warn("ivshmem: client pid %d is not our QEMU (%d); refused",
 				 (int)cred.pid, (int)ivs->expect_pid);
-			close(fd);
-			return;
-		}
+		else
+			log_warn("ivshmem: client refused: QEMU is not running yet");
+		close(fd);
+		return;
 	}
 	/*
 	 * Blocking sends with a timeout: a few hundred descriptor messages

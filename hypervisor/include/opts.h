@@ -55,7 +55,6 @@ struct hv_opts {
 	unsigned int grace;
 	bool verbose;
 	bool print_cmdline;	/* --print-qemu-cmdline: print and exit */
-	bool ram_memfd;		/* tests: guest RAM in a memfd, no file */
 	const char *qemu_bin;
 	/* environment: PVKIT_RUN_DIR, PVKIT_SHM_DIR (tests) */
 	const char *run_base;

@@ -261,4 +261,39 @@ TEST_F_TIMEOUT(beerr, violating_guest_is_paced, 90)
 	EXPECT_LE(1, log_count(self->log, "ring index violation: req_prod"));
 }
 
+/*
+ * A killed back-end's successor starts only once the old process is
+ * reaped: until then its io_uring may still complete writes, and a
+ * request the guest resubmits to the successor must not be overtaken.
+ */
+TEST_F_TIMEOUT(beerr, restart_waits_for_the_reap, 30)
+{
+	struct hv *hv = self->hv;
+	struct dev *d = self->d;
+	pid_t old = d->be->pid;
+	uint64_t end;
+	int status;
+
+	ASSERT_EQ(PVKIT_HC_OK, guest_connect(hv, d));
+	ASSERT_EQ(0, kill(old, SIGKILL));
+	/* the loop without reaping: socket EOF, restart delay passes */
+	end = ev_now_ms() + 1000;
+	while (ev_now_ms() < end) {
+		ev_run_once(hv, 10);
+		be_tick(hv, ev_now_ms());
+		dev_tick(hv, ev_now_ms());
+	}
+	EXPECT_EQ(BE_WAITING, d->be->state);
+	EXPECT_EQ(old, d->be->pid);
+	EXPECT_EQ(0, d->be->total_restarts);
+	/* reaped: now the successor starts and the device comes back */
+	ASSERT_EQ(old, waitpid(old, &status, 0));
+	EXPECT_TRUE(be_reaped(hv, old, status));
+	EXPECT_TRUE(wait_state(hv, d, PVKIT_DEV_STATE_OFFERED, -1, WAIT_MS));
+	EXPECT_EQ(1, d->be->total_restarts);
+	EXPECT_NE(old, d->be->pid);
+	EXPECT_EQ(PVKIT_HC_OK, guest_connect(hv, d));
+	EXPECT_EQ(0, guest_flush(hv, d, 0, 1));
+}
+
 TEST_HARNESS_MAIN

@@ -22,7 +22,7 @@
 
 #define HVT_MEM		(64ULL << 20)
 
-/* Options of a test VM: RAM in a memfd, no hot-plug reserve. */
+/* Options of a test VM: no hot-plug reserve. */
 static inline void hvt_opts(struct hv_opts *o, unsigned int cpus,
 			    bool testdev, const char *machine, uint64_t mem)
 {
@@ -33,7 +33,6 @@ static inline void hvt_opts(struct hv_opts *o, unsigned int cpus,
 	o->mem = mem;
 	o->cpus = cpus;
 	o->testdev = testdev;
-	o->ram_memfd = true;
 	o->hotplug = 0;	/* the layout the tests pin: no spare channels */
 }
 

@@ -8,6 +8,8 @@
  * new epoch.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 
 #include <pvkit/ring.h>
 
@@ -359,6 +361,46 @@ TEST(shm_sizing)
 	o.cpus = 64;
 	kind_plan(&o, &p);
 	EXPECT_EQ(0, p.spare_queues);
+}
+
+/*
+ * QEMU and every back-end map guest RAM from one file; if any of them
+ * could shrink it, the others' next access past the end is a SIGBUS.
+ * The file is sealed: no size change is possible, the pages stay.
+ */
+TEST(ram_file_sealed)
+{
+	struct hv *hv = calloc(1, sizeof(*hv));
+	struct hv_opts o;
+	struct hv_plan p;
+	struct stat st;
+
+	ASSERT_NE(NULL, hv);
+	hvt_opts(&o, 1, false, "pc", HVT_MEM);
+	hv_struct_init(hv);
+	kind_plan(&o, &p);
+	ASSERT_EQ(0, hv_core_init(hv, &o, &p));
+	EXPECT_EQ(-1, ftruncate(hv->ram_fd, HVT_MEM / 2));
+	EXPECT_EQ(EPERM, errno);
+	EXPECT_EQ(-1, ftruncate(hv->ram_fd, HVT_MEM * 2));
+	EXPECT_EQ(EPERM, errno);
+	ASSERT_EQ(0, fstat(hv->ram_fd, &st));
+	EXPECT_EQ((off_t)HVT_MEM, st.st_size);
+	/* a reopen (QEMU's mem-path=/proc/self/fd/N) is sealed too */
+	{
+		char path[64];
+		int fd;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", hv->ram_fd);
+		fd = open(path, O_RDWR);
+		ASSERT_LE(0, fd);
+		EXPECT_EQ(-1, ftruncate(fd, 0));
+		close(fd);
+	}
+	/* and nobody can lift the seals */
+	EXPECT_EQ(-1, fcntl(hv->ram_fd, F_ADD_SEALS, F_SEAL_WRITE));
+	hv_core_exit(hv);
+	free(hv);
 }
 
 TEST_HARNESS_MAIN

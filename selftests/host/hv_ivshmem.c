@@ -39,6 +39,8 @@ FIXTURE_SETUP(ivs)
 	ASSERT_NE(NULL, mkdtemp(self->dir));
 	snprintf(self->path, sizeof(self->path), "%s/ivshmem.sock", self->dir);
 	ASSERT_EQ(0, ivs_init(self->hv, &self->ivs, self->path));
+	/* this test process plays QEMU */
+	self->ivs.expect_pid = getpid();
 }
 
 FIXTURE_TEARDOWN(ivs)
@@ -213,6 +215,25 @@ TEST_F(ivs, only_expected_pid)
 	close(fd);
 	self->ivs.expect_pid = getpid();
 	fd = handshake(_metadata, self->hv, self->path);
+	close(fd);
+}
+
+/*
+ * Before QEMU runs nobody may attach: the first client would get the
+ * shared region and every eventfd and could act as the guest.
+ */
+TEST_F(ivs, nobody_before_qemu)
+{
+	char c;
+	int fd;
+
+	self->ivs.expect_pid = 0;
+	fd = unix_connect(self->path);
+	ASSERT_LE(0, fd);
+	hvt_pump(self->hv, 20);
+	EXPECT_EQ(0, read(fd, &c, 1));
+	EXPECT_EQ(1, self->ivs.rejected);
+	EXPECT_EQ(-1, self->ivs.client_fd);
 	close(fd);
 }
 
