@@ -195,6 +195,8 @@ struct dev *dev_create_geom(struct hv *hv, uint16_t type, uint16_t instance,
 	d->serial = ++hv->next_serial;
 	d->fault_rl.interval_ms = DEV_FAULT_LOG_INTERVAL_MS;
 	d->fault_rl.burst = DEV_FAULT_LOG_BURST;
+	d->guest_rl.interval_ms = DEV_GUEST_LOG_INTERVAL_MS;
+	d->guest_rl.burst = DEV_GUEST_LOG_BURST;
 	for (i = 0; i < nr_queues; i++) {
 		struct dev_queue *q = &d->q[i];
 		int64_t off;
@@ -344,11 +346,24 @@ static int dev_apply(struct hv *hv, struct dev *d, enum dev_event ev,
 		d->acked = 0;
 	d->state = (uint32_t)ns;
 	if (old != (uint32_t)ns || ev == DEV_EV_BE_READY) {
-		log_msg(lvl, "%s%u (slot %u): %s -> %s (%s%s%s), epoch %u",
+		char more[48] = "";
+		uint64_t missed = 0;
+
+		/* the guest can cause these at will: rate-limited per device */
+		if ((ev == DEV_EV_CONNECT || ev == DEV_EV_DISCONNECT ||
+		     ev == DEV_EV_RESET) && lvl < LOG_LVL_DEBUG) {
+			if (!log_ratelimit(&d->guest_rl, ev_now_ms(), &missed))
+				lvl = LOG_LVL_DEBUG;
+			else if (missed)
+				snprintf(more, sizeof(more),
+					 " (%llu lines suppressed)",
+					 (unsigned long long)missed);
+		}
+		log_msg(lvl, "%s%u (slot %u): %s -> %s (%s%s%s), epoch %u%s",
 			 dev_type_name(d->type), d->instance, d->slot,
 			 dev_state_name(old), dev_state_name(d->state),
 			 dev_event_name(ev), why ? ": " : "", why ? why : "",
-			 d->epoch);
+			 d->epoch, more);
 		dev_publish(hv);
 	}
 	return ns;

@@ -89,6 +89,9 @@ void dev_fault_cancel(struct dev *d);
 #define DEV_FAULT_BACKOFF_SHIFT	4
 #define DEV_FAULT_LOG_INTERVAL_MS 10000	/* at most 5 lines per 10 s */
 #define DEV_FAULT_LOG_BURST	5
+/* Transitions the guest asks for: at most 10 lines per 10 s. */
+#define DEV_GUEST_LOG_INTERVAL_MS 10000
+#define DEV_GUEST_LOG_BURST	10
 
 /* Hypercall side; return PVKIT_HC_* or HC_DEFERRED. */
 int64_t dev_hc_ack_features(struct hv *hv, uint64_t slot, uint64_t bits);

@@ -127,6 +127,7 @@ struct dev {
 	uint64_t fault_resets;		/* host resets after ring faults */
 	bool fault_loud;		/* its log lines were not rate-limited */
 	struct log_ratelimit fault_rl;
+	struct log_ratelimit guest_rl;	/* guest connect/disconnect/reset */
 	/* hot-add and hot-remove (dev_hot_remove()) */
 	bool hot_added;		/* created at run time, not at start-up */
 	bool offered;		/* has been OFFERED once */

@@ -262,6 +262,31 @@ TEST_F_TIMEOUT(beerr, violating_guest_is_paced, 90)
 }
 
 /*
+ * A guest that connects and disconnects in a loop must not flood the
+ * host's log: the transitions it causes are rate-limited per device.
+ */
+TEST_F_TIMEOUT(beerr, connect_churn_is_rate_limited, 60)
+{
+	struct hv *hv = self->hv;
+	struct dev *d = self->d;
+	unsigned int i;
+
+	for (i = 0; i < 50; i++) {
+		ASSERT_EQ(PVKIT_HC_OK, guest_connect(hv, d)) TH_LOG("round %u", i);
+		ASSERT_EQ(HC_DEFERRED, hvt_call(hv, PVKIT_HC_DEV_DISCONNECT,
+						d->slot, 0, 0, 0));
+		ASSERT_TRUE(wait_state(hv, d, PVKIT_DEV_STATE_OFFERED, -1,
+				       WAIT_MS));
+	}
+	EXPECT_GE(DEV_GUEST_LOG_BURST, log_count(self->log, "(connect)"));
+	EXPECT_LE(1, log_count(self->log, "(connect)"));
+	/* the next line allowed says how many were left out */
+	hv->devs[d->slot].guest_rl.begin_ms -= 2 * DEV_GUEST_LOG_INTERVAL_MS;
+	ASSERT_EQ(PVKIT_HC_OK, guest_connect(hv, d));
+	EXPECT_EQ(1, log_count(self->log, "lines suppressed"));
+}
+
+/*
  * A killed back-end's successor starts only once the old process is
  * reaped: until then its io_uring may still complete writes, and a
  * request the guest resubmits to the successor must not be overtaken.
