@@ -130,8 +130,10 @@ static int hv_take_name(struct hv_opts *o, int *lock_fd)
 			fprintf(stderr, "pvkit-hv: --name %s: a VM of that name is running (pid %d)\n",
 				o->name, (int)pid);
 		} else if (fd < 0) {
-			fprintf(stderr, "pvkit-hv: cannot create %s/%s: %s\n",
-				o->run_base, o->name, strerror(-fd));
+			fprintf(stderr, "pvkit-hv: run directory %s/%s: %s\n",
+				o->run_base, o->name,
+				*rundir_error() ? rundir_error() :
+				strerror(-fd));
 		}
 		*lock_fd = fd;
 		return fd < 0 ? fd : 0;
@@ -144,8 +146,10 @@ static int hv_take_name(struct hv_opts *o, int *lock_fd)
 			return 0;
 		}
 		if (fd != -EBUSY) {
-			fprintf(stderr, "pvkit-hv: cannot create %s/%s: %s\n",
-				o->run_base, o->name, strerror(-fd));
+			fprintf(stderr, "pvkit-hv: run directory %s/%s: %s\n",
+				o->run_base, o->name,
+				*rundir_error() ? rundir_error() :
+				strerror(-fd));
 			return fd;
 		}
 	}

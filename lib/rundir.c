@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +16,26 @@
 
 /* Files pvkit-hv may create in a run directory. */
 static const char *const rundir_files[] = {
-	"ivshmem.sock", "ctl.sock", "qmp.sock", "ram", "pid",
+	"ivshmem.sock", "ctl.sock", "qmp.sock", "pid",
 };
+
+static char rundir_err[256];
+
+const char *rundir_error(void)
+{
+	return rundir_err;
+}
+
+static __attribute__((format(printf, 2, 3))) int rundir_fail(int err,
+							       const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rundir_err, sizeof(rundir_err), fmt, ap);
+	va_end(ap);
+	return err;
+}
 
 const char *rundir_base(void)
 {
@@ -25,76 +44,153 @@ const char *rundir_base(void)
 	return env && *env ? env : "/run/pvkit";
 }
 
-static int rundir_path(char *buf, size_t size, const char *base,
-		       const char *name, const char *file)
+static bool rundir_name_ok(const char *name)
 {
-	int n;
-
-	if (strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
-		return -EINVAL;
-	if (file)
-		n = snprintf(buf, size, "%s/%s/%s", base, name, file);
-	else
-		n = snprintf(buf, size, "%s/%s", base, name);
-	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+	return *name && !strchr(name, '/') && strcmp(name, ".") &&
+	       strcmp(name, "..");
 }
 
-/* Remove the RAM file a dead VM left behind, if the link names one. */
-static void rundir_remove_ram(const char *link)
+/*
+ * Directory @fd (@path for messages) must be ours (or root's for the
+ * base) and let nobody else write -- with @strict nobody else in at all.
+ * Anything else may have been planted by another local user.
+ */
+static int rundir_dir_ok(int fd, const char *path, bool strict)
 {
-	char target[PATH_MAX];
-	const char *base;
-	ssize_t n;
+	struct stat st;
 
-	n = readlink(link, target, sizeof(target) - 1);
-	if (n <= 0)
-		return;
-	target[n] = '\0';
-	base = strrchr(target, '/');
-	base = base ? base + 1 : target;
-	/* only ever a file named like ours */
-	if (!strncmp(base, "pvkit-", 6) && strlen(base) > 10 &&
-	    !strcmp(base + strlen(base) - 4, "-ram"))
-		unlink(target);
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return rundir_fail(-ENOTDIR, "%s: not a directory", path);
+	if (st.st_uid != geteuid() && (strict || st.st_uid != 0))
+		return rundir_fail(-EPERM, "%s: owned by uid %u, not by this user (uid %u)",
+				   path, (unsigned int)st.st_uid,
+				   (unsigned int)geteuid());
+	if (st.st_mode & (strict ? 077 : 022))
+		return rundir_fail(-EPERM, "%s: mode %04o lets other users in (needs %s)",
+				   path, (unsigned int)(st.st_mode & 07777),
+				   strict ? "0700" : "no group or other write");
+	return 0;
 }
 
-static void rundir_clean_files(const char *base, const char *name,
-			       bool keep_pid)
+/* Open directory @name in @dirfd, never through a symbolic link. */
+static int rundir_open_at(int dirfd, const char *name, const char *path,
+			  bool strict)
 {
-	char p[PATH_MAX];
+	int fd, ret;
+
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		if (errno == ELOOP || errno == ENOTDIR)
+			return rundir_fail(ret, "%s: a symbolic link or not a directory (refused)",
+					   path);
+		return rundir_fail(ret, "%s: %s", path, strerror(errno));
+	}
+	ret = rundir_dir_ok(fd, path, strict);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+/* The base directory, created (0755) if @create and absent. */
+static int rundir_open_base(const char *base, bool create)
+{
+	if (create && mkdir(base, 0755) < 0 && errno != EEXIST)
+		return rundir_fail(-errno, "cannot create %s: %s", base,
+				   strerror(errno));
+	return rundir_open_at(AT_FDCWD, base, base, false);
+}
+
+/* BASE/NAME, created (0700) if @create and absent. */
+static int rundir_open_vm(const char *base, const char *name, bool create)
+{
+	char path[PATH_MAX];
+	int bfd, fd;
+
+	if (!rundir_name_ok(name))
+		return rundir_fail(-EINVAL, "bad VM name '%s'", name);
+	snprintf(path, sizeof(path), "%s/%s", base, name);
+	bfd = rundir_open_base(base, create);
+	if (bfd < 0)
+		return bfd;
+	if (create && mkdirat(bfd, name, 0700) < 0 && errno != EEXIST) {
+		fd = rundir_fail(-errno, "cannot create %s: %s", path,
+				 strerror(errno));
+		close(bfd);
+		return fd;
+	}
+	fd = rundir_open_at(bfd, name, path, true);
+	close(bfd);
+	return fd;
+}
+
+/* Remove our files from the VM directory @vfd; links are not followed. */
+static void rundir_clean_files(int vfd, bool keep_pid)
+{
 	unsigned int i;
 
 	for (i = 0; i < sizeof(rundir_files) / sizeof(rundir_files[0]); i++) {
 		if (keep_pid && !strcmp(rundir_files[i], "pid"))
 			continue;
-		if (rundir_path(p, sizeof(p), base, name, rundir_files[i]))
-			continue;
-		if (!strcmp(rundir_files[i], "ram"))
-			rundir_remove_ram(p);
-		unlink(p);
+		unlinkat(vfd, rundir_files[i], 0);
 	}
+}
+
+/* rmdir BASE/NAME, through the base's descriptor.  0 or -errno. */
+static int rundir_rmdir(const char *base, const char *name)
+{
+	int bfd = rundir_open_base(base, false), ret = 0;
+
+	if (bfd < 0)
+		return bfd;
+	if (unlinkat(bfd, name, AT_REMOVEDIR) < 0)
+		ret = -errno;
+	close(bfd);
+	return ret;
 }
 
 void rundir_remove(const char *base, const char *name)
 {
-	char p[PATH_MAX];
+	int vfd = rundir_open_vm(base, name, false);
 
-	rundir_clean_files(base, name, false);
-	if (!rundir_path(p, sizeof(p), base, name, NULL))
-		rmdir(p);
+	if (vfd < 0)
+		return;
+	rundir_clean_files(vfd, false);
+	close(vfd);
+	rundir_rmdir(base, name);
 }
 
-static int rundir_lock(const char *base, const char *name, bool create)
+/*
+ * Open and lock VM directory @vfd's pid file: a regular file of ours
+ * with one link (a planted symlink or hard link to another file is
+ * refused, never opened for writing or truncated).
+ */
+static int rundir_lock_at(int vfd, const char *base, const char *name,
+			  bool create)
 {
-	char p[PATH_MAX];
+	struct stat st;
 	int fd, ret;
 
-	ret = rundir_path(p, sizeof(p), base, name, "pid");
-	if (ret)
+	fd = openat(vfd, "pid", O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
+		    (create ? O_CREAT : 0), 0600);
+	if (fd < 0) {
+		ret = -errno;
+		if (errno == ELOOP)
+			return rundir_fail(ret, "%s/%s/pid: a symbolic link (refused)",
+					   base, name);
 		return ret;
-	fd = open(p, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
-	if (fd < 0)
-		return -errno;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+	    st.st_uid != geteuid()) {
+		close(fd);
+		return rundir_fail(-EPERM, "%s/%s/pid: not a regular file of ours with one link (refused)",
+				   base, name);
+	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		ret = errno == EWOULDBLOCK ? -EBUSY : -errno;
 		close(fd);
@@ -103,25 +199,36 @@ static int rundir_lock(const char *base, const char *name, bool create)
 	return fd;
 }
 
+static int rundir_lock(const char *base, const char *name, bool create)
+{
+	int vfd = rundir_open_vm(base, name, create), fd;
+
+	if (vfd < 0)
+		return vfd;
+	fd = rundir_lock_at(vfd, base, name, create);
+	close(vfd);
+	return fd;
+}
+
 int rundir_take(const char *base, const char *name)
 {
-	char p[PATH_MAX], buf[32];
-	int fd, ret, n;
+	char buf[32];
+	int vfd, fd, ret, n;
 
-	if (mkdir(base, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	ret = rundir_path(p, sizeof(p), base, name, NULL);
-	if (ret)
-		return ret;
-	if (mkdir(p, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	fd = rundir_lock(base, name, true);
-	if (fd < 0)
+	rundir_err[0] = '\0';
+	vfd = rundir_open_vm(base, name, true);
+	if (vfd < 0)
+		return vfd;
+	fd = rundir_lock_at(vfd, base, name, true);
+	if (fd < 0) {
+		close(vfd);
 		return fd;
+	}
 	/* ours now: whatever else is here belongs to a dead VM */
-	rundir_clean_files(base, name, true);
+	rundir_clean_files(vfd, true);
+	close(vfd);
 	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	if (ftruncate(fd, 0) < 0 || write(fd, buf, (size_t)n) != n) {
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
 		ret = -errno;
 		close(fd);
 		return ret ? ret : -EIO;
@@ -144,8 +251,11 @@ bool rundir_alive(const char *base, const char *name, pid_t *pid)
 		return false;
 	if (pid) {
 		*pid = 0;
-		if (!rundir_path(p, sizeof(p), base, name, "pid")) {
-			fd = open(p, O_RDONLY | O_CLOEXEC);
+		if (rundir_name_ok(name) &&
+		    snprintf(p, sizeof(p), "%s/%s/pid", base, name) <
+		    (int)sizeof(p)) {
+			fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+				  O_NONBLOCK);
 			if (fd >= 0) {
 				n = read(fd, buf, sizeof(buf) - 1);
 				if (n > 0) {
@@ -162,25 +272,31 @@ bool rundir_alive(const char *base, const char *name, pid_t *pid)
 int rundir_remove_dead(const char *base, const char *name, pid_t owner,
 		       const char *also)
 {
-	char p[PATH_MAX], buf[32];
+	char buf[32];
 	ssize_t n;
-	int fd;
+	int vfd, fd;
 
-	fd = rundir_lock(base, name, false);
-	if (fd < 0)
+	vfd = rundir_open_vm(base, name, false);
+	if (vfd < 0)
+		return vfd;
+	fd = rundir_lock_at(vfd, base, name, false);
+	if (fd < 0) {
+		close(vfd);
 		return fd;
+	}
 	/* unlocked; but is it still the directory of @owner? */
 	n = pread(fd, buf, sizeof(buf) - 1, 0);
 	buf[n > 0 ? n : 0] = '\0';
 	if (n <= 0 || (pid_t)atoi(buf) != owner) {
 		close(fd);
+		close(vfd);
 		return -ESTALE;
 	}
 	if (also)
 		unlink(also);
-	rundir_clean_files(base, name, false);
-	if (!rundir_path(p, sizeof(p), base, name, NULL))
-		rmdir(p);
+	rundir_clean_files(vfd, false);
+	close(vfd);
+	rundir_rmdir(base, name);
 	close(fd);
 	return 0;
 }
@@ -200,29 +316,31 @@ int rundir_sweep(const char *base)
 	if (!dir)
 		return 0;
 	while ((de = readdir(dir))) {
-		int fd;
+		int vfd, fd;
 
-		if (!rundir_entry_ok(de))
+		/* only real directories: a symlinked entry is never followed */
+		if (!rundir_entry_ok(de) || de->d_type != DT_DIR)
 			continue;
-		fd = rundir_lock(base, de->d_name, false);
-		if (fd == -EBUSY)
+		vfd = rundir_open_vm(base, de->d_name, false);
+		if (vfd < 0)
+			continue;	/* not ours, or not private: left alone */
+		fd = rundir_lock_at(vfd, base, de->d_name, false);
+		if (fd == -EBUSY) {
+			close(vfd);
 			continue;
+		}
 		/*
 		 * A pid file nobody holds: dead.  No pid file: a VM that is
 		 * just starting (or an empty leftover): only rmdir, which
 		 * fails on a non-empty directory.
 		 */
 		if (fd >= 0) {
-			rundir_clean_files(base, de->d_name, false);
+			rundir_clean_files(vfd, false);
 			close(fd);
 		}
-		{
-			char p[PATH_MAX];
-
-			if (!rundir_path(p, sizeof(p), base, de->d_name, NULL) &&
-			    !rmdir(p))
-				removed++;
-		}
+		close(vfd);
+		if (!rundir_rmdir(base, de->d_name))
+			removed++;
 	}
 	closedir(dir);
 	return removed;

@@ -27,6 +27,10 @@ hv_beerror_SRCS := selftests/host/hv_beerror.c $(HV_TEST_DEPS)
 hv_beerror_VARIANTS := plain asan
 $(BUILD)/tests/host/plain/hv_beerror: | $(BUILD)/bin/pvkit-blkback
 $(BUILD)/tests/host/asan/hv_beerror: | $(BUILD)/bin/asan/pvkit-blkback
+# the run directory against planted links and modes
+HOST_TESTS += rundir
+rundir_SRCS := selftests/host/rundir.c
+rundir_VARIANTS := plain asan
 # hot-add and hot-remove with the real pvkit-blkback
 HOST_TESTS += hv_hotplug
 hv_hotplug_SRCS := selftests/host/hv_hotplug.c $(HV_TEST_DEPS)

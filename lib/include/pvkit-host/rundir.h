@@ -3,7 +3,13 @@
  * Per-VM run directories, BASE/NAME/ (BASE is /run/pvkit, or
  * $PVKIT_RUN_DIR).  A VM is alive while its pvkit-hv holds an flock on
  * BASE/NAME/pid; a directory whose pid file nobody locks is stale and may
- * be removed by anyone, together with the RAM file its "ram" link names.
+ * be removed by anyone.
+ *
+ * Another local user must not be able to redirect us: BASE must be ours
+ * (or root's) and not group/other-writable, BASE/NAME ours and 0700,
+ * neither may be a symbolic link, and files in them are opened and
+ * removed relative to the directory, never through a link.  A refusal
+ * returns -EPERM, -ENOTDIR or -ELOOP and rundir_error() says why.
  */
 #ifndef PVKIT_HOST_RUNDIR_H
 #define PVKIT_HOST_RUNDIR_H
@@ -12,6 +18,9 @@
 #include <sys/types.h>
 
 #define RUNDIR_NAME_MAX	32
+
+/* Why the last rundir_take() (or other call) refused, or "". */
+const char *rundir_error(void);
 
 /* $PVKIT_RUN_DIR or /run/pvkit */
 const char *rundir_base(void);
@@ -24,7 +33,7 @@ const char *rundir_base(void);
  */
 int rundir_take(const char *base, const char *name);
 
-/* Remove BASE/NAME with everything in it (and the RAM file it links). */
+/* Remove BASE/NAME with everything pvkit-hv put in it. */
 void rundir_remove(const char *base, const char *name);
 
 /*
