@@ -131,7 +131,7 @@ void qemu_free_argv(struct qemu *q)
 int qemu_build_argv(struct hv *hv, struct qemu *q)
 {
 	const struct hv_opts *o = &hv->opt;
-	char *ivs = NULL, *con = NULL;
+	char *ivs = NULL, *con = NULL, *qmp = NULL;
 	unsigned int i;
 	int ret = -ENOMEM;
 
@@ -175,7 +175,13 @@ int qemu_build_argv(struct hv *hv, struct qemu *q)
 		ret |= qemu_add(q, "stdio");
 	}
 	ret |= qemu_add(q, "-qmp");
-	ret |= qemu_add(q, "unix:%s,server=on,wait=off", q->qmp_path);
+	/* -qmp is a chardev spec: a comma in the path must be doubled */
+	qmp = qemu_escape(q->qmp_path);
+	if (!qmp) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret |= qemu_add(q, "unix:%s,server=on,wait=off", qmp);
 	ret |= qemu_add(q, "-display");
 	ret |= qemu_add(q, "none");
 	ret |= qemu_add(q, "-no-reboot");
@@ -195,6 +201,7 @@ int qemu_build_argv(struct hv *hv, struct qemu *q)
 		ret = -ENOMEM;
 out:
 	free(ivs);
+	free(qmp);
 	free(con);
 	return ret;
 }

@@ -271,7 +271,8 @@ static int jp_number(struct jparse *jp, double *out)
 	char tmp[64], *endp;
 	size_t n = 0;
 
-	while (jp->p + n < jp->end && n < sizeof(tmp) - 1 &&
+	/* strchr() finds the terminator too: a NUL is not a digit */
+	while (jp->p + n < jp->end && n < sizeof(tmp) - 1 && jp->p[n] &&
 	       strchr("+-0123456789.eE", jp->p[n]))
 		n++;
 	if (!n || n == sizeof(tmp) - 1)

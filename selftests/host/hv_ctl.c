@@ -244,4 +244,22 @@ TEST(json_roundtrip)
 	jb_free(&jb);
 }
 
+/* A NUL byte is never part of a number (nor anything else). */
+TEST(json_nul_bytes)
+{
+	static const char *const bad[] = {
+		"{\"a\":1\0}", "{\"a\":1\0 }", "[1\0,2]", "{\"a\":\"x\0\"}",
+		"{\"a\":-\0}",
+	};
+	static const size_t len[] = { 8, 9, 7, 10, 8 };
+	struct json *j;
+	unsigned int i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		j = NULL;
+		EXPECT_NE(0, json_parse(bad[i], len[i], &j)) TH_LOG("case %u", i);
+		json_free(j);
+	}
+}
+
 TEST_HARNESS_MAIN

@@ -5,10 +5,14 @@
  */
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "kselftest_harness.h"
 #include "../../hypervisor/include/kind.h"
 #include "../../hypervisor/include/opts.h"
+#include "../../hypervisor/include/hv.h"
+#include "../../hypervisor/include/qemu.h"
 
 static const struct {
 	const char *in;
@@ -84,6 +88,33 @@ TEST(disk_specs)
 	EXPECT_STREQ("path=/dev/null,ro,poll=50", d.args);
 	EXPECT_EQ(1, d.queues);
 	EXPECT_TRUE(d.ro);
+}
+
+/* Run-directory paths are chardev specs on QEMU's command line. */
+TEST(qemu_cmdline_escapes_commas)
+{
+	struct hv *hv = calloc(1, sizeof(*hv));
+	struct qemu q;
+	char *cl;
+
+	ASSERT_NE(NULL, hv);
+	memset(&q, 0, sizeof(q));
+	hv_struct_init(hv);
+	opts_defaults(&hv->opt);
+	strcpy(hv->opt.name, "x");
+	hv->opt.kernel = "/dev/null";
+	hv->nr_vectors = 3;
+	strcpy(q.qmp_path, "/tmp/a,b/x/qmp.sock");
+	strcpy(q.ivs_path, "/tmp/a,b/x/ivshmem.sock");
+	q.accel = "tcg";
+	ASSERT_EQ(0, qemu_build_argv(hv, &q));
+	cl = qemu_cmdline(&q);
+	ASSERT_NE(NULL, cl);
+	EXPECT_NE(NULL, strstr(cl, "unix:/tmp/a,,b/x/qmp.sock,server=on")) TH_LOG("%s", cl);
+	EXPECT_NE(NULL, strstr(cl, "path=/tmp/a,,b/x/ivshmem.sock")) TH_LOG("%s", cl);
+	free(cl);
+	qemu_free_argv(&q);
+	free(hv);
 }
 
 TEST(names)
