@@ -239,7 +239,7 @@ GUEST_TEST_BINS := $(addprefix $(BUILD)/guest/tests/,$(GUEST_TESTS))
 # Top-level targets.
 
 .PHONY: all deps host host-tests guest-tests modules guest run check \
-	check-host check-vm checkpatch clean distclean bench
+	check-host check-vm checkpatch clean distclean bench fuzz fuzz-smoke
 
 all: host modules ksft
 	@:
@@ -328,6 +328,16 @@ check-host: host-tests
 	@mkdir -p $(BUILD)/check
 	@scripts/check-host.sh $(BUILD)/check/host.counts
 
+# Coverage-guided fuzzing (libFuzzer, clang): FUZZ_S seconds per target
+# (default 30), summary in build/fuzz/summary.{json,md}.  'make check'
+# runs the smoke: 3 s each, every seed replayed.
+fuzz:
+	@scripts/fuzz.sh
+
+fuzz-smoke:
+	@mkdir -p $(BUILD)/check
+	@FUZZ_S=3 FUZZ_COUNTS=$(BUILD)/check/fuzz.counts scripts/fuzz.sh
+
 check-vm: guest
 	@mkdir -p $(BUILD)/check
 	@selftests/vm/run.sh $(BUILD)/check/vm.counts
@@ -336,7 +346,8 @@ check-vm: guest
 # and the last line is the combined summary.
 check:
 	@mkdir -p $(BUILD)/check
-	@rm -f $(BUILD)/check/host.counts $(BUILD)/check/vm.counts
+	@rm -f $(BUILD)/check/host.counts $(BUILD)/check/vm.counts \
+		$(BUILD)/check/fuzz.counts
 	@if ! $(MAKE) --no-print-directory deps || \
 	    ! $(MAKE) --no-print-directory all host-tests guest; then \
 		echo "check: build failed"; \
@@ -344,8 +355,11 @@ check:
 		exit 1; \
 	fi
 	@scripts/check-host.sh $(BUILD)/check/host.counts || true; \
+	FUZZ_S=3 FUZZ_COUNTS=$(BUILD)/check/fuzz.counts scripts/fuzz.sh || true; \
 	selftests/vm/run.sh $(BUILD)/check/vm.counts || true; \
 	read -r hp hf hs < $(BUILD)/check/host.counts || { hp=0; hf=1; hs=0; }; \
+	read -r fp ff fs < $(BUILD)/check/fuzz.counts || { fp=0; ff=1; fs=0; }; \
+	hp=$$((hp + fp)); hf=$$((hf + ff)); hs=$$((hs + fs)); \
 	read -r vp vf vs < $(BUILD)/check/vm.counts || { vp=0; vf=1; vs=0; }; \
 	echo "check: host $$hp passed, $$hf failed, $$hs skipped;" \
 		"vm $$vp passed, $$vf failed, $$vs skipped"; \
