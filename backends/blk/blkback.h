@@ -147,7 +147,6 @@ struct blkb_disk {
 	 * an io-wq worker (two thread wake-ups per request for a memcpy).
 	 */
 	bool inline_rw;
-	int direct_dropped;	/* atomic: O_DIRECT turned off at run time */
 	int no_zero_range;	/* atomic: ZERO_RANGE unsupported */
 	uint64_t size;		/* bytes exposed to the guest */
 	uint32_t lbs, pbs;	/* logical / physical block size */

@@ -339,16 +339,13 @@ static enum blkb_recover raw_recover(struct blkb_disk *disk, unsigned int op,
 	switch (op) {
 	case PVKIT_BLK_OP_READ:
 	case PVKIT_BLK_OP_WRITE:
-		if (res != -EINVAL || !disk->direct)
-			return BLKB_RECOVER_FAIL;
-		/* the I/O was validated: EINVAL means no O_DIRECT here */
-		if (!__atomic_exchange_n(&disk->direct_dropped, 1,
-					 __ATOMIC_ACQ_REL)) {
-			if (raw_drop_direct(disk->fd))
-				return BLKB_RECOVER_FAIL;
-			log_warn("O_DIRECT I/O fails with EINVAL on this file system; using buffered I/O (host page cache)");
-		}
-		return BLKB_RECOVER_RETRY;
+		/*
+		 * Never retried buffered: whether O_DIRECT works was decided
+		 * at open (raw_probe_direct()), so an EINVAL now is this
+		 * request's -- and a guest must not be able to switch the
+		 * host page cache on for the whole image.
+		 */
+		return BLKB_RECOVER_FAIL;
 	case PVKIT_BLK_OP_WRITE_ZEROES:
 		if (res != -EOPNOTSUPP && res != -EINVAL)
 			return BLKB_RECOVER_FAIL;
