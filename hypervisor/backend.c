@@ -6,7 +6,8 @@
  * SOCK_SEQPACKET socket on fd 3.  Everything it sends is checked (magic, version, type, exact length,
  * no stray descriptors); anything unexpected kills it, and its death is
  * handled like a crash: the device goes RESETTING and a new back-end is
- * started with backoff, BROKEN after BE_MAX_RESTARTS quick failures.  A
+ * started with backoff (100 ms doubling to 5 s), for ever unless the
+ * device was given restarts=N (then BROKEN after N quick failures).  A
  * back-end that reports a stopped queue (the guest's ring index
  * violation) is not restarted: the device is reset (dev_fault()).
  */
@@ -71,6 +72,23 @@ static void be_find_prog(struct be *be, const struct hv_kind *k)
 	}
 }
 
+const char *be_state_name(enum be_state st)
+{
+	switch (st) {
+	case BE_DOWN:
+		return "down";
+	case BE_STARTING:
+		return "starting";
+	case BE_READY:
+		return "ready";
+	case BE_WAITING:
+		return "restarting";
+	case BE_GAVE_UP:
+		return "gave-up";
+	}
+	return "?";
+}
+
 int be_create(struct hv *hv, struct dev *d, const struct hv_dev_opt *o)
 {
 	struct be *be;
@@ -107,14 +125,21 @@ static void be_schedule_restart(struct hv *hv, struct be *be)
 	if (be->ready_ms && now - be->ready_ms >= BE_STABLE_MS)
 		be->restarts = 0;
 	be->ready_ms = 0;
-	if (be->restarts >= BE_MAX_RESTARTS) {
+	if (be->opt.max_restarts && be->restarts >= be->opt.max_restarts) {
 		be->state = BE_GAVE_UP;
-		log_err("%s%u: back-end failed %u times, giving up (device broken; guest DEV_RESET retries)",
-			dev_type_name(d->type), d->instance, be->restarts);
+		log_err("%s%u: back-end failed %u times, giving up (restarts=%u; device broken; guest DEV_RESET retries)",
+			dev_type_name(d->type), d->instance, be->restarts,
+			be->opt.max_restarts);
 		dev_event(hv, d, DEV_EV_BE_GIVEUP, "restart limit");
 		return;
 	}
-	delay = 100ULL << be->restarts;	/* 100 ms .. 1.6 s */
+	/*
+	 * Otherwise for ever: the guest's I/O waits for the disk (as with
+	 * multipath's queue_if_no_path) rather than lose it.
+	 */
+	delay = be->restarts < 6 ? 100ULL << be->restarts : BE_RESTART_MAX_MS;
+	if (delay > BE_RESTART_MAX_MS)
+		delay = BE_RESTART_MAX_MS;
 	be->restarts++;
 	be->state = BE_WAITING;
 	be->deadline_ms = now + delay;

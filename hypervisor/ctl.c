@@ -152,6 +152,13 @@ void ctl_stat_reply(struct hv *hv, struct jbuf *out)
 			jb_str(out, d->kind && d->kind->option ?
 				    d->kind->option : "spec", d->be->opt.label);
 			jb_u64(out, "restarts", d->be->total_restarts);
+			jb_str(out, "state", be_state_name(d->be->state));
+			jb_u64(out, "attempts", d->be->restarts);
+			jb_u64(out, "max_restarts", d->be->opt.max_restarts);
+			if (d->be->state == BE_WAITING)
+				jb_u64(out, "next_try_ms",
+				       d->be->deadline_ms > ev_now_ms() ?
+				       d->be->deadline_ms - ev_now_ms() : 0);
 			jb_bool(out, "stats", d->be->have_stats);
 			jb_obj_end(out);
 		}

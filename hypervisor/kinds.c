@@ -98,6 +98,10 @@ static int blk_parse(struct hv_dev_opt *o, const char *spec, char *err,
 		} else if (!strncmp(tok, "poll=", 5)) {
 			if (opts_uint(tok + 5, 0, 1000000, &poll_us))
 				goto syntax;
+		} else if (!strncmp(tok, "restarts=", 9)) {
+			/* pvkit-hv's, not the back-end's: fail-fast */
+			if (opts_uint(tok + 9, 0, 1000, &o->max_restarts))
+				goto syntax;
 		} else {
 			goto syntax;
 		}
@@ -115,7 +119,7 @@ static int blk_parse(struct hv_dev_opt *o, const char *spec, char *err,
 			 poll_us);
 	return 0;
 syntax:
-	snprintf(err, errlen, "expected PATH[,ro][,queues=1..64][,poll=US]");
+	snprintf(err, errlen, "expected PATH[,ro][,queues=1..64][,poll=US][,restarts=N]");
 	return -EINVAL;
 }
 
@@ -148,7 +152,7 @@ static const struct hv_kind kind_blk = {
 	.type = PVKIT_DEV_BLK,
 	.name = "blk",
 	.option = "disk",
-	.usage = "PATH[,ro][,queues=N][,poll=US]",
+	.usage = "PATH[,ro][,queues=N][,poll=US][,restarts=N]",
 	.help = "block device served by pvkit-blkback",
 	.prog = "pvkit-blkback",
 	.prog_env = "PVKIT_BLKBACK",

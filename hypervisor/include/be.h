@@ -17,7 +17,8 @@
 #include "opts.h"
 
 #define BE_READY_TIMEOUT_MS	10000
-#define BE_MAX_RESTARTS		5
+#define BE_MAX_RESTARTS		5	/* the old fixed limit (tests) */
+#define BE_RESTART_MAX_MS	5000	/* backoff cap: 100 ms .. 5 s */
 #define BE_STABLE_MS		30000	/* READY this long: restarts forgiven */
 #define BE_SHUTDOWN_MS		1000	/* after SHUTDOWN: then SIGKILL */
 
@@ -65,6 +66,8 @@ bool be_reaped(struct hv *hv, pid_t pid, int status);
 unsigned int be_stats_request(struct hv *hv);
 /* How many STATS answers are still outstanding. */
 unsigned int be_stats_pending(const struct hv *hv);
+/* "ready", "starting", "restarting", "down", "gave-up". */
+const char *be_state_name(enum be_state st);
 /* SHUTDOWN, wait briefly, kill and reap every back-end. */
 void be_shutdown_all(struct hv *hv);
 

@@ -32,6 +32,8 @@ struct hv_dev_opt {
 	char args[HV_SPEC_MAX];	/* the back-end's SETUP args */
 	unsigned int queues;	/* asked for; 0 = the kind's default */
 	bool ro;		/* read-only: READY must say so */
+	/* quick back-end failures before BROKEN; 0 = retry for ever */
+	unsigned int max_restarts;
 };
 
 struct hv_opts {

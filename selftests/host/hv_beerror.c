@@ -286,6 +286,53 @@ TEST_F_TIMEOUT(beerr, connect_churn_is_rate_limited, 60)
 	EXPECT_EQ(1, log_count(self->log, "lines suppressed"));
 }
 
+/* Kill the back-end @n times, each time once its successor is READY. */
+static void kill_n(struct __test_metadata *_metadata, struct hv *hv,
+		   struct dev *d, unsigned int n, bool expect_broken)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		ASSERT_EQ(PVKIT_DEV_STATE_OFFERED, d->state) TH_LOG("kill %u", i);
+		ASSERT_EQ(0, kill(d->be->pid, SIGKILL));
+		/* died: restarted after the backoff, or given up */
+		while (d->be->state == BE_READY)
+			pump(hv, 10);
+		if (expect_broken && i == n - 1)
+			break;
+		ASSERT_TRUE(wait_state(hv, d, PVKIT_DEV_STATE_OFFERED, -1,
+				       3 * BE_RESTART_MAX_MS)) TH_LOG("kill %u", i);
+		while (d->be->state != BE_READY)
+			pump(hv, 10);
+	}
+}
+
+/*
+ * Losing a disk the guest uses is the worst outcome: by default a
+ * back-end that keeps dying is restarted for ever with a capped backoff
+ * (the guest's I/O waits, like multipath's queue_if_no_path) ...
+ */
+TEST_F_TIMEOUT(beerr, restarts_never_give_up_by_default, 90)
+{
+	struct dev *d = self->d;
+
+	kill_n(_metadata, self->hv, d, BE_MAX_RESTARTS + 2, false);
+	EXPECT_EQ(PVKIT_DEV_STATE_OFFERED, d->state);
+	EXPECT_EQ(BE_MAX_RESTARTS + 2, d->be->total_restarts);
+	EXPECT_EQ(1, stat_field(self->hv, "attempts") >= 1);
+}
+
+/* ... and fail-fast is a per-disk choice: restarts=N. */
+TEST_F_TIMEOUT(beerr, restarts_limit_when_asked, 60)
+{
+	struct dev *d = self->d;
+
+	d->be->opt.max_restarts = 2;
+	kill_n(_metadata, self->hv, d, 3, true);
+	EXPECT_TRUE(wait_state(self->hv, d, PVKIT_DEV_STATE_BROKEN, -1, WAIT_MS));
+	EXPECT_EQ(BE_GAVE_UP, d->be->state);
+}
+
 /*
  * A killed back-end's successor starts only once the old process is
  * reaped: until then its io_uring may still complete writes, and a

@@ -59,7 +59,7 @@ TEST(disk_specs)
 {
 	static const char *const good[] = {
 		"/dev/null", "/dev/null,ro", "/dev/null,queues=2",
-		"/dev/null,ro,queues=1,poll=50",
+		"/dev/null,ro,queues=1,poll=50", "/dev/null,restarts=3",
 	};
 	static const char *const bad[] = {
 		"", ",ro", "/tmp/a.img,queues=0", "/tmp/a.img,queues=x",
