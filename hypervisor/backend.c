@@ -138,8 +138,6 @@ static void be_schedule_restart(struct hv *hv, struct be *be)
 	 * multipath's queue_if_no_path) rather than lose it.
 	 */
 	delay = be->restarts < 6 ? 100ULL << be->restarts : BE_RESTART_MAX_MS;
-	if (delay > BE_RESTART_MAX_MS)
-		delay = BE_RESTART_MAX_MS;
 	be->restarts++;
 	be->state = BE_WAITING;
 	be->deadline_ms = now + delay;

@@ -211,7 +211,6 @@ static int hv_ram_create(struct hv *hv)
 	ssize_t n;
 	int fd, ret;
 
-	hv_ram_name(o, hv->ram_path, sizeof(hv->ram_path));
 	ret = hv_ram_flags(o->hugepages, &flags);
 	if (ret)
 		return ret;

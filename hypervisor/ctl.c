@@ -93,12 +93,6 @@ static void ctl_stat_queue(struct jbuf *out, const struct dev *d,
 	jb_obj_end(out);
 }
 
-static const char *ctl_dev_id(const struct dev *d, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s.%u", dev_type_name(d->type), d->instance);
-	return buf;
-}
-
 void ctl_stat_reply(struct hv *hv, struct jbuf *out)
 {
 	unsigned int i, j;
@@ -134,7 +128,7 @@ void ctl_stat_reply(struct hv *hv, struct jbuf *out)
 		jb_key(out, NULL);
 		jb_obj_begin(out);
 		jb_u64(out, "slot", d->slot);
-		jb_str(out, "id", ctl_dev_id(d, id, sizeof(id)));
+		jb_str(out, "id", dev_id(d, id, sizeof(id)));
 		jb_str(out, "type", dev_type_name(d->type));
 		jb_u64(out, "instance", d->instance);
 		jb_bool(out, "hot_added", d->hot_added);
@@ -218,7 +212,7 @@ static int ctl_dev_add(struct hv *hv, const struct json *req, struct jbuf *out,
 		ctl_error(out, msg);
 		return 0;
 	}
-	ctl_dev_id(d, id, sizeof(id));
+	dev_id(d, id, sizeof(id));
 	log_info("%s: hot-add of %s '%s' (slot %u)", id, k->option, spec,
 		 d->slot);
 	if (!c)

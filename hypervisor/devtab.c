@@ -647,6 +647,12 @@ struct dev *dev_by_serial(struct hv *hv, uint32_t serial)
 	return NULL;
 }
 
+const char *dev_id(const struct dev *d, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s.%u", dev_type_name(d->type), d->instance);
+	return buf;
+}
+
 struct dev *dev_by_id(struct hv *hv, const char *id)
 {
 	unsigned int i;
@@ -655,11 +661,7 @@ struct dev *dev_by_id(struct hv *hv, const char *id)
 	for (i = 0; i < PVKIT_MAX_DEVICES; i++) {
 		struct dev *d = &hv->devs[i];
 
-		if (!d->used)
-			continue;
-		snprintf(name, sizeof(name), "%s.%u", dev_type_name(d->type),
-			 d->instance);
-		if (!strcmp(name, id))
+		if (d->used && !strcmp(dev_id(d, name, sizeof(name)), id))
 			return d;
 	}
 	return NULL;
@@ -672,17 +674,10 @@ int dev_hot_remove(struct hv *hv, struct dev *d, uint64_t grace_ms)
 	d->removing = true;
 	snprintf(d->why, sizeof(d->why), "removed");
 	dev_fault_cancel(d);
-	switch (d->state) {
-	case S(FREE):		/* never offered: its back-end is starting */
-		break;
-	case S(CONNECTED):
-		d->remove_deadline_ms = ev_now_ms() + grace_ms;
+	d->remove_deadline_ms = ev_now_ms() + grace_ms;	/* CLOSING only */
+	/* FREE: never offered, its back-end is still starting */
+	if (d->state != S(FREE))
 		dev_event(hv, d, DEV_EV_HOT_REMOVE, "host removes it");
-		break;
-	default:
-		dev_event(hv, d, DEV_EV_HOT_REMOVE, "host removes it");
-		break;
-	}
 	return 0;
 }
 
@@ -695,7 +690,7 @@ static void dev_remove_force(struct hv *hv, struct dev *d)
 		 dev_type_name(d->type), d->instance);
 	snprintf(d->why, sizeof(d->why),
 		 "forced: the guest did not release it in time");
-	if (d->ops && d->ops->disconnect)
+	if (d->ops->disconnect)
 		ret = d->ops->disconnect(hv, d);
 	if (ret == 1) {
 		d->force_draining = true;
@@ -714,7 +709,7 @@ static void dev_remove_tick(struct hv *hv, struct dev *d, uint64_t now_ms)
 		if (d->force_draining && now_ms >= d->remove_deadline_ms) {
 			d->force_draining = false;
 			d->server_dead = true;
-			if (d->ops && d->ops->abort)
+			if (d->ops->abort)
 				d->ops->abort(hv, d);
 		} else if (!d->force_draining && !d->server_dead &&
 			   now_ms >= d->remove_deadline_ms) {
@@ -726,21 +721,21 @@ static void dev_remove_tick(struct hv *hv, struct dev *d, uint64_t now_ms)
 		 * the process to be reaped.
 		 */
 		if (d->server_dead && d->state == S(CLOSING) &&
-		    (!d->ops || !d->ops->gone || d->ops->gone(hv, d)))
+		    (!d->ops->gone || d->ops->gone(hv, d)))
 			dev_event(hv, d, DEV_EV_HOT_REMOVE, "server gone");
 	}
 	if (d->state != S(FREE) || d->pending_mbox >= 0)
 		return;
 	if (!d->released) {
 		d->released = true;
-		if (d->ops && d->ops->release)
+		if (d->ops->release)
 			d->ops->release(hv, d);
 	}
-	if (d->ops && d->ops->gone && !d->ops->gone(hv, d))
+	if (d->ops->gone && !d->ops->gone(hv, d))
 		return;
 	log_info("%s%u (slot %u): removed", dev_type_name(d->type),
 		 d->instance, d->slot);
-	if (d->ops && d->ops->destroy)
+	if (d->ops->destroy)
 		d->ops->destroy(hv, d);
 	dev_destroy(hv, d);
 }

@@ -49,7 +49,9 @@ struct dev *dev_create_geom(struct hv *hv, uint16_t type, uint16_t instance,
 void dev_destroy(struct hv *hv, struct dev *d);
 /* The device with @serial, or NULL once it is destroyed. */
 struct dev *dev_by_serial(struct hv *hv, uint32_t serial);
-/* The device called "@kind.@instance" (e.g. "blk.1"), or NULL. */
+/* @d's name, "@type.@instance" (e.g. "blk.1"), in @buf. */
+const char *dev_id(const struct dev *d, char *buf, size_t len);
+/* The device called "@type.@instance" (e.g. "blk.1"), or NULL. */
 struct dev *dev_by_id(struct hv *hv, const char *id);
 
 /*

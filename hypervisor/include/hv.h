@@ -267,7 +267,11 @@ void hv_chan_free(struct hv *hv, unsigned int chan);
 /* Shared region size needed for @plan. */
 uint64_t hv_shm_size_for(const struct hv_plan *plan);
 uint64_t hv_uptime_ms(const struct hv *hv);
-/* DIR/pvkit-NAME-ram: the RAM file's name while it is being created. */
+/*
+ * DIR/pvkit-NAME-ram: the name older versions gave the RAM file while
+ * creating it (guest RAM is a nameless memfd now); the janitor still
+ * removes a leftover of that name.
+ */
 void hv_ram_name(const struct hv_opts *o, char *buf, size_t len);
 
 #endif /* PVKIT_HV_H */

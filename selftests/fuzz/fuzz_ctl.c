@@ -4,8 +4,8 @@
  *
  * pvkit-hv's control socket: one request line through json_parse() and
  * ctl_handle() on a VM core (test device, no QEMU).  Hot-add is refused
- * (the VM is "stopping") so no back-end is forked, after the request
- * was parsed.  Properties: every reply is one JSON object with "ok" that
+ * (the VM is "stopping") so no back-end is forked; its spec syntax is
+ * fuzz_opts' (kind_parse()).  Properties: every reply is one JSON object with "ok" that
  * parses again, and a refusal says why.
  */
 #include <pvkit-host/json.h>
