@@ -879,7 +879,8 @@ static int pvblk_read_config(struct pvblk *blk)
 	if (!blk->max_discard)
 		features &= ~PVKIT_BLK_F_DISCARD;
 	blk->discard_gran = le32_to_cpu(cfg.discard_granularity);
-	if (blk->discard_gran < blk->lbs || blk->discard_gran % blk->lbs ||
+	/* blkdev_issue_discard() aligns with round_up(): a power of two */
+	if (blk->discard_gran < blk->lbs || !is_power_of_2(blk->discard_gran) ||
 	    blk->discard_gran / SECTOR_SIZE > blk->max_discard)
 		blk->discard_gran = blk->lbs;
 

@@ -94,7 +94,8 @@ static int raw_probe_blkdev(struct blkb_disk *disk, const struct stat *st,
 					    dmax / BLKB_SECTOR_SIZE :
 					    BLKB_MAX_DISCARD_SECTORS;
 		disk->discard_granularity = gran >= disk->lbs &&
-					    gran <= (1U << 30) ?
+					    gran <= (1U << 30) &&
+					    !(gran & (gran - 1)) ?
 					    (uint32_t)gran : disk->lbs;
 	}
 	return 0;

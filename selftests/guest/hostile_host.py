@@ -57,11 +57,13 @@ HC_OK, HC_ENOSYS, HC_EINVAL, HC_EFAULT = 0, -1, -2, -3
 HC_ENODEV, HC_ESTATE, HC_EBUSY, HC_ENOTSUP = -4, -5, -6, -7
 
 S_FREE, S_OFFERED, S_CONNECTED, S_RESETTING, S_CLOSING = 0, 1, 2, 3, 4
+S_BROKEN = 5
 
 RAM_SIZE = 1 << 30        # boot-guest.sh's 1G, all below the PCI hole
 BLK_SLOTS, BLK_REQ, BLK_RSP = 64, 128, 16
 BLK_SECTORS = 16384       # an 8 MiB disk, kept in the server's memory
-BLK_F_FLUSH = 1 << 1
+BLK_F_RO, BLK_F_FLUSH, BLK_F_DISCARD = 1 << 0, 1 << 1, 1 << 3
+BLK_F_WZEROES, BLK_F_INDIRECT = 1 << 4, 1 << 5
 BLK_OP_READ, BLK_OP_WRITE, BLK_OP_FLUSH, BLK_OP_GET_ID = 0, 1, 2, 5
 BLK_S_OK, BLK_S_IOERR, BLK_S_UNSUPP, BLK_S_INVAL, BLK_S_RANGE = 0, 1, 2, 3, 4
 
@@ -129,12 +131,21 @@ def test_dev(**kw):
     return Dev(1, 0, queues=[(RING0, 256, 16, 16, KICK_TEST, VEC_TEST)], **kw)
 
 
-def blk_dev():
-    """blk.0: one queue, FLUSH, 512-byte blocks, 6 inline segments."""
-    cfg = struct.pack("<QIIIIIIIIII", BLK_SECTORS, 512, 512, 6, 65536, 128,
-                      0, 512, 0, 0, 0)
-    return Dev(2, 0, features=BLK_F_FLUSH, config_size=128,
-               config=cfg.ljust(128, b"\0"),
+BLK_CFG = dict(capacity=BLK_SECTORS, lbs=512, pbs=512, max_segs=6,
+               max_seg_size=65536, max_sectors=128, max_discard=0,
+               discard_gran=512, max_wzeroes=0)
+
+
+def blk_dev(features=BLK_F_FLUSH, config_size=128, epoch=0, **kw):
+    """blk.0: one queue; by default FLUSH, 512-byte blocks, 6 inline
+    segments; @kw overrides BLK_CFG's pvkit_blk_config fields."""
+    c = dict(BLK_CFG, **kw)
+    cfg = struct.pack("<QIIIIIIIIII", c["capacity"], c["lbs"], c["pbs"],
+                      c["max_segs"], c["max_seg_size"], c["max_sectors"],
+                      c["max_discard"], c["discard_gran"], c["max_wzeroes"],
+                      0, 0)
+    return Dev(2, 0, features=features, config_size=config_size,
+               epoch=epoch, config=cfg.ljust(128, b"\0"),
                queues=[(RING1, BLK_SLOTS, BLK_REQ, BLK_RSP, KICK_BLK,
                         VEC_BLK)])
 
@@ -184,6 +195,17 @@ gone() {
 		i=$((i + 1)); [ $i -gt 100 ] && return 1; sleep 0.1
 	done
 }
+q=/sys/block/pvda/queue
+want() {
+	v=$(cat $1 2>/dev/null)
+	[ "$v" = "$2" ] && return 0
+	echo "hostile: $1 is '$v', want '$2'"; return 1
+}
+state_is() {
+	i=0; while [ "$(cat $b/state)" != $1 ]; do
+		i=$((i + 1)); [ $i -gt 100 ] && return 1; sleep 0.1
+	done
+}
 """
 CLOSING_OPEN = DISK_WAIT + """
 exec 3<$d
@@ -205,6 +227,194 @@ exec 3<&-
 dd if=$d of=/dev/null bs=4k count=1 2>/dev/null && exit 23
 exit 0
 """
+
+# Hostile block configs.  A refused one leaves blk.0 unbound with the
+# reason logged; an accepted one must show the clamped limits in sysfs and
+# then verify data where it can (the host serves inline segments only, so
+# a disk offering indirect ones is not given I/O that could merge).
+NO_DISK = "sleep 0.5; [ ! -e /sys/block/pvda ]"
+BLK_EXTREMES = DISK_WAIT + """
+want /sys/block/pvda/size 18014398509481983 || exit 40
+want $q/logical_block_size 512 || exit 41
+want $q/physical_block_size 512 || exit 42
+want $q/max_segments 1 || exit 43
+want $q/max_segment_size 4294966784 || exit 44
+want $q/max_hw_sectors_kb 1024 || exit 45
+want $q/discard_max_bytes 0 || exit 46
+want $q/write_zeroes_max_bytes 0 || exit 47
+want $b/acked_features 0x0000000000000002 || exit 48
+fio_pass a randwrite 0 || exit 49
+fio_pass b write 7M || exit 50
+dd if=$d of=/dev/null bs=4k count=1 skip=1000000 iflag=direct 2>/dev/null &&
+	exit 51
+exit 0
+"""
+BLK_4K = DISK_WAIT + """
+want /sys/block/pvda/size 16376 || exit 40
+want $q/logical_block_size 4096 || exit 41
+want $q/physical_block_size 4096 || exit 42
+want $q/max_hw_sectors_kb 4 || exit 43
+want $q/discard_granularity 4096 || exit 44
+want $q/discard_max_bytes 4096 || exit 45
+fio_pass a randwrite 0 || exit 46
+# (not busybox dd: it retries a refused O_DIRECT read buffered)
+fio --name=c --filename=$d --rw=read --bs=512 --size=4k --direct=1 \
+	--ioengine=psync --output=/dev/null 2>/dev/null && exit 47
+exit 0
+"""
+BLK_DISCARD = DISK_WAIT + """
+want $q/discard_granularity 512 || exit 40
+want $q/discard_max_bytes 4294966784 || exit 41
+want $q/write_zeroes_max_bytes 4294966784 || exit 42
+fio_pass a randwrite 0 || exit 43
+exit 0
+"""
+BLK_RO = DISK_WAIT + """
+want /sys/block/pvda/ro 1 || exit 40
+want $q/discard_max_bytes 0 || exit 41
+want $q/write_zeroes_max_bytes 0 || exit 42
+dd if=$d of=/dev/null bs=4k count=16 iflag=direct 2>/dev/null || exit 43
+dd if=/dev/zero of=$d bs=4k count=1 oflag=direct 2>/dev/null && exit 44
+exit 0
+"""
+BLK_INDIRECT = DISK_WAIT + """
+want $q/max_segments 256 || exit 40
+want $b/acked_features 0x0000000000000022 || exit 41
+dd if=$d of=/dev/null bs=4k count=1 iflag=direct 2>/dev/null || exit 42
+exit 0
+"""
+BLK_EMPTY = DISK_WAIT + """
+want /sys/block/pvda/size 0 || exit 40
+dd if=$d of=/dev/null bs=4k count=1 iflag=direct 2>/dev/null
+[ "$(dd if=$d bs=4k count=1 iflag=direct 2>/dev/null | wc -c)" = 0 ] || exit 41
+exit 0
+"""
+
+# Hostile state and epoch sequences, each started by the host once it has
+# served CLOSE_AFTER writes of a running fio verify pass.
+BLK_VERIFY2 = DISK_WAIT + """
+fio_pass a randwrite 0 || exit 30
+fio_pass b randwrite 1M || exit 31
+"""
+BLK_RESET_FOREVER = DISK_WAIT + """
+fio_pass a randwrite 0 & f=$!
+state_is resetting || exit 30
+sleep 2
+kill -0 $f 2>/dev/null || exit 31
+echo blk.0 > /sys/bus/pvkit/drivers/pvkit_blk/unbind &
+i=0; while kill -0 $f 2>/dev/null; do
+	i=$((i + 1)); [ $i -gt 100 ] && exit 32; sleep 0.1
+done
+wait $f && exit 33
+wait
+[ -e /sys/block/pvda ] && exit 34
+exit 0
+"""
+BLK_FAILS = DISK_WAIT + """
+fio_pass a randwrite 0 && exit 30
+dd if=$d of=/dev/null bs=4k count=1 iflag=direct 2>/dev/null && exit 31
+exit 0
+"""
+
+
+def blk_steps(*steps):
+    """Host-driven state changes: each step waits for 'writes' served or
+    'delay' seconds after the previous one, then sets 'state' (with
+    'epoch' added; the ring is forgotten unless 'keep_ring', or reset
+    to zero behind the guest's back with 'zero_ring') or flaps the
+    device for 'flap' seconds."""
+    return dict(steps=list(steps))
+
+
+BLK_SCENARIOS = [
+    Scenario("blk config: 24 bytes", "blk.0", "config too short: 24 bytes",
+             devs=[blk_dev(config_size=24)], modules="pvkit_blk",
+             action=NO_DISK),
+    Scenario("blk config: logical block size 1024", "blk.0",
+             "unsupported logical block size 1024",
+             devs=[blk_dev(lbs=1024)], modules="pvkit_blk", action=NO_DISK),
+    Scenario("blk config: logical block size 0", "blk.0",
+             "unsupported logical block size 0",
+             devs=[blk_dev(lbs=0)], modules="pvkit_blk", action=NO_DISK),
+    Scenario("blk config: max_segment_size 4095", "blk.0",
+             "max_segment_size 4095 below the page size",
+             devs=[blk_dev(max_seg_size=4095)], modules="pvkit_blk",
+             action=NO_DISK),
+    Scenario("blk config: max_segment_size 0", "blk.0",
+             "max_segment_size 0 below the page size",
+             devs=[blk_dev(max_seg_size=0)], modules="pvkit_blk",
+             action=NO_DISK),
+    Scenario("blk config: max_sectors 7", "blk.0",
+             "max_sectors 7 below the page size",
+             devs=[blk_dev(max_sectors=7)], modules="pvkit_blk",
+             action=NO_DISK),
+    Scenario("blk config: every limit at 0 or 2^n-1, capacity past loff_t: "
+             "clamped, verifies", "blk.0", None,
+             devs=[blk_dev(features=BLK_F_FLUSH | BLK_F_DISCARD |
+                           BLK_F_WZEROES | 1 << 40, capacity=M64, pbs=3,
+                           max_segs=0, max_seg_size=0xffffffff,
+                           max_sectors=0xffffffff, discard_gran=0xffffffff)],
+             modules="pvkit_blk", action=BLK_EXTREMES, connects=1),
+    Scenario("blk config: 4096-byte blocks, odd capacity, 128 KiB physical "
+             "blocks, discard granularity 0", "blk.0", None,
+             devs=[blk_dev(features=BLK_F_FLUSH | BLK_F_DISCARD,
+                           capacity=BLK_SECTORS - 1, lbs=4096, pbs=131072,
+                           max_sectors=15, max_discard=12, discard_gran=0)],
+             modules="pvkit_blk", action=BLK_4K, connects=1),
+    Scenario("blk config: discard granularity 1536 (not a power of two), "
+             "UINT_MAX discard and write-zeroes sectors", "blk.0", None,
+             devs=[blk_dev(features=BLK_F_FLUSH | BLK_F_DISCARD |
+                           BLK_F_WZEROES, max_discard=0xffffffff,
+                           discard_gran=1536, max_wzeroes=0xffffffff)],
+             modules="pvkit_blk", action=BLK_DISCARD, connects=1),
+    Scenario("blk config: read-only with discard and write-zeroes", "blk.0",
+             None, devs=[blk_dev(features=BLK_F_RO | BLK_F_FLUSH |
+                                 BLK_F_DISCARD | BLK_F_WZEROES,
+                                 max_discard=2048, max_wzeroes=2048)],
+             modules="pvkit_blk", action=BLK_RO, connects=1),
+    Scenario("blk config: indirect with 2^32-1 segments", "blk.0", None,
+             devs=[blk_dev(features=BLK_F_FLUSH | BLK_F_INDIRECT,
+                           max_segs=0xffffffff)],
+             modules="pvkit_blk", action=BLK_INDIRECT, connects=1),
+    Scenario("blk config: capacity 0", "blk.0", None,
+             devs=[blk_dev(capacity=0)], modules="pvkit_blk",
+             action=BLK_EMPTY, connects=1),
+    Scenario("blk state: RESETTING for ever under I/O: held, then unbind "
+             "fails it", "blk.0", None, devs=[blk_dev()],
+             modules="pvkit_blk", action=BLK_RESET_FOREVER, connects=1,
+             mode=blk_steps(dict(writes=CLOSE_AFTER, state=S_RESETTING))),
+    Scenario("blk state: epoch 5 -> 2 under I/O: reconnects, verifies",
+             "blk.0", "reconnected, epoch 2", devs=[blk_dev(epoch=5)],
+             modules="pvkit_blk", action=BLK_VERIFY2 +
+             "want $b/epoch 2 || exit 32\n", connects=2,
+             mode=blk_steps(dict(writes=CLOSE_AFTER, state=S_RESETTING),
+                            dict(delay=0.3, state=S_OFFERED, epoch=-3))),
+    Scenario("blk state: RESETTING, then CONNECTED without DEV_CONNECT",
+             "blk.0", "connection still live, resumed", devs=[blk_dev()],
+             modules="pvkit_blk", action=BLK_VERIFY2, connects=1,
+             mode=blk_steps(dict(writes=CLOSE_AFTER, state=S_RESETTING,
+                                 keep_ring=True),
+                            dict(delay=0.3, state=S_CONNECTED))),
+    Scenario("blk state: CONNECTED in a new epoch on a ring reset behind "
+             "the guest: broken", "blk.0", "device broken",
+             devs=[blk_dev()], modules="pvkit_blk", action=BLK_FAILS,
+             connects=1,
+             mode=blk_steps(dict(writes=CLOSE_AFTER, state=S_RESETTING),
+                            dict(delay=0.3, state=S_CONNECTED, epoch=1,
+                                 zero_ring=True))),
+    Scenario("blk state: OFFERED again in the same epoch: reconnects, "
+             "verifies", "blk.0", "reconnected, epoch 0", devs=[blk_dev()],
+             modules="pvkit_blk", action=BLK_VERIFY2, connects=2,
+             mode=blk_steps(dict(writes=CLOSE_AFTER, state=S_OFFERED))),
+    Scenario("blk state: BROKEN under I/O: EIO", "blk.0",
+             "host gave up on the back-end", devs=[blk_dev()],
+             modules="pvkit_blk", action=BLK_FAILS, connects=1,
+             mode=blk_steps(dict(writes=CLOSE_AFTER, state=S_BROKEN))),
+    Scenario("blk state: RESETTING/OFFERED flapping for 2 s under I/O: "
+             "verifies", "blk.0", None, devs=[blk_dev()],
+             modules="pvkit_blk", action=BLK_VERIFY2, connects=10,
+             mode=blk_steps(dict(writes=CLOSE_AFTER, flap=2.0))),
+]
 
 
 def bad_entry_devs():
@@ -325,7 +535,7 @@ SCENARIOS = [
              "blk.0", "host removes the disk; in use", devs=[blk_dev()],
              modules="pvkit_blk", mode=dict(blk="closing_free"),
              action=CLOSING_FREE, connects=1),
-]
+] + BLK_SCENARIOS
 
 
 def need_event(event, new, old):
@@ -412,6 +622,7 @@ class Host:
         self.disk = bytearray(BLK_SECTORS * 512)
         self.blk_writes = 0     # WRITEs answered this scenario
         self.blk_held = 0       # requests consumed and never answered
+        self.step, self.step_t = 0, 0.0     # mode "steps": next, when
 
     def write_table(self):
         for i in range(DEVTAB_N):
@@ -605,6 +816,29 @@ class Host:
             self.ring.pop(slot, None)
             self.publish()
 
+    def blk_steps(self):
+        steps = self.mode.get("steps", [])
+        now = time.monotonic()
+        while self.step < len(steps):
+            st = steps[self.step]
+            if self.blk_writes < st.get("writes", 0) or \
+                    now < self.step_t + st.get("delay", 0):
+                return
+            self.step, self.step_t = self.step + 1, now
+            if "flap" in st:
+                self.flap_until = now + st["flap"]
+                continue
+            d = self.devs[0]
+            d.state = st["state"]
+            d.epoch = (d.epoch + st.get("epoch", 0)) & 0xffffffff
+            if st.get("zero_ring"):
+                base = d.queues[0][0]
+                self.mm[base:base + 256] = bytes(256)
+                self.ring[0] = [0, 0]
+            elif not st.get("keep_ring"):
+                self.ring.pop(0, None)
+            self.publish()
+
     def serve_blk(self, slot, d, st):
         base = d.queues[0][0]
         req, rsp = base + 256, base + 256 + BLK_SLOTS * BLK_REQ
@@ -667,6 +901,7 @@ class Host:
 
     def tick(self):
         now = time.monotonic()
+        self.blk_steps()
         for ev in [e for e in self.events if e[0] <= now]:
             self.events.remove(ev)
             ev[1]()

@@ -52,7 +52,7 @@ struct pvkit_blk_config {
 	__le32 max_segment_size; /* bytes per segment */
 	__le32 max_sectors;	/* 512-byte sectors per read/write */
 	__le32 max_discard_sectors; /* per discard, 0 without F_DISCARD */
-	__le32 discard_granularity; /* bytes */
+	__le32 discard_granularity; /* bytes: power of 2, >= logical size */
 	__le32 max_write_zeroes_sectors; /* 0 without F_WRITE_ZEROES */
 	__le32 poll_us;		/* back-end idle spin before sleeping, 0 = off */
 	__le32 reserved0;	/* must be zero */
