@@ -137,6 +137,8 @@ struct blkb_disk {
 	bool ro;		/* opened read-only */
 	bool is_blkdev;
 	bool direct;		/* O_DIRECT was in effect at open */
+	/* what O_DIRECT needs (statx STATX_DIOALIGN), 0 = not known */
+	uint32_t dio_mem_align, dio_offset_align;
 	bool can_discard;
 	bool can_write_zeroes;
 	bool discard_is_hint;	/* discard may silently do nothing */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -130,37 +131,72 @@ static void raw_probe_file(struct blkb_disk *disk, const struct stat *st)
 }
 
 /*
- * O_DIRECT opened fine; does an aligned read work too?  Some file systems
- * accept the flag and fail the I/O with EINVAL.
+ * O_DIRECT cannot serve this image: say @why and use buffered I/O
+ * (direct=auto) or refuse to start (direct=on).  Decided at open only.
+ */
+static int raw_no_direct(struct blkb_disk *disk, const struct blkb_opts *o,
+			 const char *why, char *err, size_t errlen)
+{
+	int ret;
+
+	if (o->direct == BLKB_DIRECT_ON) {
+		snprintf(err, errlen, "%s: %s and direct=on", o->path, why);
+		return -EINVAL;
+	}
+	ret = raw_drop_direct(disk->fd);
+	if (ret) {
+		snprintf(err, errlen, "fcntl: %s", strerror(-ret));
+		return ret;
+	}
+	log_warn("%s: %s; using buffered I/O (host page cache)", o->path, why);
+	disk->direct = false;
+	return 0;
+}
+
+/*
+ * Can O_DIRECT serve every request the ABI lets a guest send -- buffers
+ * 512-byte aligned, offsets and lengths in logical blocks?  The kernel
+ * says what it needs (statx STATX_DIOALIGN, Linux 6.1); where it does not,
+ * or lies (some FUSE file systems accept O_DIRECT and fail the I/O), a
+ * one-block read into a buffer aligned to 512 bytes and no more decides.
+ * Either way before the first guest request, so no request can change it.
  */
 static int raw_probe_direct(struct blkb_disk *disk, const struct blkb_opts *o,
 			    char *err, size_t errlen)
 {
-	size_t len = disk->lbs;
-	void *buf;
+	struct statx stx;
+	char why[128];
+	uint8_t *buf;
 	ssize_t n;
 	int ret = 0;
 
-	if (posix_memalign(&buf, RAW_PROBE_ALIGN, RAW_PROBE_ALIGN))
-		return -ENOMEM;
-	n = pread(disk->fd, buf, len, 0);
-	if (n < 0 && errno == EINVAL) {
-		if (o->direct == BLKB_DIRECT_ON) {
-			snprintf(err, errlen,
-				 "%s: O_DIRECT read failed (EINVAL) and direct=on",
-				 o->path);
-			ret = -EINVAL;
-		} else {
-			ret = raw_drop_direct(disk->fd);
-			if (!ret) {
-				log_warn("%s: O_DIRECT I/O fails with EINVAL on this file system; using buffered I/O (host page cache)",
-					 o->path);
-				disk->direct = false;
-			} else {
-				snprintf(err, errlen, "fcntl: %s",
-					 strerror(-ret));
-			}
+	if (!statx(disk->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) &&
+	    (stx.stx_mask & STATX_DIOALIGN)) {
+		disk->dio_mem_align = stx.stx_dio_mem_align;
+		disk->dio_offset_align = stx.stx_dio_offset_align;
+		if (!stx.stx_dio_offset_align)
+			return raw_no_direct(disk, o, "the file system has no O_DIRECT for it",
+					     err, errlen);
+		if (stx.stx_dio_offset_align > disk->lbs) {
+			snprintf(why, sizeof(why),
+				 "O_DIRECT needs %u-byte aligned offsets, the disk has %u-byte blocks",
+				 stx.stx_dio_offset_align, disk->lbs);
+			return raw_no_direct(disk, o, why, err, errlen);
 		}
+		if (stx.stx_dio_mem_align > BLKB_SECTOR_SIZE) {
+			snprintf(why, sizeof(why),
+				 "O_DIRECT needs %u-byte aligned buffers, a guest's are aligned to %u",
+				 stx.stx_dio_mem_align, BLKB_SECTOR_SIZE);
+			return raw_no_direct(disk, o, why, err, errlen);
+		}
+	}
+
+	if (posix_memalign((void **)&buf, RAW_PROBE_ALIGN, 2 * RAW_PROBE_ALIGN))
+		return -ENOMEM;
+	n = pread(disk->fd, buf + BLKB_SECTOR_SIZE, disk->lbs, 0);
+	if (n < 0 && errno == EINVAL) {
+		ret = raw_no_direct(disk, o, "an O_DIRECT read fails with EINVAL",
+				    err, errlen);
 	} else if (n < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "%s: read: %s", o->path, strerror(errno));
