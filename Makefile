@@ -239,7 +239,8 @@ GUEST_TEST_BINS := $(addprefix $(BUILD)/guest/tests/,$(GUEST_TESTS))
 # Top-level targets.
 
 .PHONY: all deps host host-tests guest-tests modules guest run check \
-	check-host check-vm checkpatch clean distclean bench fuzz fuzz-smoke
+	check-host check-vm checkpatch clean distclean bench fuzz fuzz-smoke \
+	soak
 
 all: host modules ksft
 	@:
@@ -333,6 +334,14 @@ check-host: host-tests
 # runs the smoke: 3 s each, every seed replayed.
 fuzz:
 	@scripts/fuzz.sh
+
+# The long runs (scripts/soak.sh: back-end kills under fio verify, 1000
+# module reloads, 4 GiB guests); not part of 'make check'.  SOAK_PARTS
+# picks some of kill, cycles, bigmem.
+soak:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory all guest
+	@scripts/soak.sh $(SOAK_PARTS)
 
 fuzz-smoke:
 	@mkdir -p $(BUILD)/check
