@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 PKGS="gcc make qemu-system-x86 linux-headers-amd64 busybox-static cpio kmod
 liburing-dev libbpf-dev libelf-dev zlib1g-dev fio linux-source-6.1 clang
-libclang-rt-14-dev pkg-config xz-utils perl python3"
+libclang-rt-14-dev pkg-config xz-utils perl python3 ethtool iperf3 iproute2"
 
 missing=""
 for p in $PKGS; do

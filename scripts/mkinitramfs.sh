@@ -121,7 +121,7 @@ for m in $GUEST_KMODS; do
 done
 rm -f "$ROOT/tmp/deps"
 
-# fio with its shared libraries and interpreter.
+# fio, ethtool and iperf3 with their shared libraries and interpreter.
 copy_elf()
 {
 	local bin=$1 lib
@@ -133,11 +133,13 @@ copy_elf()
 		cp -L "$lib" "$ROOT/$lib"
 	done
 }
-if command -v fio >/dev/null; then
-	copy_elf "$(command -v fio)"
-else
-	echo "mkinitramfs: note: fio not installed, not in image" >&2
-fi
+for tool in fio ethtool iperf3; do
+	if command -v $tool >/dev/null; then
+		copy_elf "$(command -v $tool)"
+	else
+		echo "mkinitramfs: note: $tool not installed, not in image" >&2
+	fi
+done
 
 # Guest selftests and other engineers' tools.
 if compgen -G "build/guest/tests/*" >/dev/null; then

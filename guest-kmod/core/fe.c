@@ -250,22 +250,25 @@ static bool pvkit_fe_consume(struct pvkit_fe_queue *fq, void *buf,
 	return true;
 }
 
-int pvkit_fe_reap(struct pvkit_fe_queue *fq, void *buf,
-		  pvkit_fe_complete_t complete, void *ctx)
+/* Consume up to @budget responses; with @rearm, the final check at the end. */
+static int pvkit_fe_reap_some(struct pvkit_fe_queue *fq, void *buf,
+			      pvkit_fe_complete_t complete, void *ctx,
+			      int budget, bool rearm)
 {
 	int avail, found = 0;
 
 	lockdep_assert_held(&fq->lock);
 	if (!fq->live)
 		return 0;
-	while ((avail = pvkit_ring_rsp_pending(&fq->ring, !fq->poll))) {
+	while (found < budget &&
+	       (avail = pvkit_ring_rsp_pending(&fq->ring, rearm))) {
 		if (avail < 0) {
 			snprintf(fq->why, sizeof(fq->why),
 				 "queue %u: response index beyond the requests in flight",
 				 fq->index);
 			goto violation;
 		}
-		while (avail--) {
+		while (avail-- && found < budget) {
 			if (!pvkit_fe_consume(fq, buf, complete, ctx))
 				goto violation;
 			found++;
@@ -277,7 +280,29 @@ violation:
 	fq->live = false;
 	return -EPROTO;
 }
+
+int pvkit_fe_reap(struct pvkit_fe_queue *fq, void *buf,
+		  pvkit_fe_complete_t complete, void *ctx)
+{
+	return pvkit_fe_reap_some(fq, buf, complete, ctx, INT_MAX, !fq->poll);
+}
 EXPORT_SYMBOL_NS_GPL(pvkit_fe_reap, PVKIT);
+
+int pvkit_fe_reap_budget(struct pvkit_fe_queue *fq, void *buf,
+			 pvkit_fe_complete_t complete, void *ctx, int budget)
+{
+	return pvkit_fe_reap_some(fq, buf, complete, ctx, budget, false);
+}
+EXPORT_SYMBOL_NS_GPL(pvkit_fe_reap_budget, PVKIT);
+
+bool pvkit_fe_rearm(struct pvkit_fe_queue *fq)
+{
+	lockdep_assert_held(&fq->lock);
+	if (!fq->live || fq->poll)
+		return false;
+	return pvkit_ring_rsp_pending(&fq->ring, true) != 0;
+}
+EXPORT_SYMBOL_NS_GPL(pvkit_fe_rearm, PVKIT);
 
 int pvkit_fe_drain(struct pvkit_fe_queue *fq, void *buf,
 		   pvkit_fe_complete_t complete, void *ctx)
@@ -453,6 +478,21 @@ int pvkit_fe_dev_reap(struct pvkit_fe_dev *fd, struct pvkit_fe_queue *fq,
 	return found;
 }
 EXPORT_SYMBOL_NS_GPL(pvkit_fe_dev_reap, PVKIT);
+
+int pvkit_fe_dev_reap_budget(struct pvkit_fe_dev *fd,
+			     struct pvkit_fe_queue *fq, void *buf, void *ctx,
+			     int budget)
+{
+	int found;
+
+	found = pvkit_fe_reap_budget(fq, buf, fd->ops->complete, ctx, budget);
+	if (found < 0) {
+		pvkit_fe_dev_broken(fd, "%s", fq->why);
+		return 0;
+	}
+	return found;
+}
+EXPORT_SYMBOL_NS_GPL(pvkit_fe_dev_reap_budget, PVKIT);
 
 /*
  * Reap @fq from the helper: @resume marks it live first (what arrived

@@ -11,6 +11,7 @@ reload_SRCS := selftests/guest/reload.c
 
 # Other components' guest tests keep their own fragment here.
 -include selftests/guest/blk.mk
+-include selftests/guest/net.mk
 
 # pvkit-bench: a static guest tool, installed as /usr/bin/pvkit-bench.
 PVKIT_BENCH_BIN := $(BUILD)/guest/extra/usr/bin/pvkit-bench

@@ -136,6 +136,20 @@ int pvkit_fe_reap(struct pvkit_fe_queue *fq, void *buf,
 		  pvkit_fe_complete_t complete, void *ctx);
 
 /*
+ * NAPI's reap: as pvkit_fe_reap(), but at most @budget responses and no
+ * final check -- the driver completes NAPI first, then pvkit_fe_rearm(),
+ * so that an interrupt between the two is not lost.  Lock held.
+ */
+int pvkit_fe_reap_budget(struct pvkit_fe_queue *fq, void *buf,
+			 pvkit_fe_complete_t complete, void *ctx, int budget);
+
+/*
+ * Ask for an interrupt at the next response (the final check): true if
+ * one arrived meanwhile, and the driver must poll again.  Lock held.
+ */
+bool pvkit_fe_rearm(struct pvkit_fe_queue *fq);
+
+/*
  * Before the rings are reset: complete what the old back-end answered,
  * then stop reading.  A bad index only means those requests are sent
  * again; an unacceptable response returns -EPROTO as in the reap.
@@ -278,6 +292,10 @@ __printf(2, 3) void pvkit_fe_dev_broken(struct pvkit_fe_dev *fd,
  */
 int pvkit_fe_dev_reap(struct pvkit_fe_dev *fd, struct pvkit_fe_queue *fq,
 		      void *buf, void *ctx);
+/* pvkit_fe_reap_budget() with the driver's complete op, as above. */
+int pvkit_fe_dev_reap_budget(struct pvkit_fe_dev *fd,
+			     struct pvkit_fe_queue *fq, void *buf, void *ctx,
+			     int budget);
 
 /*
  * A request stayed unanswered for the driver's I/O timeout.  True if it

@@ -1,0 +1,14 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# pvkit network front-end: the guest end of the transfers in
+# selftests/vm/net-*.sh, installed as /usr/bin/pvkit-netxfer.
+
+PVKIT_NETXFER_BIN := $(BUILD)/guest/extra/usr/bin/pvkit-netxfer
+PVKIT_NETXFER_OBJ := $(BUILD)/obj/guest/selftests/guest/pvkit-netxfer.o
+GUEST_EXTRA += $(PVKIT_NETXFER_BIN)
+-include $(PVKIT_NETXFER_OBJ:.o=.d)
+
+$(PVKIT_NETXFER_BIN): $(PVKIT_NETXFER_OBJ)
+	@mkdir -p $(@D)
+	@echo "  LD [guest] $@"
+	$(Q)$(CC_guest) $(LDFLAGS_guest) -o $@ $^
