@@ -380,10 +380,14 @@ static bool pvnet_rx_complete(struct pvnet_rq *rq, struct pvnet_rxbuf *b,
 			b->page = NULL;
 		}
 	}
-	if (!--rq->bufs_left && done)
+	if (--rq->bufs_left)
+		return true;
+	if (done) {
 		pvnet_rx_finish(rq, done);
-	else if (!rq->bufs_left)
+	} else if (rq->skb) {		/* a frame a drain completed */
+		dev_kfree_skb_any(rq->skb);
 		rq->skb = NULL;
+	}
 	return true;
 }
 
@@ -1176,6 +1180,19 @@ static void pvnet_schedule_all(struct pvnet *net)
 static void pvnet_fe_unquiesce(struct pvkit_fe_dev *fd)
 {
 	struct pvnet *net = fd_to_pvnet(fd);
+	unsigned int i;
+
+	/* a frame cut by the reset never completes: forget it */
+	for (i = 0; i < net->max_pairs; i++) {
+		struct pvnet_rq *rq = &net->rq[i];
+
+		spin_lock_irq(&rq->fq.lock);
+		if (rq->skb)
+			dev_kfree_skb_any(rq->skb);
+		rq->skb = NULL;
+		rq->bufs_left = 0;
+		spin_unlock_irq(&rq->fq.lock);
+	}
 
 	if (netif_running(net->ndev))
 		netif_tx_wake_all_queues(net->ndev);
@@ -1251,15 +1268,17 @@ static const struct pvkit_fe_dev_ops pvnet_fe_ops = {
 static void pvnet_state_changed(struct pvkit_device *pdev, u32 old_state)
 {
 	struct pvnet *net = dev_get_drvdata(&pdev->dev);
-	const struct pvkit_net_config *cfg = (const void *)pdev->config;
+	struct pvkit_net_config cfg = {};
 	bool up;
 
 	if (!net)
 		return;
 	pvkit_fe_dev_state_changed(&net->fd, old_state);
 	/* link state is config: a change comes as a table change */
+	memcpy(&cfg, pdev->config, min_t(size_t, pdev->config_size,
+					 sizeof(cfg)));
 	up = !pvnet_has(net, PVKIT_NET_F_STATUS) ||
-	     (le16_to_cpu(READ_ONCE(cfg->status)) & PVKIT_NET_S_LINK_UP);
+	     (le16_to_cpu(cfg.status) & PVKIT_NET_S_LINK_UP);
 	if (up != net->link_up) {
 		net->link_up = up;
 		netdev_info(net->ndev, "link %s\n", up ? "up" : "down");
