@@ -19,18 +19,14 @@ static const struct pvkit_blk_seg *
 blkb_req_segs(const struct gmem *gm, const struct pvkit_blk_req *rq,
 	      unsigned int nr_segs, struct pvkit_blk_seg *segbuf)
 {
-	const void *src;
-
 	if (!nr_segs || nr_segs > BLKB_MAX_SEGS)
 		return NULL;
 	if (!(rq->flags & PVKIT_BLK_RQ_INDIRECT))
 		return nr_segs <= PVKIT_BLK_INLINE_SEGS ? rq->seg : NULL;
-	src = gmem_translate(gm, le64toh(rq->indirect_gpa),
-			     (uint64_t)nr_segs * sizeof(*segbuf));
-	if (!src)
-		return NULL;
 	/* copy, then validate: the guest may rewrite the array meanwhile */
-	memcpy(segbuf, src, nr_segs * sizeof(*segbuf));
+	if (gmem_copy_in(gm, segbuf, le64toh(rq->indirect_gpa),
+			 (uint64_t)nr_segs * sizeof(*segbuf)))
+		return NULL;
 	return segbuf;
 }
 

@@ -11,7 +11,7 @@ BLKBACK_TEST_COMMON := selftests/host/blkback_fe.c
 HOST_TESTS += blkback_io blkback_hostile blkback_disk
 # the image code itself, linked in: O_DIRECT decisions
 blkback_disk_SRCS := selftests/host/blkback_disk.c backends/blk/disk.c \
-	backends/blk/disk-raw.c backends/blk/opts.c lib/log.c
+	backends/blk/disk-raw.c backends/blk/opts.c lib/beopts.c lib/log.c
 blkback_disk_LDLIBS := -luring -lpthread
 blkback_disk_VARIANTS := plain asan
 blkback_io_SRCS := selftests/host/blkback_io.c $(BLKBACK_TEST_COMMON)

@@ -48,6 +48,15 @@ void gmem_unmap(struct gmem *gm);
 void *gmem_translate(const struct gmem *gm, uint64_t gpa, uint64_t len);
 
 /*
+ * Copy [gpa, gpa + len) into private memory @dst, so that what the caller
+ * validates is what it uses while the guest may rewrite the original
+ * (indirect segment arrays, MAC tables).  0, or -EFAULT if the range is
+ * not wholly inside one memory-map range (gmem_translate()).
+ */
+int gmem_copy_in(const struct gmem *gm, void *dst, uint64_t gpa,
+		 uint64_t len);
+
+/*
  * Memory map QEMU uses for @ram_size bytes on @machine ("pc" or "q35"):
  * RAM below the PCI hole at gpa 0 and the rest at 4 GiB, both from the
  * start of the RAM file.  Returns the number of ranges or -EINVAL.
