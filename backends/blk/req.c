@@ -56,15 +56,7 @@ static uint8_t blkb_req_rw(const struct blkb_limits *lim,
 		if (!p)
 			return PVKIT_BLK_S_INVAL;
 		total += len;
-		/* neighbours in host memory become one iovec */
-		if (n && (uint8_t *)io->iov[n - 1].iov_base +
-			 io->iov[n - 1].iov_len == p) {
-			io->iov[n - 1].iov_len += len;
-		} else {
-			io->iov[n].iov_base = p;
-			io->iov[n].iov_len = len;
-			n++;
-		}
+		gmem_iov_add(io->iov, &n, p, len);
 	}
 	if (total > (uint64_t)BLKB_MAX_SECTORS * BLKB_SECTOR_SIZE)
 		return PVKIT_BLK_S_INVAL;

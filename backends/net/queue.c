@@ -79,12 +79,7 @@ static void netb_tx_respond(struct netb_queue *q, uint64_t id, uint8_t st)
 {
 	struct pvkit_net_tx_rsp rsp = { .id = htole64(id), .status = st };
 
-	/* cannot fail: every consumed request is answered exactly once */
-	if (pvkit_ring_put_rsp(&q->bq.ring, &rsp, sizeof(rsp)))
-		log_err("queue %u: BUG: response without a request",
-			q->bq.index);
-	if (st != PVKIT_NET_TX_S_OK)
-		pvbe_stat_add(&q->bq, errors, 1);
+	pvbe_queue_answer(&q->bq, &rsp, sizeof(rsp), st != PVKIT_NET_TX_S_OK);
 }
 
 /* writev() the frame to our TAP queue, or pair 0's if ours is detached. */
@@ -188,11 +183,7 @@ static void netb_rx_respond(struct netb_queue *q, uint64_t id,
 	rsp.len = htole32(len);
 	rsp.num_buffers = htole16(num_buffers);
 	rsp.status = st;
-	if (pvkit_ring_put_rsp(&q->bq.ring, &rsp, sizeof(rsp)))
-		log_err("queue %u: BUG: response without a request",
-			q->bq.index);
-	if (st != PVKIT_NET_RX_S_OK)
-		pvbe_stat_add(&q->bq, errors, 1);
+	pvbe_queue_answer(&q->bq, &rsp, sizeof(rsp), st != PVKIT_NET_RX_S_OK);
 }
 
 /*
@@ -477,11 +468,8 @@ static void netb_ctrl_req(struct pvbe_queue *bq, const void *req)
 	memset(&rsp, 0, sizeof(rsp));
 	rsp.id = rq->id;
 	rsp.status = netb_ctrl_do(q, rq);
-	if (pvkit_ring_put_rsp(&bq->ring, &rsp, sizeof(rsp)))
-		log_err("queue %u: BUG: response without a request",
-			bq->index);
-	if (rsp.status != PVKIT_NET_CTRL_S_OK)
-		pvbe_stat_add(bq, errors, 1);
+	pvbe_queue_answer(bq, &rsp, sizeof(rsp),
+			  rsp.status != PVKIT_NET_CTRL_S_OK);
 }
 
 /* ------------------------------------------------------ start, join --- */

@@ -140,7 +140,7 @@ static uint8_t netb_tx_iov(const struct gmem *gm,
 			   unsigned int nr_segs, struct netb_tx *tx)
 {
 	uint64_t total = 0;
-	unsigned int i, n = 1;
+	unsigned int i, n = 0;	/* after iov[0], the vnet header */
 
 	for (i = 0; i < nr_segs; i++) {
 		uint64_t gpa = le64toh(segs[i].gpa);
@@ -153,19 +153,11 @@ static uint8_t netb_tx_iov(const struct gmem *gm,
 		if (!p)
 			return PVKIT_NET_TX_S_INVAL;
 		total += len;
-		/* neighbours in host memory become one iovec */
-		if (n > 1 && (uint8_t *)tx->iov[n - 1].iov_base +
-			 tx->iov[n - 1].iov_len == p) {
-			tx->iov[n - 1].iov_len += len;
-		} else {
-			tx->iov[n].iov_base = p;
-			tx->iov[n].iov_len = len;
-			n++;
-		}
+		gmem_iov_add(tx->iov + 1, &n, p, len);
 	}
 	if (total != tx->len)
 		return PVKIT_NET_TX_S_INVAL;
-	tx->nr_iov = n - 1;
+	tx->nr_iov = n;
 	return PVKIT_NET_TX_S_OK;
 }
 
