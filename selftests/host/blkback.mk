@@ -22,18 +22,9 @@ blkback_hostile_LDLIBS := -luring -lpthread
 blkback_hostile_VARIANTS := plain asan
 
 BLKBACK_ASAN := $(BUILD)/bin/asan/pvkit-blkback
-BLKBACK_ASAN_OBJS := $(patsubst %.c,$(BUILD)/obj/asan/%.o,$(pvkit-blkback_SRCS))
-
-$(BLKBACK_ASAN): $(BLKBACK_ASAN_OBJS) $(BUILD)/lib/asan/libpvkit-host.a
-	@mkdir -p $(@D)
-	@echo "  LD [asan] $@"
-	$(Q)$(CC_asan) $(LDFLAGS_asan) -o $@ $^ $(pvkit-blkback_LDLIBS) \
-		$(LDLIBS) -lpthread
 
 # order-only: built before the tests, not linked into them
 $(BUILD)/tests/host/plain/blkback_io $(BUILD)/tests/host/plain/blkback_hostile: \
 	| $(BUILD)/bin/pvkit-blkback
 $(BUILD)/tests/host/asan/blkback_io $(BUILD)/tests/host/asan/blkback_hostile: \
 	| $(BLKBACK_ASAN)
-
--include $(BLKBACK_ASAN_OBJS:.o=.d)
