@@ -395,6 +395,8 @@ int64_t dev_hc_ack_features(struct hv *hv, uint64_t slot, uint64_t bits)
 		return PVKIT_HC_ESTATE;
 	if (bits & ~d->features)
 		return PVKIT_HC_ENOTSUP;
+	if (d->kind && d->kind->ack_ok && !d->kind->ack_ok(bits))
+		return PVKIT_HC_EINVAL;
 	d->acked = bits;
 	dev_publish(hv);
 	return PVKIT_HC_OK;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <pvkit/blk.h>
+#include <pvkit/net.h>
 #include <pvkit/ring.h>
 
 #include "include/be.h"
@@ -165,11 +166,128 @@ static const struct hv_kind kind_blk = {
 	.ready_ok = blk_ready_ok,
 };
 
+/* ---------------------------------------------------------- network --- */
+
+#define NET_RXTX_SLOTS	256
+#define NET_CTRL_SLOTS	64
+
+/* tap=NAME[,queues=N][,poll=US][,mac=MAC][,mtu=N]: backends/net/opts.c */
+static int net_parse(struct hv_dev_opt *o, const char *spec, char *err,
+		     size_t errlen)
+{
+	char buf[HV_SPEC_MAX], *tok, *rest = buf;
+	unsigned int v;
+	bool have_tap = false;
+	size_t n = 0;
+
+	if (strlen(spec) >= sizeof(buf)) {
+		snprintf(err, errlen, "longer than %zu bytes", sizeof(buf) - 1);
+		return -EINVAL;
+	}
+	strcpy(buf, spec);
+	o->args[0] = '\0';
+	/* strsep, not strtok: "tap=t0,,mtu=9000" is a typo to refuse */
+	while ((tok = strsep(&rest, ","))) {
+		if (!*tok) {
+			snprintf(err, errlen, "empty option");
+			return -EINVAL;
+		}
+		if (!strncmp(tok, "queues=", 7)) {
+			/* pairs: pvkit-hv's (queue count), not in the args */
+			if (opts_uint(tok + 7, 1, PVKIT_NET_MAX_PAIRS,
+				      &o->queues))
+				goto syntax;
+			continue;
+		}
+		if (!strncmp(tok, "restarts=", 9)) {
+			if (opts_uint(tok + 9, 0, 1000, &o->max_restarts))
+				goto syntax;
+			continue;
+		}
+		if (!strncmp(tok, "tap=", 4) && tok[4]) {
+			have_tap = true;
+		} else if (!strncmp(tok, "poll=", 5)) {
+			if (opts_uint(tok + 5, 0, 1000000, &v))
+				goto syntax;
+		} else if (!strncmp(tok, "mtu=", 4)) {
+			if (opts_uint(tok + 4, PVKIT_NET_MIN_MTU,
+				      PVKIT_NET_MAX_MTU, &v))
+				goto syntax;
+		} else if (strncmp(tok, "mac=", 4)) {
+			goto syntax;
+		}
+		/* the back-end checks names and MACs in detail */
+		n += (size_t)snprintf(o->args + n, sizeof(o->args) - n, "%s%s",
+				      n ? "," : "", tok);
+		if (n >= sizeof(o->args))
+			goto syntax;
+	}
+	if (!have_tap)
+		goto syntax;
+	snprintf(o->label, sizeof(o->label), "%s", spec);
+	return 0;
+syntax:
+	snprintf(err, errlen, "expected tap=NAME[,queues=1..%d][,poll=US][,mac=XX:XX:XX:XX:XX:XX][,mtu=N][,restarts=N]",
+		 PVKIT_NET_MAX_PAIRS);
+	return -EINVAL;
+}
+
+/* rx and tx of each pair (default 1), then the control queue. */
+static unsigned int net_nr_queues(const struct hv_dev_opt *o,
+				  unsigned int cpus)
+{
+	(void)cpus;
+	return 2 * (o->queues ? o->queues : 1) + 1;
+}
+
+static struct hv_geom net_geom(const struct hv_dev_opt *o, unsigned int q)
+{
+	if (q == net_nr_queues(o, 1) - 1)
+		return (struct hv_geom){ NET_CTRL_SLOTS,
+					 sizeof(struct pvkit_net_ctrl_req),
+					 sizeof(struct pvkit_net_ctrl_rsp) };
+	if (q & 1)
+		return (struct hv_geom){ NET_RXTX_SLOTS,
+					 sizeof(struct pvkit_net_tx_req),
+					 sizeof(struct pvkit_net_tx_rsp) };
+	return (struct hv_geom){ NET_RXTX_SLOTS,
+				 sizeof(struct pvkit_net_rx_req),
+				 sizeof(struct pvkit_net_rx_rsp) };
+}
+
+/* Segmentation offloads need the checksum offload of their direction. */
+static bool net_ack_ok(uint64_t acked)
+{
+	if ((acked & PVKIT_NET_F_HOST_GSO) && !(acked & PVKIT_NET_F_CSUM))
+		return false;
+	return !(acked & PVKIT_NET_F_GUEST_GSO) ||
+	       (acked & PVKIT_NET_F_GUEST_CSUM);
+}
+
+static const struct hv_kind kind_net = {
+	.type = PVKIT_DEV_NET,
+	.name = "net",
+	.option = "net",
+	.usage = "tap=NAME[,queues=N][,poll=US][,mac=MAC][,mtu=N][,restarts=N]",
+	.help = "network device on a TAP, served by pvkit-netback",
+	.prog = "pvkit-netback",
+	.prog_env = "PVKIT_NETBACK",
+	/* not yet: its tx rings would double the --hotplug reserve per queue */
+	.hotplug = false,
+	.max_instances = HV_MAX_DEVS + PVKIT_MAX_DEVICES,
+	.features_known = PVKIT_NET_F_KNOWN,
+	.parse = net_parse,
+	.nr_queues = net_nr_queues,
+	.geom = net_geom,
+	.ack_ok = net_ack_ok,
+};
+
 /* ------------------------------------------------------------ table --- */
 
 const struct hv_kind *const hv_kinds[] = {
 	&kind_test,
 	&kind_blk,
+	&kind_net,
 	NULL,
 };
 

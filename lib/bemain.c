@@ -200,6 +200,8 @@ static int pvbe_setup(struct pvbe *be, const struct pvkit_be_setup *s,
 	if (nfds != 2 + 2 * s->nr_queues)
 		return pvbe_fail(be, -EINVAL, "got %u fds, expected %u", nfds,
 				 2 + 2 * s->nr_queues);
+	/* slot_sizes() may depend on the count (net: the last is control) */
+	be->nr_queues = s->nr_queues;
 	ret = pvbe_check_queues(be, s);
 	if (ret)
 		return ret;

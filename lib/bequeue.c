@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <pvkit-host/bequeue.h>
+#include <pvkit-host/log.h>
 
 uint64_t pvbe_now_ns(void)
 {
@@ -88,6 +89,16 @@ int pvbe_queue_drain(struct pvbe_queue *q, void *buf, size_t len,
 	if (avail)
 		pvbe_stat_add(q, requests, avail);
 	return avail;
+}
+
+void pvbe_queue_answer(struct pvbe_queue *q, const void *rsp, size_t len,
+		       bool error)
+{
+	if (pvkit_ring_put_rsp(&q->ring, rsp, (uint32_t)len))
+		log_err("queue %u: BUG: response without a request",
+			q->index);
+	if (error)
+		pvbe_stat_add(q, errors, 1);
 }
 
 void pvbe_queue_push(struct pvbe_queue *q)

@@ -115,6 +115,17 @@ void *gmem_translate(const struct gmem *gm, uint64_t gpa, uint64_t len)
 	return NULL;
 }
 
+int gmem_copy_in(const struct gmem *gm, void *dst, uint64_t gpa,
+		 uint64_t len)
+{
+	const void *src = gmem_translate(gm, gpa, len);
+
+	if (!src)
+		return -EFAULT;
+	memcpy(dst, src, len);
+	return 0;
+}
+
 int gmem_qemu_layout(const char *machine, uint64_t ram_size,
 		     struct gmem_range *out, unsigned int max)
 {

@@ -10,38 +10,13 @@
  *   format=raw           disk back-end (only raw so far)
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <pvkit-host/beopts.h>
+
 #include "blkback.h"
-
-static int blkb_opts_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
-static int blkb_parse_uint(const char *s, unsigned long max,
-			   unsigned long *out)
-{
-	unsigned long v;
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
 
 static int blkb_opt_one(struct blkb_opts *o, char *opt, bool *have_path,
 			char *err, size_t errlen)
@@ -53,23 +28,23 @@ static int blkb_opt_one(struct blkb_opts *o, char *opt, bool *have_path,
 		*val++ = '\0';
 	if (!strcmp(opt, "ro")) {
 		if (val)
-			return blkb_opts_err(err, errlen,
+			return pvbe_opt_err(err, errlen,
 					     "option 'ro' takes no value");
 		o->ro = true;
 		return 0;
 	}
 	if (!val)
-		return blkb_opts_err(err, errlen, "unknown option '%s'", opt);
+		return pvbe_opt_err(err, errlen, "unknown option '%s'", opt);
 	if (!strcmp(opt, "path")) {
 		if (!*val)
-			return blkb_opts_err(err, errlen, "empty path");
+			return pvbe_opt_err(err, errlen, "empty path");
 		if (strlen(val) >= sizeof(o->path))
-			return blkb_opts_err(err, errlen, "path too long");
+			return pvbe_opt_err(err, errlen, "path too long");
 		strcpy(o->path, val);
 		*have_path = true;
 	} else if (!strcmp(opt, "poll")) {
-		if (blkb_parse_uint(val, BLKB_MAX_POLL_US, &v))
-			return blkb_opts_err(err, errlen,
+		if (pvbe_opt_uint(val, BLKB_MAX_POLL_US, &v))
+			return pvbe_opt_err(err, errlen,
 					     "poll=%s: expected 0..%u (microseconds)",
 					     val, BLKB_MAX_POLL_US);
 		o->poll_us = v;
@@ -81,7 +56,7 @@ static int blkb_opt_one(struct blkb_opts *o, char *opt, bool *have_path,
 		else if (!strcmp(val, "off"))
 			o->direct = BLKB_DIRECT_OFF;
 		else
-			return blkb_opts_err(err, errlen,
+			return pvbe_opt_err(err, errlen,
 					     "direct=%s: expected auto, on or off",
 					     val);
 	} else if (!strcmp(opt, "inline")) {
@@ -90,23 +65,23 @@ static int blkb_opt_one(struct blkb_opts *o, char *opt, bool *have_path,
 		else if (!strcmp(val, "off"))
 			o->no_inline = true;
 		else
-			return blkb_opts_err(err, errlen,
+			return pvbe_opt_err(err, errlen,
 					     "inline=%s: expected auto or off",
 					     val);
 	} else if (!strcmp(opt, "serial")) {
 		if (strlen(val) > PVKIT_BLK_ID_BYTES)
-			return blkb_opts_err(err, errlen,
+			return pvbe_opt_err(err, errlen,
 					     "serial longer than %d bytes",
 					     PVKIT_BLK_ID_BYTES);
 		strcpy(o->serial, val);
 		o->has_serial = true;
 	} else if (!strcmp(opt, "format")) {
 		if (strlen(val) >= sizeof(o->format))
-			return blkb_opts_err(err, errlen, "unknown format '%s'",
+			return pvbe_opt_err(err, errlen, "unknown format '%s'",
 					     val);
 		strcpy(o->format, val);
 	} else {
-		return blkb_opts_err(err, errlen, "unknown option '%s'", opt);
+		return pvbe_opt_err(err, errlen, "unknown option '%s'", opt);
 	}
 	return 0;
 }
@@ -124,7 +99,7 @@ int blkb_opts_parse(struct blkb_opts *o, const char *args, char *err,
 
 	buf = strdup(args);
 	if (!buf)
-		return blkb_opts_err(err, errlen, "out of memory");
+		return pvbe_opt_err(err, errlen, "out of memory");
 	for (opt = strtok_r(buf, ",", &save); opt;
 	     opt = strtok_r(NULL, ",", &save)) {
 		ret = blkb_opt_one(o, opt, &have_path, err, errlen);
@@ -133,7 +108,7 @@ int blkb_opts_parse(struct blkb_opts *o, const char *args, char *err,
 	}
 	free(buf);
 	if (!ret && !have_path)
-		ret = blkb_opts_err(err, errlen,
+		ret = pvbe_opt_err(err, errlen,
 				    "missing path= (args: path=PATH[,ro][,poll=US])");
 	return ret;
 }

@@ -109,12 +109,7 @@ static void blkb_respond(struct blkb_queue *q, uint64_t id, uint8_t status)
 {
 	struct pvkit_blk_rsp rsp = { .id = htole64(id), .status = status };
 
-	/* cannot fail: every consumed request is answered exactly once */
-	if (pvkit_ring_put_rsp(&q->bq.ring, &rsp, sizeof(rsp)))
-		log_err("queue %u: BUG: response without a request",
-			 q->bq.index);
-	if (status != PVKIT_BLK_S_OK)
-		pvbe_stat_add(&q->bq, errors, 1);
+	pvbe_queue_answer(&q->bq, &rsp, sizeof(rsp), status != PVKIT_BLK_S_OK);
 }
 
 static void blkb_io_finish(struct blkb_queue *q, struct blkb_io *io,

@@ -19,18 +19,14 @@ static const struct pvkit_blk_seg *
 blkb_req_segs(const struct gmem *gm, const struct pvkit_blk_req *rq,
 	      unsigned int nr_segs, struct pvkit_blk_seg *segbuf)
 {
-	const void *src;
-
 	if (!nr_segs || nr_segs > BLKB_MAX_SEGS)
 		return NULL;
 	if (!(rq->flags & PVKIT_BLK_RQ_INDIRECT))
 		return nr_segs <= PVKIT_BLK_INLINE_SEGS ? rq->seg : NULL;
-	src = gmem_translate(gm, le64toh(rq->indirect_gpa),
-			     (uint64_t)nr_segs * sizeof(*segbuf));
-	if (!src)
-		return NULL;
 	/* copy, then validate: the guest may rewrite the array meanwhile */
-	memcpy(segbuf, src, nr_segs * sizeof(*segbuf));
+	if (gmem_copy_in(gm, segbuf, le64toh(rq->indirect_gpa),
+			 (uint64_t)nr_segs * sizeof(*segbuf)))
+		return NULL;
 	return segbuf;
 }
 
@@ -60,15 +56,7 @@ static uint8_t blkb_req_rw(const struct blkb_limits *lim,
 		if (!p)
 			return PVKIT_BLK_S_INVAL;
 		total += len;
-		/* neighbours in host memory become one iovec */
-		if (n && (uint8_t *)io->iov[n - 1].iov_base +
-			 io->iov[n - 1].iov_len == p) {
-			io->iov[n - 1].iov_len += len;
-		} else {
-			io->iov[n].iov_base = p;
-			io->iov[n].iov_len = len;
-			n++;
-		}
+		gmem_iov_add(io->iov, &n, p, len);
 	}
 	if (total > (uint64_t)BLKB_MAX_SECTORS * BLKB_SECTOR_SIZE)
 		return PVKIT_BLK_S_INVAL;

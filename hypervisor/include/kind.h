@@ -56,6 +56,12 @@ struct hv_kind {
 	/* What READY offered is consistent with @o?  Else *@why says. */
 	bool (*ready_ok)(const struct hv_dev_opt *o, uint64_t features,
 			 const char **why);
+	/*
+	 * Optional: may a guest acknowledge @acked (a subset of what was
+	 * offered)?  DEV_ACK_FEATURES answers EINVAL otherwise (features
+	 * that need each other, ABI.md 10).
+	 */
+	bool (*ack_ok)(uint64_t acked);
 	/* In-process devices: create it (state FREE or OFFERED). */
 	int (*create)(struct hv *hv, const struct hv_dev_opt *o);
 };

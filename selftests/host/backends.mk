@@ -4,10 +4,24 @@
 # see struct fe_kind in blkback_fe.c); included from selftests/host/build.mk.
 # A new back-end adds its binaries to BE_PROGS.
 
-BE_PROGS := pvkit-blkback
+BE_PROGS := pvkit-blkback pvkit-netback
+
+# An ASan/UBSan build of each back-end, build/bin/asan/PROG, for the asan
+# tests to run (the back-end sees the hostile input).
+define be_asan_rule
+$(BUILD)/bin/asan/$(1): $(patsubst %.c,$(BUILD)/obj/asan/%.o,$($(1)_SRCS)) \
+		$(BUILD)/lib/asan/libpvkit-host.a
+	@mkdir -p $$(@D)
+	@echo "  LD [asan] $$@"
+	$(Q)$(CC_asan) $(LDFLAGS_asan) -o $$@ $$^ $($(1)_LDLIBS) $(LDLIBS) \
+		-lpthread
+-include $(patsubst %.c,$(BUILD)/obj/asan/%.d,$($(1)_SRCS))
+endef
+$(foreach p,$(BE_PROGS),$(eval $(call be_asan_rule,$(p))))
 
 HOST_TESTS += be_control
-be_control_SRCS := selftests/host/be_control.c selftests/host/blkback_fe.c
+be_control_SRCS := selftests/host/be_control.c selftests/host/blkback_fe.c \
+		   selftests/host/netback_fe.c
 be_control_LDLIBS := -lpthread
 be_control_VARIANTS := plain asan
 

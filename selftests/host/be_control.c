@@ -21,6 +21,7 @@
 
 #include "kselftest_harness.h"
 #include "blkback_fe.h"
+#include "netback_fe.h"
 
 #define SHM_DIR		"/dev/shm"
 
@@ -34,6 +35,10 @@ FIXTURE_VARIANT(be) {
 
 FIXTURE_VARIANT_ADD(be, blk) {
 	.kind = &fe_blk_kind,
+};
+
+FIXTURE_VARIANT_ADD(be, net) {
+	.kind = &fe_net_kind,
 };
 
 FIXTURE_SETUP(be)
@@ -188,7 +193,8 @@ TEST_F_TIMEOUT(be, bad_setup, 60)
 	size_t len;
 
 	for (i = 0; i < ARRAY_SIZE(setup_muts); i++) {
-		if (!be_spawn(_metadata, &self->fe, variant->kind, 2, args,
+		if (!be_spawn(_metadata, &self->fe, variant->kind,
+			      variant->kind->nr_queues ?: 2, args,
 			      sizeof(args)))
 			return;
 		fe_setup_msg(&self->fe, args, &s, fds, &nfds);
@@ -223,7 +229,8 @@ TEST_F_TIMEOUT(be, bad_control, 60)
 	int fd;
 
 	for (i = 0; i < C_NR_CASES; i++) {
-		if (!be_spawn(_metadata, fe, kind, 1, args, sizeof(args)))
+		if (!be_spawn(_metadata, fe, kind, kind->nr_queues ?: 1, args,
+			      sizeof(args)))
 			return;
 		if (i == C_CONNECT_FIRST) {
 			memset(&c, 0, sizeof(c));

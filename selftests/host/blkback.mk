@@ -11,7 +11,7 @@ BLKBACK_TEST_COMMON := selftests/host/blkback_fe.c
 HOST_TESTS += blkback_io blkback_hostile blkback_disk
 # the image code itself, linked in: O_DIRECT decisions
 blkback_disk_SRCS := selftests/host/blkback_disk.c backends/blk/disk.c \
-	backends/blk/disk-raw.c backends/blk/opts.c lib/log.c
+	backends/blk/disk-raw.c backends/blk/opts.c lib/beopts.c lib/log.c
 blkback_disk_LDLIBS := -luring -lpthread
 blkback_disk_VARIANTS := plain asan
 blkback_io_SRCS := selftests/host/blkback_io.c $(BLKBACK_TEST_COMMON)
@@ -22,18 +22,9 @@ blkback_hostile_LDLIBS := -luring -lpthread
 blkback_hostile_VARIANTS := plain asan
 
 BLKBACK_ASAN := $(BUILD)/bin/asan/pvkit-blkback
-BLKBACK_ASAN_OBJS := $(patsubst %.c,$(BUILD)/obj/asan/%.o,$(pvkit-blkback_SRCS))
-
-$(BLKBACK_ASAN): $(BLKBACK_ASAN_OBJS) $(BUILD)/lib/asan/libpvkit-host.a
-	@mkdir -p $(@D)
-	@echo "  LD [asan] $@"
-	$(Q)$(CC_asan) $(LDFLAGS_asan) -o $@ $^ $(pvkit-blkback_LDLIBS) \
-		$(LDLIBS) -lpthread
 
 # order-only: built before the tests, not linked into them
 $(BUILD)/tests/host/plain/blkback_io $(BUILD)/tests/host/plain/blkback_hostile: \
 	| $(BUILD)/bin/pvkit-blkback
 $(BUILD)/tests/host/asan/blkback_io $(BUILD)/tests/host/asan/blkback_hostile: \
 	| $(BLKBACK_ASAN)
-
--include $(BLKBACK_ASAN_OBJS:.o=.d)

@@ -62,9 +62,10 @@ void *fe_gpa(struct fe *fe, uint64_t gpa, uint64_t len)
 
 /* -------------------------------------------------- back-end kinds --- */
 
-static void fe_blk_slot_sizes(unsigned int qi, uint32_t *req_size,
-			      uint32_t *rsp_size)
+static void fe_blk_slot_sizes(const struct fe *fe, unsigned int qi,
+			      uint32_t *req_size, uint32_t *rsp_size)
 {
+	(void)fe;
 	(void)qi;
 	*req_size = sizeof(struct pvkit_blk_req);
 	*rsp_size = sizeof(struct pvkit_blk_rsp);
@@ -119,7 +120,7 @@ static uint64_t fe_ring_bytes(struct fe *fe, unsigned int i)
 	uint32_t req_size, rsp_size;
 	uint64_t b;
 
-	fe->kind->slot_sizes(i, &req_size, &rsp_size);
+	fe->kind->slot_sizes(fe, i, &req_size, &rsp_size);
 	b = pvkit_ring_bytes(fe->slots, req_size, rsp_size);
 	return (b + PVKIT_PAGE_SIZE - 1) & ~(uint64_t)(PVKIT_PAGE_SIZE - 1);
 }
@@ -368,7 +369,7 @@ void fe_setup_msg(struct fe *fe, const char *args, struct pvkit_be_setup *s,
 	for (i = 0; i < nq; i++) {
 		s->queues[i].ring_offset = fe_ring_offset(fe, i);
 		s->queues[i].ring_slots = fe->slots;
-		fe->kind->slot_sizes(i, &s->queues[i].req_size,
+		fe->kind->slot_sizes(fe, i, &s->queues[i].req_size,
 				     &s->queues[i].rsp_size);
 	}
 	snprintf(s->args, sizeof(s->args), "%s", args);
@@ -435,7 +436,7 @@ int fe_connect(struct fe *fe, uint64_t acked)
 
 		/* what pvkit-hv does at DEV_CONNECT */
 		pvkit_ring_reset_shared((struct pvkit_ring_hdr *)base);
-		fe->kind->slot_sizes(i, &req_size, &rsp_size);
+		fe->kind->slot_sizes(fe, i, &req_size, &rsp_size);
 		ret = pvkit_ring_attach(&q->ring, base, fe->slots, req_size,
 					rsp_size);
 		if (ret)
@@ -605,16 +606,22 @@ int fe_start(struct fe *fe, const char *dir, uint64_t image_size,
 
 /* ------------------------------------------------------- front-end --- */
 
-int fe_queue_req(struct fe *fe, unsigned int qi,
-		 const struct pvkit_blk_req *rq)
+int fe_queue_req_raw(struct fe *fe, unsigned int qi, const void *rq,
+		     size_t len)
 {
 	struct fe_queue *q = &fe->q[qi];
 	int ret;
 
-	ret = pvkit_ring_put_req(&q->ring, rq, sizeof(*rq));
+	ret = pvkit_ring_put_req(&q->ring, rq, (uint32_t)len);
 	if (!ret)
 		q->reqs++;
 	return ret;
+}
+
+int fe_queue_req(struct fe *fe, unsigned int qi,
+		 const struct pvkit_blk_req *rq)
+{
+	return fe_queue_req_raw(fe, qi, rq, sizeof(*rq));
 }
 
 void fe_push(struct fe *fe, unsigned int qi)
@@ -647,6 +654,12 @@ void fe_drain_irqs(struct fe *fe, unsigned int qi)
 int fe_get_rsp(struct fe *fe, unsigned int qi, struct pvkit_blk_rsp *rsp,
 	       int timeout_ms)
 {
+	return fe_get_rsp_raw(fe, qi, rsp, sizeof(*rsp), timeout_ms);
+}
+
+int fe_get_rsp_raw(struct fe *fe, unsigned int qi, void *rsp, size_t len,
+		   int timeout_ms)
+{
 	struct fe_queue *q = &fe->q[qi];
 	uint64_t end = fe_now_ms() + timeout_ms, now;
 	struct pollfd pfd = { .fd = q->irq_fd, .events = POLLIN };
@@ -659,7 +672,7 @@ int fe_get_rsp(struct fe *fe, unsigned int qi, struct pvkit_blk_rsp *rsp,
 		if (n < 0)
 			return n;
 		if (n > 0) {
-			pvkit_ring_get_rsp(&q->ring, rsp, sizeof(*rsp));
+			pvkit_ring_get_rsp(&q->ring, rsp, (uint32_t)len);
 			q->rsps++;
 			return 0;
 		}

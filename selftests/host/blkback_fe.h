@@ -52,9 +52,11 @@ struct fe_kind {
 	const char *prog;	/* binary name in build/bin */
 	uint16_t dev_type;	/* PVKIT_DEV_* it serves */
 	uint16_t other_type;	/* a device type it must refuse */
-	/* slot sizes queue @qi has */
-	void (*slot_sizes)(unsigned int qi, uint32_t *req_size,
-			   uint32_t *rsp_size);
+	/* queues a valid SETUP has; 0: any (the test picks) */
+	unsigned int nr_queues;
+	/* slot sizes queue @qi of @fe (fe->nr_queues queues) has */
+	void (*slot_sizes)(const struct fe *fe, unsigned int qi,
+			   uint32_t *req_size, uint32_t *rsp_size);
 	/*
 	 * Create what a valid SETUP needs (an image in @dir, ...) and write
 	 * its SETUP.args into @args.  0 or -errno.
@@ -166,6 +168,15 @@ int fe_start(struct fe *fe, const char *dir, uint64_t image_size,
 /* Host pointer for guest memory, NULL if outside RAM. */
 void *fe_gpa(struct fe *fe, uint64_t gpa, uint64_t len);
 uint64_t fe_window_gpa(unsigned int w);
+
+/*
+ * Any device's requests and responses (@len bytes, at most the slot):
+ * queue without publishing, and the next response as fe_get_rsp().
+ */
+int fe_queue_req_raw(struct fe *fe, unsigned int qi, const void *rq,
+		     size_t len);
+int fe_get_rsp_raw(struct fe *fe, unsigned int qi, void *rsp, size_t len,
+		   int timeout_ms);
 
 /* Queue a request and publish it, kicking if the back-end asked. */
 int fe_submit(struct fe *fe, unsigned int qi, const struct pvkit_blk_req *rq);

@@ -107,7 +107,8 @@ struct pvbe_ops {
 
 	/*
 	 * Slot sizes queue @qi must have (a device may use different ones
-	 * per queue, e.g. rx and tx); SETUP is refused otherwise.
+	 * per queue, e.g. rx and tx; be->nr_queues is set); SETUP is
+	 * refused otherwise.
 	 */
 	void (*slot_sizes)(const struct pvbe *be, unsigned int qi,
 			   uint32_t *req_size, uint32_t *rsp_size);

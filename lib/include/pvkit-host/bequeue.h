@@ -91,6 +91,14 @@ int pvbe_queue_drain(struct pvbe_queue *q, void *buf, size_t len,
 		     unsigned int max, pvbe_req_fn fn);
 
 /*
+ * Queue the response (@len bytes) to a consumed request; @error counts it
+ * in stats.errors.  A response without a request is a bug of the caller
+ * (logged, dropped): every consumed request is answered exactly once.
+ */
+void pvbe_queue_answer(struct pvbe_queue *q, const void *rsp, size_t len,
+		       bool error);
+
+/*
  * Publish the responses put so far; interrupt the front-end only if it
  * asked for it (event index).  Counts irqs / irqs_suppressed.
  */

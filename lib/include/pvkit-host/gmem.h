@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include <pvkit/abi.h>
 
 struct gmem_range {
@@ -46,6 +47,34 @@ void gmem_unmap(struct gmem *gm);
  * or is not wholly inside one memory-map range.
  */
 void *gmem_translate(const struct gmem *gm, uint64_t gpa, uint64_t len);
+
+/*
+ * Copy [gpa, gpa + len) into private memory @dst, so that what the caller
+ * validates is what it uses while the guest may rewrite the original
+ * (indirect segment arrays, MAC tables).  0, or -EFAULT if the range is
+ * not wholly inside one memory-map range (gmem_translate()).
+ */
+int gmem_copy_in(const struct gmem *gm, void *dst, uint64_t gpa,
+		 uint64_t len);
+
+/*
+ * Append [p, p + len) to the @n iovecs at @iov; a range that continues
+ * the last one in host memory extends it instead (guest segments that are
+ * neighbours become one iovec).  The caller has room for one more.
+ */
+static inline void gmem_iov_add(struct iovec *iov, unsigned int *n, void *p,
+				size_t len)
+{
+	struct iovec *last = *n ? &iov[*n - 1] : NULL;
+
+	if (last && (uint8_t *)last->iov_base + last->iov_len == p) {
+		last->iov_len += len;
+		return;
+	}
+	iov[*n].iov_base = p;
+	iov[*n].iov_len = len;
+	(*n)++;
+}
 
 /*
  * Memory map QEMU uses for @ram_size bytes on @machine ("pc" or "q35"):

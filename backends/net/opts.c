@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * SETUP.args: a comma-separated list of options.
+ *
+ *   tap=NAME          the TAP device (created if it does not exist)
+ *   poll=US           busy-poll the rings US microseconds before sleeping
+ *   mac=XX:..:XX      the guest's MAC (default: derived from tap and instance)
+ *   mtu=N             set the TAP's MTU and suggest it to the guest
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pvkit-host/beopts.h>
+
+#include "netback.h"
+
+static int netb_parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned int b[6], i;
+	char end;
+
+	if (strlen(s) != 17 ||
+	    sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
+		   &b[4], &b[5], &end) != 6)
+		return -EINVAL;
+	for (i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	/* the config MAC must be unicast and not all-zero (net.h) */
+	if ((mac[0] & 1) || !(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] |
+			      mac[5]))
+		return -EINVAL;
+	return 0;
+}
+
+static int netb_opt_one(struct netb_opts *o, char *opt, char *err,
+			size_t errlen)
+{
+	char *val = strchr(opt, '=');
+	unsigned long v;
+
+	if (!val)
+		return pvbe_opt_err(err, errlen, "unknown option '%s'", opt);
+	*val++ = '\0';
+	if (!strcmp(opt, "tap")) {
+		if (!*val || strlen(val) >= sizeof(o->tap) || strchr(val, '/'))
+			return pvbe_opt_err(err, errlen,
+					    "tap=%s: expected an interface name of 1..%zu bytes",
+					    val, sizeof(o->tap) - 1);
+		strcpy(o->tap, val);
+	} else if (!strcmp(opt, "poll")) {
+		if (pvbe_opt_uint(val, NETB_MAX_POLL_US, &v))
+			return pvbe_opt_err(err, errlen,
+					    "poll=%s: expected 0..%u (microseconds)",
+					    val, NETB_MAX_POLL_US);
+		o->poll_us = v;
+	} else if (!strcmp(opt, "mtu")) {
+		if (pvbe_opt_uint(val, PVKIT_NET_MAX_MTU, &v) ||
+		    v < PVKIT_NET_MIN_MTU)
+			return pvbe_opt_err(err, errlen, "mtu=%s: expected %u..%u",
+					    val, PVKIT_NET_MIN_MTU,
+					    PVKIT_NET_MAX_MTU);
+		o->mtu = v;
+	} else if (!strcmp(opt, "mac")) {
+		if (netb_parse_mac(val, o->mac))
+			return pvbe_opt_err(err, errlen,
+					    "mac=%s: expected a unicast XX:XX:XX:XX:XX:XX",
+					    val);
+		o->has_mac = true;
+	} else {
+		return pvbe_opt_err(err, errlen, "unknown option '%s'", opt);
+	}
+	return 0;
+}
+
+int netb_opts_parse(struct netb_opts *o, const char *args, char *err,
+		    size_t errlen)
+{
+	char *buf, *opt, *save = NULL;
+	int ret = 0;
+
+	memset(o, 0, sizeof(*o));
+	buf = strdup(args);
+	if (!buf)
+		return pvbe_opt_err(err, errlen, "out of memory");
+	for (opt = strtok_r(buf, ",", &save); opt;
+	     opt = strtok_r(NULL, ",", &save)) {
+		ret = netb_opt_one(o, opt, err, errlen);
+		if (ret)
+			break;
+	}
+	free(buf);
+	if (!ret && !o->tap[0])
+		ret = pvbe_opt_err(err, errlen,
+				   "missing tap= (args: tap=NAME[,poll=US][,mac=MAC][,mtu=N])");
+	return ret;
+}

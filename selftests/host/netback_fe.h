@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Fake pvkit_net front-end for pvkit-netback's host tests, on the fake
+ * hypervisor of blkback_fe.h, and the host end of the link: a network
+ * namespace of the test's own with a multi-queue TAP in it (address
+ * NFE_TAP_ADDR, IPv6 off so the kernel sends nothing by itself) and two
+ * packet sockets on the TAP, one capturing what the guest sends, one
+ * injecting what the guest should receive.  No frame leaves the
+ * namespace.
+ */
+#ifndef PVKIT_SELFTESTS_NETBACK_FE_H
+#define PVKIT_SELFTESTS_NETBACK_FE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <linux/virtio_net.h>
+
+#include <pvkit/net.h>
+
+#include "blkback_fe.h"
+
+#define NFE_TAP		"pvkt0"
+#define NFE_TAP_ADDR	0x0ad50001	/* 10.213.0.1, inside our netns */
+#define NFE_ETHERTYPE	0x88b5		/* IEEE local experimental */
+#define NFE_SLOTS	256
+
+/* guest-physical areas: rx buffers, tx data, indirect arrays, MAC table */
+#define NFE_RX_GPA	(1ULL << 20)		/* 64 KiB per buffer slot */
+#define NFE_TX_GPA	(20ULL << 20)
+#define NFE_IND_GPA	(30ULL << 20)
+#define NFE_MAC_GPA	(31ULL << 20)
+
+/* pvkit-netback for be_control.c: it makes its own netns and TAP */
+extern const struct fe_kind fe_net_kind;
+
+struct nfe {
+	struct fe fe;
+	unsigned int pairs;
+	int cap;		/* packet socket: frames the guest sent */
+	int inj;		/* packet socket: frames for the guest */
+	int ifindex;
+	struct pvkit_net_config cfg;	/* READY's, as sent (LE) */
+	uint64_t acked;
+	uint64_t next_id;
+};
+
+/*
+ * A fresh network namespace for this process with the TAP in it, up,
+ * persistent; 0 or -errno.
+ */
+int nfe_netns_tap(void);
+/*
+ * netns + TAP, the back-end with @pairs pairs and SETUP args "tap=..,"
+ * @extra, connected with the offered features minus @drop.
+ */
+int nfe_start(struct nfe *n, unsigned int pairs, const char *extra,
+	      uint64_t drop);
+void nfe_destroy(struct nfe *n);
+
+static inline unsigned int nfe_rxq(unsigned int pair) { return 2 * pair; }
+static inline unsigned int nfe_txq(unsigned int pair) { return 2 * pair + 1; }
+static inline unsigned int nfe_ctrlq(const struct nfe *n)
+{
+	return 2 * n->pairs;
+}
+
+/* Post an rx buffer (queued and pushed). */
+int nfe_rx_post(struct nfe *n, unsigned int pair, uint64_t id, uint64_t gpa,
+		uint32_t len);
+int nfe_rx_get(struct nfe *n, unsigned int pair,
+	       struct pvkit_net_rx_rsp *rsp, int timeout_ms);
+/*
+ * Receive one frame on @pair: responses until a whole frame (first
+ * buffer num_buffers, then the others) gathered into @buf (@max bytes);
+ * @bufs says where each posted id's buffer is (id - base) * 64 KiB from
+ * NFE_RX_GPA.  Returns the frame length or -errno; @hdr gets its header.
+ */
+int nfe_rx_frame(struct nfe *n, unsigned int pair, uint8_t *buf, size_t max,
+		 struct pvkit_net_hdr *hdr, unsigned int *nbufs,
+		 int timeout_ms);
+/* Submit a tx request on @pair and wait for its status (or -errno). */
+int nfe_tx_do(struct nfe *n, unsigned int pair, struct pvkit_net_tx_req *rq);
+/*
+ * Send @len bytes of @frame from guest RAM at NFE_TX_GPA in @nsegs
+ * segments (indirect when more than 13 or @indirect); returns the status.
+ */
+int nfe_tx_frame(struct nfe *n, unsigned int pair, const void *frame,
+		 uint32_t len, unsigned int nsegs, bool indirect,
+		 const struct pvkit_net_hdr *hdr);
+/* A control command; its status or -errno. */
+int nfe_ctrl(struct nfe *n, uint8_t cmd, uint64_t arg0, uint64_t arg1);
+
+/* A frame the guest sent, as the host saw it: length or -ETIMEDOUT. */
+int nfe_cap(struct nfe *n, uint8_t *buf, size_t max,
+	    struct virtio_net_hdr *vh, int timeout_ms);
+/* Give the kernel a frame for the guest; 0 or -errno. */
+int nfe_inject(struct nfe *n, const void *frame, size_t len,
+	       const struct virtio_net_hdr *vh);
+/*
+ * A test frame: to @dst, from the TAP's MAC, NFE_ETHERTYPE, @len bytes
+ * with a sequence number @seq and pseudo-random payload.
+ */
+void nfe_build(struct nfe *n, uint8_t *buf, size_t len, const uint8_t *dst,
+	       uint32_t seq);
+/* An IPv4/TCP frame of @len bytes to @dst (checksums zero: offloaded). */
+void nfe_build_tcp4(struct nfe *n, uint8_t *buf, size_t len,
+		    const uint8_t *dst, uint32_t seq);
+
+#ifdef __KSELFTEST_HARNESS_H
+#include <errno.h>
+#include <string.h>
+
+/*
+ * nfe_start() for a test; false if it was skipped (no CAP_NET_ADMIN, or
+ * pvkit-netback not built).  Only for files that include the kselftest
+ * harness before this header.
+ */
+static inline bool nfe_start_test(struct __test_metadata *_metadata,
+				  struct nfe *n, unsigned int pairs,
+				  const char *extra, uint64_t drop)
+{
+	int ret = nfe_start(n, pairs, extra, drop);
+
+	if (ret == -EPERM || ret == -ENOENT) {
+		nfe_destroy(n);
+		SKIP(return false, "needs CAP_NET_ADMIN and pvkit-netback (%s)",
+		     strerror(-ret));
+	}
+	ASSERT_EQ(0, ret) TH_LOG("start: %s (%s)", strerror(-ret),
+				 n->fe.err_msg);
+	return true;
+}
+#endif
+
+#endif /* PVKIT_SELFTESTS_NETBACK_FE_H */
