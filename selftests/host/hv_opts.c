@@ -57,6 +57,28 @@ TEST(size_table)
 	}
 }
 
+/* @good specs parse, each of @bad is refused with a reason. */
+static void check_specs(struct __test_metadata *_metadata,
+			const struct hv_kind *k, const char *const *good,
+			unsigned int ngood, const char *const *bad,
+			unsigned int nbad)
+{
+	struct hv_dev_opt d;
+	char err[256];
+	unsigned int i;
+
+	for (i = 0; i < ngood; i++)
+		EXPECT_EQ(0, kind_parse(k, &d, good[i], err, sizeof(err)))
+			TH_LOG("%s: %s", good[i], err);
+	for (i = 0; i < nbad; i++) {
+		err[0] = '\0';
+		EXPECT_NE(0, kind_parse(k, &d, bad[i], err, sizeof(err)))
+			TH_LOG("%s", bad[i]);
+		/* every refusal says why */
+		EXPECT_NE('\0', err[0]) TH_LOG("%s", bad[i]);
+	}
+}
+
 TEST(disk_specs)
 {
 	static const char *const good[] = {
@@ -71,19 +93,9 @@ TEST(disk_specs)
 	const struct hv_kind *k = kind_by_option("disk");
 	struct hv_dev_opt d;
 	char err[256];
-	unsigned int i;
 
 	ASSERT_NE(NULL, k);
-	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
-		EXPECT_EQ(0, kind_parse(k, &d, good[i], err, sizeof(err)))
-			TH_LOG("%s: %s", good[i], err);
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		err[0] = '\0';
-		EXPECT_NE(0, kind_parse(k, &d, bad[i], err, sizeof(err)))
-			TH_LOG("%s", bad[i]);
-		/* every refusal says why */
-		EXPECT_NE('\0', err[0]) TH_LOG("%s", bad[i]);
-	}
+	check_specs(_metadata, k, good, ARRAY_SIZE(good), bad, ARRAY_SIZE(bad));
 	/* the back-end gets its own syntax */
 	ASSERT_EQ(0, kind_parse(k, &d, "/dev/null,ro,queues=1,poll=50", err,
 				sizeof(err)));
@@ -108,20 +120,11 @@ TEST(net_specs)
 	struct hv_geom g;
 	struct hv_dev_opt d;
 	char err[256];
-	unsigned int i;
 
 	ASSERT_NE(NULL, k);
 	EXPECT_EQ(PVKIT_DEV_NET, k->type);
 	EXPECT_STREQ("pvkit-netback", k->prog);
-	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
-		EXPECT_EQ(0, kind_parse(k, &d, good[i], err, sizeof(err)))
-			TH_LOG("%s: %s", good[i], err);
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		err[0] = '\0';
-		EXPECT_NE(0, kind_parse(k, &d, bad[i], err, sizeof(err)))
-			TH_LOG("%s", bad[i]);
-		EXPECT_NE('\0', err[0]) TH_LOG("%s", bad[i]);
-	}
+	check_specs(_metadata, k, good, ARRAY_SIZE(good), bad, ARRAY_SIZE(bad));
 	ASSERT_EQ(0, kind_parse(k, &d, "tap=t0,queues=3,poll=5,restarts=1",
 				err, sizeof(err)));
 	EXPECT_STREQ("tap=t0,poll=5", d.args);
