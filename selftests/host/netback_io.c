@@ -212,6 +212,56 @@ TEST_F_TIMEOUT(net, rx_gso, 60)
 	EXPECT_EQ(21, frames);
 }
 
+/*
+ * A frame needing more than 64 buffers is dropped and the next frame
+ * delivered in the buffers held for it.
+ */
+TEST_F_TIMEOUT(net, rx_too_big, 60)
+{
+	struct virtio_net_hdr vh = tso4;
+	struct pvkit_net_hdr h;
+	unsigned int nb;
+	uint32_t seq;
+
+	if (!nfe_start_test(_metadata, &self->n, 1, NULL, 0))
+		return;
+	/* 64 x 256 bytes: 16 KiB at most */
+	post(_metadata, &self->n, 0, 0, 70, 256);
+	nfe_build_tcp4(&self->n, self->a, 20054, self->n.cfg.mac, 1);
+	ASSERT_EQ(0, nfe_inject(&self->n, self->a, 20054, &vh));
+	nfe_build(&self->n, self->a, 600, self->n.cfg.mac, 2);
+	ASSERT_EQ(0, nfe_inject(&self->n, self->a, 600, NULL));
+	ASSERT_EQ(600, nfe_rx_frame(&self->n, 0, self->b, BUF_MAX, &h, &nb,
+				    FE_TIMEOUT_MS));
+	EXPECT_EQ(3, nb);
+	memcpy(&seq, self->b + 14, 4);
+	EXPECT_EQ(2, seq);
+
+}
+
+/*
+ * The largest frame a TAP hands over: the kernel segments in software
+ * what reaches gso_max_size (64 KiB), so a TAP's frames stay below
+ * PVKIT_NET_MAX_FRAME.
+ */
+TEST_F_TIMEOUT(net, rx_max_frame, 60)
+{
+	struct virtio_net_hdr vh = tso4;
+	struct pvkit_net_hdr h;
+	unsigned int nb;
+
+	if (!nfe_start_test(_metadata, &self->n, 1, NULL, 0))
+		return;
+	post(_metadata, &self->n, 0, 0, 40, 4096);
+	nfe_build_tcp4(&self->n, self->a, 65535, self->n.cfg.mac, 3);
+	ASSERT_EQ(0, nfe_inject(&self->n, self->a, 65535, &vh));
+	ASSERT_EQ(65535, nfe_rx_frame(&self->n, 0, self->b, BUF_MAX, &h, &nb,
+				      FE_TIMEOUT_MS));
+	EXPECT_EQ(16, nb);
+	EXPECT_EQ(PVKIT_NET_GSO_TCPV4, h.gso_type);
+	EXPECT_EQ(0, memcmp(self->a + 54, self->b + 54, 65535 - 54));
+}
+
 /* The guest's checksum and TSO headers reach the host as they were. */
 TEST_F_TIMEOUT(net, tx_offloads, 60)
 {
