@@ -81,6 +81,18 @@ static inline uint8_t *fuzz_gmem(struct gmem *gm)
 	return ram;
 }
 
+/*
+ * The rest of the input (up to a page) is what the guest left in its RAM:
+ * the first page of both ranges, where the harnesses' indirect arrays
+ * point.
+ */
+static inline void fuzz_ram_page(struct fuzz_in *in, uint8_t *ram)
+{
+	memset(ram, 0, 4096);
+	fuzz_take(in, ram, in->left < 4096 ? in->left : 4096);
+	memcpy(ram + FUZZ_LO, ram, 4096);
+}
+
 /* Is [p, p + len) inside the guest RAM buffer @ram? */
 static inline int fuzz_in_ram(const uint8_t *ram, const void *p, uint64_t len)
 {

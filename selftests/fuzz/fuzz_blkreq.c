@@ -45,10 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	lim.max_wz_sectors = fuzz_u8(&in) << 8;
 	fuzz_take(&in, &rq, 3);		/* padding of the limits header */
 	fuzz_take(&in, &rq, sizeof(rq));
-	/* the rest is what the guest left in its RAM (segment arrays) */
-	memset(ram, 0, 4096);
-	fuzz_take(&in, ram, in.left < 4096 ? in.left : 4096);
-	memcpy(ram + FUZZ_LO, ram, 4096);
+	fuzz_ram_page(&in, ram);
 
 	memset(&io, 0, sizeof(io));
 	st = blkb_req_parse(&lim, &gm, &rq, segbuf, &io);

@@ -63,7 +63,13 @@ static bool be_spawn(struct __test_metadata *_metadata, struct fe *fe,
 
 	fe->kind = kind;
 	ASSERT_EQ(0, fe_init(fe, nq, 16));
-	ASSERT_EQ(0, kind->setup_args(fe, SHM_DIR, args, len));
+	ret = kind->setup_args(fe, SHM_DIR, args, len);
+	if (ret == -EPERM || ret == -EACCES) {
+		fe_destroy(fe);
+		SKIP(return false, "%s: %s (a network namespace and TAP need CAP_NET_ADMIN)",
+		     kind->prog, strerror(-ret));
+	}
+	ASSERT_EQ(0, ret);
 	ret = fe_spawn(fe);
 	if (ret == -ENOENT) {
 		fe_destroy(fe);

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pvkit/net.h>
+
 #include "kselftest_harness.h"
 #include "../../hypervisor/include/kind.h"
 #include "../../hypervisor/include/opts.h"
@@ -55,6 +57,28 @@ TEST(size_table)
 	}
 }
 
+/* @good specs parse, each of @bad is refused with a reason. */
+static void check_specs(struct __test_metadata *_metadata,
+			const struct hv_kind *k, const char *const *good,
+			unsigned int ngood, const char *const *bad,
+			unsigned int nbad)
+{
+	struct hv_dev_opt d;
+	char err[256];
+	unsigned int i;
+
+	for (i = 0; i < ngood; i++)
+		EXPECT_EQ(0, kind_parse(k, &d, good[i], err, sizeof(err)))
+			TH_LOG("%s: %s", good[i], err);
+	for (i = 0; i < nbad; i++) {
+		err[0] = '\0';
+		EXPECT_NE(0, kind_parse(k, &d, bad[i], err, sizeof(err)))
+			TH_LOG("%s", bad[i]);
+		/* every refusal says why */
+		EXPECT_NE('\0', err[0]) TH_LOG("%s", bad[i]);
+	}
+}
+
 TEST(disk_specs)
 {
 	static const char *const good[] = {
@@ -69,25 +93,64 @@ TEST(disk_specs)
 	const struct hv_kind *k = kind_by_option("disk");
 	struct hv_dev_opt d;
 	char err[256];
-	unsigned int i;
 
 	ASSERT_NE(NULL, k);
-	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
-		EXPECT_EQ(0, kind_parse(k, &d, good[i], err, sizeof(err)))
-			TH_LOG("%s: %s", good[i], err);
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		err[0] = '\0';
-		EXPECT_NE(0, kind_parse(k, &d, bad[i], err, sizeof(err)))
-			TH_LOG("%s", bad[i]);
-		/* every refusal says why */
-		EXPECT_NE('\0', err[0]) TH_LOG("%s", bad[i]);
-	}
+	check_specs(_metadata, k, good, ARRAY_SIZE(good), bad, ARRAY_SIZE(bad));
 	/* the back-end gets its own syntax */
 	ASSERT_EQ(0, kind_parse(k, &d, "/dev/null,ro,queues=1,poll=50", err,
 				sizeof(err)));
 	EXPECT_STREQ("path=/dev/null,ro,poll=50", d.args);
 	EXPECT_EQ(1, d.queues);
 	EXPECT_TRUE(d.ro);
+}
+
+/* --net: syntax, the back-end's args, 2 x pairs + 1 queues, ack rules. */
+TEST(net_specs)
+{
+	static const char *const good[] = {
+		"tap=t0", "tap=t0,queues=8", "tap=t0,poll=50,mtu=9000",
+		"tap=t0,mac=02:00:00:00:00:01", "tap=t0,restarts=2",
+	};
+	static const char *const bad[] = {
+		"", "t0", "tap=", "tap=t0,queues=0", "tap=t0,queues=9",
+		"tap=t0,mtu=67", "tap=t0,mtu=65522", "tap=t0,,mtu=1500",
+		"tap=t0,", "tap=t0,bogus=1", "queues=2", "tap=t0,poll=x",
+	};
+	const struct hv_kind *k = kind_by_option("net");
+	struct hv_geom g;
+	struct hv_dev_opt d;
+	char err[256];
+
+	ASSERT_NE(NULL, k);
+	EXPECT_EQ(PVKIT_DEV_NET, k->type);
+	EXPECT_STREQ("pvkit-netback", k->prog);
+	check_specs(_metadata, k, good, ARRAY_SIZE(good), bad, ARRAY_SIZE(bad));
+	ASSERT_EQ(0, kind_parse(k, &d, "tap=t0,queues=3,poll=5,restarts=1",
+				err, sizeof(err)));
+	EXPECT_STREQ("tap=t0,poll=5", d.args);
+	EXPECT_EQ(7, kind_queues(&d, 1));
+	g = k->geom(&d, 0);
+	EXPECT_EQ(256, g.slots);
+	EXPECT_EQ(24, g.req_size);
+	EXPECT_EQ(32, g.rsp_size);
+	g = k->geom(&d, 5);
+	EXPECT_EQ(256, g.req_size);
+	EXPECT_EQ(16, g.rsp_size);
+	g = k->geom(&d, 6);
+	EXPECT_EQ(64, g.slots);
+	EXPECT_EQ(64, g.req_size);
+	EXPECT_EQ(16, g.rsp_size);
+	ASSERT_EQ(0, kind_parse(k, &d, "tap=t0", err, sizeof(err)));
+	EXPECT_EQ(3, kind_queues(&d, 4));
+	ASSERT_EQ(0, kind_parse(k, &d, "tap=t0,queues=8", err, sizeof(err)));
+	EXPECT_EQ(17, kind_queues(&d, 1));
+	/* segmentation needs the checksum offload of its direction */
+	ASSERT_NE(NULL, k->ack_ok);
+	EXPECT_TRUE(k->ack_ok(PVKIT_NET_F_CSUM | PVKIT_NET_F_HOST_TSO4));
+	EXPECT_FALSE(k->ack_ok(PVKIT_NET_F_HOST_TSO4));
+	EXPECT_FALSE(k->ack_ok(PVKIT_NET_F_GUEST_USO | PVKIT_NET_F_CSUM));
+	EXPECT_TRUE(k->ack_ok(PVKIT_NET_F_GUEST_CSUM | PVKIT_NET_F_GUEST_TSO6));
+	EXPECT_TRUE(k->ack_ok(0));
 }
 
 /* Run-directory paths are chardev specs on QEMU's command line. */

@@ -122,7 +122,7 @@ static inline bool nfe_start_test(struct __test_metadata *_metadata,
 {
 	int ret = nfe_start(n, pairs, extra, drop);
 
-	if (ret == -EPERM || ret == -ENOENT) {
+	if (ret == -EPERM || ret == -EACCES || ret == -ENOENT) {
 		nfe_destroy(n);
 		SKIP(return false, "needs CAP_NET_ADMIN and pvkit-netback (%s)",
 		     strerror(-ret));

@@ -13,6 +13,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -415,6 +416,80 @@ TEST_F_TIMEOUT(hostile, ctrl_not_negotiated, 60)
 		  nfe_ctrl(&self->n, PVKIT_NET_CTRL_MAC_TABLE, 0, 0));
 	EXPECT_EQ(PVKIT_NET_CTRL_S_UNSUPP,
 		  nfe_ctrl(&self->n, PVKIT_NET_CTRL_OFFLOADS, 0, 0));
+}
+
+struct flipper {
+	struct pvkit_net_seg *segs;	/* the indirect array in guest RAM */
+	volatile bool stop;
+};
+
+/* Rewrite the array between a valid form and hostile ones, nonstop. */
+static void *flip(void *arg)
+{
+	struct flipper *f = arg;
+	uint64_t seed = 7, r;
+
+	while (!f->stop) {
+		r = fe_rand(&seed);
+		__atomic_store_n(&f->segs[r % 4].gpa,
+				 htole64((r & 0x700) == 0x100 ? G_HOLE - 8 :
+					 (r & 0x700) == 0x200 ? ~0ULL - 7 :
+					 NFE_TX_GPA),
+				 __ATOMIC_RELAXED);
+		__atomic_store_n(&f->segs[(r >> 16) % 4].len,
+				 htole32((r & 0x3800) == 0x800 ? 0xffffffffU :
+					 15), __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+/*
+ * The guest rewrites an indirect array while the back-end reads it: each
+ * request is answered OK or INVAL from one consistent copy, and nothing
+ * outside guest RAM is touched (the asan back-end would abort).
+ */
+TEST_F_TIMEOUT(hostile, tx_rewritten, 120)
+{
+	struct flipper f = { 0 };
+	struct pvkit_net_tx_req rq;
+	unsigned int i, ok = 0, inval = 0;
+	pthread_t th;
+	int st;
+
+	if (!nfe_start_test(_metadata, &self->n, 1, NULL, 0))
+		return;
+	f.segs = fe_gpa(&self->n.fe, NFE_IND_GPA, 4 * sizeof(*f.segs));
+	for (i = 0; i < 4; i++) {
+		f.segs[i].gpa = htole64(NFE_TX_GPA);
+		f.segs[i].len = htole32(15);
+		f.segs[i].reserved = 0;
+	}
+	ASSERT_EQ(0, pthread_create(&th, NULL, flip, &f));
+	for (i = 0; i < 3000; i++) {
+		memset(&rq, 0, sizeof(rq));
+		rq.len = htole32(60);
+		rq.nr_segs = htole16(4);
+		rq.flags = PVKIT_NET_TX_F_INDIRECT;
+		rq.indirect_gpa = htole64(NFE_IND_GPA);
+		st = nfe_tx_do(&self->n, 0, &rq);
+		if (st == OK)
+			ok++;
+		else if (st == INVAL)
+			inval++;
+		else
+			break;
+	}
+	f.stop = true;
+	pthread_join(th, NULL);
+	EXPECT_EQ(3000, ok + inval) TH_LOG("status %d at %u", st, i);
+	TH_LOG("%u OK, %u INVAL", ok, inval);
+	/* the array valid again: the same request goes out */
+	for (i = 0; i < 4; i++) {
+		f.segs[i].gpa = htole64(NFE_TX_GPA);
+		f.segs[i].len = htole32(15);
+	}
+	EXPECT_EQ(OK, nfe_tx_do(&self->n, 0, &rq));
+	check_alive(_metadata, &self->n, self->frame, "rewrites");
 }
 
 /* req_prod more than a ring ahead: that queue stops with BE_ERROR. */

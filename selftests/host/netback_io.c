@@ -212,6 +212,130 @@ TEST_F_TIMEOUT(net, rx_gso, 60)
 	EXPECT_EQ(21, frames);
 }
 
+/*
+ * A frame needing more than 64 buffers is dropped and the next frame
+ * delivered in the buffers held for it.
+ */
+TEST_F_TIMEOUT(net, rx_too_big, 60)
+{
+	struct virtio_net_hdr vh = tso4;
+	struct pvkit_net_hdr h;
+	unsigned int nb;
+	uint32_t seq;
+
+	if (!nfe_start_test(_metadata, &self->n, 1, NULL, 0))
+		return;
+	/* 64 x 256 bytes: 16 KiB at most */
+	post(_metadata, &self->n, 0, 0, 70, 256);
+	nfe_build_tcp4(&self->n, self->a, 20054, self->n.cfg.mac, 1);
+	ASSERT_EQ(0, nfe_inject(&self->n, self->a, 20054, &vh));
+	nfe_build(&self->n, self->a, 600, self->n.cfg.mac, 2);
+	ASSERT_EQ(0, nfe_inject(&self->n, self->a, 600, NULL));
+	ASSERT_EQ(600, nfe_rx_frame(&self->n, 0, self->b, BUF_MAX, &h, &nb,
+				    FE_TIMEOUT_MS));
+	EXPECT_EQ(3, nb);
+	memcpy(&seq, self->b + 14, 4);
+	EXPECT_EQ(2, seq);
+
+}
+
+/*
+ * The largest frame a TAP hands over: the kernel segments in software
+ * what reaches gso_max_size (64 KiB), so a TAP's frames stay below
+ * PVKIT_NET_MAX_FRAME.
+ */
+TEST_F_TIMEOUT(net, rx_max_frame, 60)
+{
+	struct virtio_net_hdr vh = tso4;
+	struct pvkit_net_hdr h;
+	unsigned int nb;
+
+	if (!nfe_start_test(_metadata, &self->n, 1, NULL, 0))
+		return;
+	post(_metadata, &self->n, 0, 0, 40, 4096);
+	nfe_build_tcp4(&self->n, self->a, 65535, self->n.cfg.mac, 3);
+	ASSERT_EQ(0, nfe_inject(&self->n, self->a, 65535, &vh));
+	ASSERT_EQ(65535, nfe_rx_frame(&self->n, 0, self->b, BUF_MAX, &h, &nb,
+				      FE_TIMEOUT_MS));
+	EXPECT_EQ(16, nb);
+	EXPECT_EQ(PVKIT_NET_GSO_TCPV4, h.gso_type);
+	EXPECT_EQ(0, memcmp(self->a + 54, self->b + 54, 65535 - 54));
+}
+
+/*
+ * Batches: 64 tx requests in one push are answered with few interrupts
+ * and reach the TAP in order; rx keeps up with bursts of 32 frames.
+ */
+TEST_F_TIMEOUT(net, batches, 120)
+{
+	struct pvkit_net_tx_req rq;
+	struct pvkit_net_tx_rsp rsp;
+	struct virtio_net_hdr vh;
+	struct pvkit_net_hdr h;
+	struct pvkit_be_stats st;
+	unsigned int round, i, qi = nfe_txq(0);
+	uint64_t id = 1, rx_id = 0;
+	uint32_t seq;
+
+	if (!nfe_start_test(_metadata, &self->n, 1, NULL, 0))
+		return;
+	for (round = 0; round < 10; round++) {
+		for (i = 0; i < 64; i++) {
+			uint64_t gpa = NFE_TX_GPA + i * 2048;
+
+			nfe_build(&self->n, fe_gpa(&self->n.fe, gpa, 1000),
+				  1000, other_mac, round * 64 + i);
+			memset(&rq, 0, sizeof(rq));
+			rq.id = htole64(id + i);
+			rq.len = htole32(1000);
+			rq.nr_segs = htole16(1);
+			rq.seg[0].gpa = htole64(gpa);
+			rq.seg[0].len = htole32(1000);
+			ASSERT_EQ(0, fe_queue_req_raw(&self->n.fe, qi, &rq,
+						      sizeof(rq)));
+		}
+		fe_push(&self->n.fe, qi);
+		for (i = 0; i < 64; i++) {
+			ASSERT_EQ(0, fe_get_rsp_raw(&self->n.fe, qi, &rsp,
+						    sizeof(rsp), FE_TIMEOUT_MS));
+			EXPECT_EQ(id + i, le64toh(rsp.id));
+			EXPECT_EQ(PVKIT_NET_TX_S_OK, rsp.status);
+		}
+		id += 64;
+		for (i = 0; i < 64; i++) {
+			ASSERT_EQ(1000, cap_ours(&self->n, self->b, &vh));
+			memcpy(&seq, self->b + 14, 4);
+			EXPECT_EQ(round * 64 + i, seq);
+		}
+	}
+	ASSERT_EQ(0, fe_stats_settled(&self->n.fe, &st));
+	EXPECT_EQ(640, st.q[qi].requests);
+	EXPECT_GT(640 / 4, st.q[qi].irqs) TH_LOG("%llu irqs",
+		(unsigned long long)st.q[qi].irqs);
+	EXPECT_EQ(640ULL * 1000, st.q[qi].bytes);
+
+	post(_metadata, &self->n, 0, rx_id, 128, 2048);
+	rx_id += 128;
+	for (round = 0; round < 20; round++) {
+		for (i = 0; i < 32; i++) {
+			nfe_build(&self->n, self->a, 200 + i, self->n.cfg.mac,
+				  round * 32 + i);
+			ASSERT_EQ(0, nfe_inject(&self->n, self->a, 200 + i,
+						NULL));
+		}
+		for (i = 0; i < 32; i++) {
+			ASSERT_EQ((int)(200 + i),
+				  nfe_rx_frame(&self->n, 0, self->b, BUF_MAX,
+					       &h, NULL, FE_TIMEOUT_MS))
+				TH_LOG("round %u frame %u", round, i);
+			memcpy(&seq, self->b + 14, 4);
+			EXPECT_EQ(round * 32 + i, seq);
+		}
+		post(_metadata, &self->n, 0, rx_id, 32, 2048);
+		rx_id += 32;
+	}
+}
+
 /* The guest's checksum and TSO headers reach the host as they were. */
 TEST_F_TIMEOUT(net, tx_offloads, 60)
 {
