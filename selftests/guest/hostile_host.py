@@ -457,7 +457,7 @@ SCENARIOS = [
     Scenario("good device table", action=BENCH),
     Scenario("no magic", "", "ivshmem device without pvkit magic",
              info=dict(magic=0x12345678)),
-    Scenario("ABI major 2", "", "host speaks pvkit ABI 2.3, this driver 1.1",
+    Scenario("ABI major 2", "", "host speaks pvkit ABI 2.3, this driver 1.2",
              info=dict(abi_major=2, abi_minor=3)),
     Scenario("ABI minor 7 is compatible", "test.0", "pvkit ABI 1.7",
              info=dict(abi_minor=7), action=BENCH),
