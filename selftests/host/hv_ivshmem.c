@@ -249,7 +249,7 @@ TEST_F(ivs, doorbell_runs_hypercalls)
 	ASSERT_EQ(8, write(self->hv->kick_fd[HV_KICK_HYPERCALL], &one, 8));
 	hvt_pump(self->hv, 20);
 	EXPECT_EQ(1, le32toh(mb->done_seq));
-	EXPECT_EQ(0x10001, (int64_t)le64toh(mb->ret));	/* 1.1 */
+	EXPECT_EQ(((int64_t)PVKIT_ABI_MAJOR << 16 | PVKIT_ABI_MINOR), (int64_t)le64toh(mb->ret));
 	EXPECT_EQ(1, self->hv->hc_kicks);
 	close(fd);
 }
