@@ -7,14 +7,19 @@
 # network namespace this test creates and removes.  pvkit-hv, QEMU and the
 # back-end run in that namespace, so the TAP is born there; its end gets
 # 10.213.0.1/24, the guest's eth0 10.213.0.2/24, and no frame goes
-# anywhere else.  Checks:
+# anywhere else.  One boot, two queue pairs, host MTU 9000.  Checks:
 #   the netdev comes up with a carrier, ethtool -i names pvkit_net;
 #   ping guest -> host and host -> guest;
-#   PVKIT_NET_MB (default 256) MiB guest -> host and host -> guest over
-#   TCP, the sha256 of what arrived equal to that of what was sent
-#   (pvkit-netxfer makes and hashes the stream in the guest, Python on
-#   the host);
-#   the per-queue counters (ethtool -S) moved;
+#   TCP transfers both ways, the sha256 of what arrived equal to that of
+#   what was sent (pvkit-netxfer in the guest, net_peer.py on the host):
+#   PVKIT_NET_MB (default 256) MiB each way at MTU 1500 with offloads on;
+#   32 MiB each way with checksum/TSO/SG offloads off; 32 MiB each way at
+#   MTU 9000 (and an 8972-byte ping);
+#   two 128 MiB transfers pinned to CPU 0 and CPU 1 while ethtool -L goes
+#   2 -> 1 -> 2 pairs; both pairs' counters moved;
+#   link down and up, ping again;
+#   pvkit-netback SIGKILLed during a 64 MiB transfer: it restarts, the
+#   connection survives, the sha256 matches, the netdev stayed;
 #   no BUG, WARNING or Oops, and pvkit_net unloads.
 # Prints kselftest TAP; exit 0 pass, 1 fail, 4 skip.
 # Env: PVKIT_NET_MB, PVKIT_NET_BOOT_TMO (default 600 s).
@@ -62,28 +67,6 @@ ip -n "$ns" link set lo up
 seed=$$-$RANDOM
 bytes=$((MB << 20))
 
-# The host's receiver: one connection on port 5001, sha256 of the stream.
-ip netns exec "$ns" python3 - "$tmp/g2h" <<'EOF' &
-import hashlib, socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", 5001))
-s.listen(1)
-s.settimeout(900)
-c, _ = s.accept()
-c.settimeout(60)
-h, n = hashlib.sha256(), 0
-while True:
-    b = c.recv(1 << 16)
-    if not b:
-        break
-    h.update(b)
-    n += len(b)
-c.close()
-open(sys.argv[1], "w").write("%s %d\n" % (h.hexdigest(), n))
-EOF
-srv_pid=$!
-
 # shellcheck disable=SC2016 # expanded by the guest shell
 cmd='
 set -u
@@ -110,14 +93,52 @@ done
 ping -c 3 -W 2 '$HOST_IP' > /dev/null 2>&1
 echo "PVKIT-NET-PING: $?"
 echo PVKIT-NET-READY
-sleep 3
-out=$(pvkit-netxfer send '$HOST_IP' 5001 '$seed' '$bytes' 2>/tmp/g2h.err)
-echo "PVKIT-NET-SEND: $? $out"
-sed "s/^/PVKIT-NET-XFER: /" /tmp/g2h.err
-echo PVKIT-NET-RECV-LISTEN
-out=$(pvkit-netxfer recv 5002 2>/tmp/h2g.err)
-echo "PVKIT-NET-RECV: $? $out"
-sed "s/^/PVKIT-NET-XFER: /" /tmp/h2g.err
+sleep 4
+# xfer NAME BYTES: guest -> host, then host -> guest
+xfer() {
+	out=$(pvkit-netxfer send '$HOST_IP' 5001 '$seed'-$1 $2 2>/tmp/x.err)
+	echo "PVKIT-NET-SEND-$1: $? $out"
+	sed "s/^/PVKIT-NET-XFER: /" /tmp/x.err
+	echo "PVKIT-NET-H2G $1 $2"
+	out=$(pvkit-netxfer recv 5002 2>/tmp/x.err)
+	echo "PVKIT-NET-RECV-$1: $? $out"
+	sed "s/^/PVKIT-NET-XFER: /" /tmp/x.err
+}
+ip link set $dev mtu 1500
+xfer big '$bytes'
+ethtool -K $dev tx off sg off tso off gso off > /dev/null 2>&1
+echo "PVKIT-NET-OFFLOADS-OFF: $(ethtool -k $dev | grep -c ": off")"
+xfer nooffload 33554432
+ethtool -K $dev tx on sg on tso on gso on > /dev/null 2>&1
+ip link set $dev mtu 9000
+echo "PVKIT-NET-MTU: $(cat /sys/class/net/$dev/mtu)"
+ping -c 2 -W 2 -s 8972 '$HOST_IP' > /dev/null 2>&1
+echo "PVKIT-NET-PING9000: $?"
+xfer jumbo 33554432
+ip link set $dev mtu 1500
+echo "PVKIT-NET-CHANNELS: $(ethtool -l $dev | grep -i combined | tail -1 | tr -dc 0-9)"
+for c in 0 1; do
+	( out=$(taskset -c $c pvkit-netxfer send '$HOST_IP' 5001 '$seed'-cpu$c 134217728 2>/dev/null)
+	  echo "PVKIT-NET-SEND-cpu$c: $? $out" ) &
+done
+sleep 1
+ethtool -L $dev combined 1; echo "PVKIT-NET-L1: $?"
+sleep 1
+ethtool -L $dev combined 2; echo "PVKIT-NET-L2: $?"
+wait
+ip link set $dev down
+sleep 1
+ip link set $dev up
+i=0; while [ "$(cat /sys/class/net/$dev/carrier 2>/dev/null)" != 1 ]; do
+	i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1
+done
+ping -c 2 -W 2 '$HOST_IP' > /dev/null 2>&1
+echo "PVKIT-NET-PING-AFTER-UPDOWN: $?"
+echo "PVKIT-NET-KILL restart"
+out=$(pvkit-netxfer send '$HOST_IP' 5001 '$seed'-restart 67108864 2>/tmp/x.err)
+echo "PVKIT-NET-SEND-restart: $? $out"
+sed "s/^/PVKIT-NET-XFER: /" /tmp/x.err
+echo "PVKIT-NET-DEV-AFTER: $(ls /sys/class/net | grep -c "^$dev$")"
 ethtool -S $dev | sed "s/^ */PVKIT-NET-STAT: /"
 ip link set $dev down
 rmmod pvkit_net
@@ -125,103 +146,119 @@ echo "PVKIT-NET-RMMOD: $?"
 dmesg | grep -E "pvkit|BUG:|WARNING:|Oops|Call Trace" | sed "s/^/PVKIT-DMESG: /"
 '
 
+# A persistent multi-queue TAP made here, so that it and its address
+# outlive a back-end that is killed (pvkit-netback attaches to it).
+ip -n "$ns" tuntap add dev "$tapdev" mode tap multi_queue vnet_hdr &&
+	ip -n "$ns" link set "$tapdev" mtu 9000 &&
+	ip -n "$ns" addr add "$HOST_IP/24" dev "$tapdev" &&
+	ip -n "$ns" link set "$tapdev" up ||
+	{ echo "1..0 # SKIP cannot create a TAP in the namespace"; exit 4; }
+
+name=netbasic-$$
+ip netns exec "$ns" python3 "$TOP/selftests/vm/net_peer.py" "$log" \
+	"$tmp/peer.json" "$seed" "$GUEST_IP" "$name" "$TOP/build/bin/pvkit" &
+srv_pid=$!
 ip netns exec "$ns" env PVKIT_BOOT=hv "$TOP/scripts/boot-guest.sh" \
-	--timeout "$TMO" --log "$log" --cmd "$cmd" -- \
-	--net "tap=$tapdev" > /dev/null 2>&1 &
+	--timeout "$TMO" --log "$log" --cmd "$cmd" -- --name "$name" \
+	--net "tap=$tapdev,queues=2,mtu=9000" > /dev/null 2>&1 &
 boot_pid=$!
 
-# The TAP appears when pvkit-netback starts: give the host end its address.
-deadline=$((SECONDS + 60))
-until ip -n "$ns" link show "$tapdev" > /dev/null 2>&1; do
-	if [ $SECONDS -ge $deadline ] || ! kill -0 "$boot_pid" 2>/dev/null; then
-		break
-	fi
-	sleep 0.2
-done
-ip -n "$ns" addr add "$HOST_IP/24" dev "$tapdev" 2>/dev/null
-ip -n "$ns" link set "$tapdev" up 2>/dev/null
-
-# console_wait MARKER: until the guest printed it (or the boot ended).
-console_wait()
-{
-	local deadline=$((SECONDS + TMO))
-
-	while ! tr -d '\r' 2>/dev/null < "$log" | grep -q "^$1"; do
-		kill -0 "$boot_pid" 2>/dev/null || return 1
-		[ $SECONDS -lt $deadline ] || return 1
-		sleep 0.2
-	done
-}
-
-h_ping=1
-if console_wait PVKIT-NET-READY; then
-	ip netns exec "$ns" busybox ping -c 3 -W 2 "$GUEST_IP" > "$tmp/ping.out" 2>&1
-	h_ping=$?
-	[ $h_ping = 0 ] || sed 's/^/# host ping: /' "$tmp/ping.out"
-fi
-h2g_want=
-if console_wait PVKIT-NET-RECV-LISTEN; then
-	h2g_want=$(ip netns exec "$ns" python3 - "$GUEST_IP" "$seed" "$bytes" <<'EOF'
-import hashlib, socket, sys, time
-addr, seed, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-line = ("pvkit-net-%s\n" % seed).encode()
-chunk = line * ((1 << 16) // len(line) + 2)
-for _ in range(100):
-    try:
-        s = socket.create_connection((addr, 5002), timeout=5)
-        break
-    except OSError:
-        time.sleep(0.1)
-s.settimeout(60)
-h, left, off = hashlib.sha256(), n, 0
-while left:
-    # the same bytes as the repeated line, whatever the chunking
-    k = min(left, 1 << 16)
-    start = off % len(line)
-    b = chunk[start:start + k]
-    s.sendall(b)
-    h.update(b)
-    left -= k
-    off += k
-s.shutdown(socket.SHUT_WR)
-s.recv(1)
-s.close()
-print(h.hexdigest())
-EOF
-)
-fi
 wait "$boot_pid"
 boot_rc=$?
 boot_pid=
+# the peer ends at PVKIT-EXIT; give it a moment, then stop it
+for _ in $(seq 50); do kill -0 "$srv_pid" 2>/dev/null || break; sleep 0.1; done
+kill "$srv_pid" 2>/dev/null
 wait "$srv_pid" 2>/dev/null
 srv_pid=
 
-read -r g2h_got g2h_n < "$tmp/g2h" 2>/dev/null
-read -r send_rc g2h_want _ <<< "$(tap_val PVKIT-NET-SEND)"
-read -r recv_rc h2g_got h2g_n <<< "$(tap_val PVKIT-NET-RECV)"
+# peer FIELD NAME: what the host saw or sent ("g2h"/"h2g" NAME), "ping",
+# "kill" NAME
+peer()
+{
+	python3 -c '
+import json, sys
+try:
+    r = json.load(open(sys.argv[1]))
+except (OSError, ValueError):
+    sys.exit(0)
+k = sys.argv[2]
+if k == "ping":
+    print(r.get("ping"))
+elif k == "kill":
+    print(r.get("kills", {}).get(sys.argv[3], ""))
+else:
+    v = r.get(k, {}).get(sys.argv[3])
+    print(" ".join(str(x) for x in v) if v else "")
+' "$tmp/peer.json" "$@"
+}
+# g2h_ok NAME BYTES: the host received what the guest says it sent
+g2h_ok()
+{
+	local rc sha n got gn match
+
+	read -r rc sha n <<< "$(tap_val "PVKIT-NET-SEND-$1")"
+	read -r got gn match <<< "$(peer g2h "$1")"
+	[ "${rc:-1}" = 0 ] && [ -n "$sha" ] && [ "$sha" = "$got" ] &&
+		[ "$n" = "$2" ] && [ "$gn" = "$2" ] && [ "$match" = True ]
+}
+# h2g_ok NAME BYTES: the guest received what the host sent
+h2g_ok()
+{
+	local rc sha n sent sn
+
+	read -r rc sha n <<< "$(tap_val "PVKIT-NET-RECV-$1")"
+	read -r sent sn <<< "$(peer h2g "$1")"
+	[ "${rc:-1}" = 0 ] && [ -n "$sha" ] && [ "$sha" = "$sent" ] &&
+		[ "$n" = "$2" ] && [ "$sn" = "$2" ]
+}
+xfer_diag()
+{
+	echo "$1: guest send '$(tap_val "PVKIT-NET-SEND-$1")' recv '$(tap_val "PVKIT-NET-RECV-$1")'; host got '$(peer g2h "$1")' sent '$(peer h2g "$1")'"
+}
 stat_sum()	# stat_sum REGEX: sum of the ethtool -S counters matching
 {
 	tr -d '\r' < "$log" | sed -n 's/^PVKIT-NET-STAT: //p' |
 		awk -F': ' -v re="$1" '$1 ~ re {s += $2} END {print s + 0}'
 }
+M32=33554432
+M64=67108864
+M128=134217728
 
-echo "1..9"
+echo "1..16"
 tap_check boot_ok "$boot_rc" "boot-guest exit $boot_rc"
 tap_check netdev_bound "$([ "$(tap_val PVKIT-NET-DRIVER)" = pvkit_net ]; echo $?)" \
 	"device '$(tap_val PVKIT-NET-DEV)', driver '$(tap_val PVKIT-NET-DRIVER)'"
 tap_check carrier_up "$([ "$(tap_val PVKIT-NET-CARRIER)" = 1 ]; echo $?)"
 tap_check ping_guest_to_host "$([ "$(tap_val PVKIT-NET-PING)" = 0 ]; echo $?)"
-tap_check ping_host_to_guest "$h_ping"
-tap_check tcp_guest_to_host_sha256 \
-	"$([ "${send_rc:-1}" = 0 ] && [ -n "$g2h_want" ] && [ "$g2h_got" = "$g2h_want" ] && [ "$g2h_want" = "$h2g_want" ] && [ "${g2h_n:-0}" = "$bytes" ]; echo $?)" \
-	"host got ${g2h_n:-0} bytes $g2h_got, guest sent $g2h_want (exit ${send_rc:-none}), the pattern is $h2g_want"
-tap_check tcp_host_to_guest_sha256 \
-	"$([ "${recv_rc:-1}" = 0 ] && [ -n "$h2g_want" ] && [ "$h2g_got" = "$h2g_want" ] && [ "${h2g_n:-0}" = "$bytes" ]; echo $?)" \
-	"guest got ${h2g_n:-0} bytes $h2g_got (exit ${recv_rc:-none}), host sent $h2g_want"
-tap_check queue_counters_moved \
-	"$([ "$(stat_sum '^rx[0-9]+_bytes$')" -ge "$bytes" ] && [ "$(stat_sum '^tx[0-9]+_bytes$')" -ge "$bytes" ]; echo $?)" \
-	"rx bytes $(stat_sum '^rx[0-9]+_bytes$'), tx bytes $(stat_sum '^tx[0-9]+_bytes$') (packets $(stat_sum '^rx[0-9]+_packets$') / $(stat_sum '^tx[0-9]+_packets$'))"
-tap_check rmmod_clean \
-	"$([ "$(tap_val PVKIT-NET-RMMOD)" = 0 ] && ! tr -d '\r' < "$log" | grep -q -E 'PVKIT-DMESG: .*(BUG:|WARNING:|Oops|Call Trace)'; echo $?)" \
+tap_check ping_host_to_guest "$([ "$(peer ping)" = 0 ]; echo $?)" \
+	"host ping exit '$(peer ping)'"
+g2h_ok big "$bytes"
+tap_check "tcp_${MB}M_guest_to_host_sha256" $? "$(xfer_diag big)"
+h2g_ok big "$bytes"
+tap_check "tcp_${MB}M_host_to_guest_sha256" $? "$(xfer_diag big)"
+g2h_ok nooffload $M32 && h2g_ok nooffload $M32
+tap_check tcp_offloads_off_both_ways_sha256 $? \
+	"$(xfer_diag nooffload); offloads off: $(tap_val PVKIT-NET-OFFLOADS-OFF)"
+tap_check mtu_9000_ping_8972_bytes \
+	"$([ "$(tap_val PVKIT-NET-MTU)" = 9000 ] && [ "$(tap_val PVKIT-NET-PING9000)" = 0 ]; echo $?)" \
+	"mtu '$(tap_val PVKIT-NET-MTU)', ping exit '$(tap_val PVKIT-NET-PING9000)'"
+g2h_ok jumbo $M32 && h2g_ok jumbo $M32
+tap_check tcp_mtu_9000_both_ways_sha256 $? "$(xfer_diag jumbo)"
+tap_check two_channels "$([ "$(tap_val PVKIT-NET-CHANNELS)" = 2 ]; echo $?)" \
+	"combined '$(tap_val PVKIT-NET-CHANNELS)'"
+g2h_ok cpu0 $M128 && g2h_ok cpu1 $M128 && [ "$(tap_val PVKIT-NET-L1)" = 0 ] &&
+	[ "$(tap_val PVKIT-NET-L2)" = 0 ]
+tap_check ethtool_L_2_1_2_under_traffic_sha256 $? \
+	"$(xfer_diag cpu0); $(xfer_diag cpu1); -L 1 '$(tap_val PVKIT-NET-L1)', -L 2 '$(tap_val PVKIT-NET-L2)'"
+tap_check both_pairs_carried_traffic \
+	"$([ "$(stat_sum '^tx0_packets$')" -gt 0 ] && [ "$(stat_sum '^tx1_packets$')" -gt 0 ] && [ "$(stat_sum '^rx0_packets$')" -gt 0 ] && [ "$(stat_sum '^rx1_packets$')" -gt 0 ]; echo $?)" \
+	"tx0 $(stat_sum '^tx0_packets$') tx1 $(stat_sum '^tx1_packets$') rx0 $(stat_sum '^rx0_packets$') rx1 $(stat_sum '^rx1_packets$')"
+tap_check link_down_up_ping "$([ "$(tap_val PVKIT-NET-PING-AFTER-UPDOWN)" = 0 ]; echo $?)"
+g2h_ok restart $M64 && [ -n "$(peer kill restart)" ] &&
+	[ "$(tap_val PVKIT-NET-DEV-AFTER)" = 1 ]
+tap_check backend_sigkill_mid_transfer_sha256 $? \
+	"$(xfer_diag restart); killed pid '$(peer kill restart)', netdev there after: '$(tap_val PVKIT-NET-DEV-AFTER)'"
+tap_check rmmod_clean "$([ "$(tap_val PVKIT-NET-RMMOD)" = 0 ]; echo $?)" \
 	"rmmod exit '$(tap_val PVKIT-NET-RMMOD)'"
 tap_finish
