@@ -11,6 +11,8 @@
 #   bigmem   selftests/vm/blk-memsizes.sh for 4 GiB guests with 4 vCPUs
 #            (pc and q35: RAM across the PCI hole, buffers above 4 GiB),
 #            blk_memmap and the blk_fio suite at PVKIT_BLK_FIO_SCALE=4
+#   net      selftests/vm/net-basic.sh with SOAK_NET_CYCLES (100)
+#            insmod / ping / rmmod cycles of pvkit_net
 # Arguments pick parts (default: all).  Writes build/soak/summary.md and
 # exits 1 if any part failed.  About 25 minutes under TCG on 2 cores.
 
@@ -20,7 +22,7 @@ TOP=$PWD
 OUT=$TOP/build/soak
 mkdir -p "$OUT"
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(kill cycles bigmem)
+[ ${#parts[@]} -gt 0 ] || parts=(kill cycles bigmem net)
 fail=0
 summary=$OUT/summary.md
 {
@@ -89,10 +91,21 @@ soak_bigmem()
 	row bigmem "$rc" "$(grep -c '^PASS' "$OUT/bigmem.out") passed, $(grep -c '^FAIL' "$OUT/bigmem.out") failed (4 GiB, 4 vCPUs, pc and q35)"
 }
 
+soak_net()
+{
+	local rc
+
+	PVKIT_NET_CYCLES=${SOAK_NET_CYCLES:-100} \
+		bash selftests/vm/net-basic.sh > "$OUT/net.out" 2>&1
+	rc=$?
+	cat "$OUT/net.out"
+	row net "$rc" "$(grep -c '^ok' "$OUT/net.out") ok, $(grep -c '^not ok' "$OUT/net.out") not ok; $(sed -n 's/^# reload: //p' "$OUT/net.out")"
+}
+
 for p in "${parts[@]}"; do
 	case $p in
-	kill|cycles|bigmem) "soak_$p" ;;
-	*) echo "soak: unknown part '$p' (kill, cycles, bigmem)" >&2; exit 2 ;;
+	kill|cycles|bigmem|net) "soak_$p" ;;
+	*) echo "soak: unknown part '$p' (kill, cycles, bigmem, net)" >&2; exit 2 ;;
 	esac
 done
 cat "$summary"

@@ -20,9 +20,12 @@
 #   link down and up, ping again;
 #   pvkit-netback SIGKILLed during a 64 MiB transfer: it restarts, the
 #   connection survives, the sha256 matches, the netdev stayed;
-#   no BUG, WARNING or Oops, and pvkit_net unloads.
+#   no BUG, WARNING or Oops, and pvkit_net unloads; then PVKIT_NET_CYCLES
+#   (default 30; make soak: 100) insmod / ping / rmmod cycles, with
+#   unreclaimable slab, per-CPU and vmalloc memory flat after the fifth
+#   (a leaked netdev with its rings is tens of kB a cycle).
 # Prints kselftest TAP; exit 0 pass, 1 fail, 4 skip.
-# Env: PVKIT_NET_MB, PVKIT_NET_BOOT_TMO (default 600 s).
+# Env: PVKIT_NET_MB, PVKIT_NET_CYCLES, PVKIT_NET_BOOT_TMO (default 600 s).
 # pvkit-vm-timeout: 900
 
 set -uo pipefail
@@ -31,6 +34,8 @@ TOP=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=selftests/vm/lib.sh
 . "$TOP/selftests/vm/lib.sh"
 MB=${PVKIT_NET_MB:-256}
+CYCLES=${PVKIT_NET_CYCLES:-30}
+WARM=$((CYCLES >= 10 ? 5 : 1))	# caches settle over the first cycles
 TMO=${PVKIT_NET_BOOT_TMO:-600}
 HOST_IP=10.213.0.1
 GUEST_IP=10.213.0.2
@@ -143,6 +148,33 @@ ethtool -S $dev | sed "s/^ */PVKIT-NET-STAT: /"
 ip link set $dev down
 rmmod pvkit_net
 echo "PVKIT-NET-RMMOD: $?"
+# reload cycles, a ping through each new instance; memory after the
+# warm-up and after the last
+mem() { awk "/^(SUnreclaim|Percpu|VmallocUsed):/ {printf \"%s %s \", \$1, \$2}" /proc/meminfo; }
+ok=0
+for i in $(seq '$CYCLES'); do
+	insmod /lib/modules/pvkit/pvkit_net.ko || break
+	d=; j=0
+	while [ -z "$d" ] && [ $j -lt 50 ]; do
+		for n in /sys/class/net/*; do
+			[ "$(basename "$(readlink $n/device/driver 2>/dev/null)")" = pvkit_net ] &&
+				d=$(basename $n)
+		done
+		[ -n "$d" ] || { j=$((j + 1)); sleep 0.1; }
+	done
+	[ -n "$d" ] || break
+	ip addr add '$GUEST_IP'/24 dev $d && ip link set $d up || break
+	j=0; while ! ping -c 1 -W 1 '$HOST_IP' > /dev/null 2>&1; do
+		j=$((j + 1)); [ $j -gt 10 ] && break
+	done
+	[ $j -gt 10 ] && break
+	ip link set $d down
+	rmmod pvkit_net || break
+	ok=$i
+	[ $i = '$WARM' ] && echo "PVKIT-NET-MEM0: $(mem)"
+done
+echo "PVKIT-NET-MEM1: $(mem)"
+echo "PVKIT-NET-CYCLES: $ok"
 dmesg | grep -E "pvkit|BUG:|WARNING:|Oops|Call Trace" | sed "s/^/PVKIT-DMESG: /"
 '
 
@@ -225,7 +257,7 @@ M32=33554432
 M64=67108864
 M128=134217728
 
-echo "1..16"
+echo "1..17"
 tap_check boot_ok "$boot_rc" "boot-guest exit $boot_rc"
 tap_check netdev_bound "$([ "$(tap_val PVKIT-NET-DRIVER)" = pvkit_net ]; echo $?)" \
 	"device '$(tap_val PVKIT-NET-DEV)', driver '$(tap_val PVKIT-NET-DRIVER)'"
@@ -261,4 +293,17 @@ tap_check backend_sigkill_mid_transfer_sha256 $? \
 	"$(xfer_diag restart); killed pid '$(peer kill restart)', netdev there after: '$(tap_val PVKIT-NET-DEV-AFTER)'"
 tap_check rmmod_clean "$([ "$(tap_val PVKIT-NET-RMMOD)" = 0 ]; echo $?)" \
 	"rmmod exit '$(tap_val PVKIT-NET-RMMOD)'"
+# memdelta KEY: growth of /proc/meminfo KEY (kB) from cycle 1 to the end
+memdelta()
+{
+	local a b
+
+	a=$(tap_val PVKIT-NET-MEM0 | tr ' ' '\n' | grep -A1 "^$1:" | tail -1)
+	b=$(tap_val PVKIT-NET-MEM1 | tr ' ' '\n' | grep -A1 "^$1:" | tail -1)
+	echo $((${b:-0} - ${a:-0}))
+}
+tap_check "reload_${CYCLES}_cycles_ping_no_leak" \
+	"$([ "$(tap_val PVKIT-NET-CYCLES)" = "$CYCLES" ] && [ "$(memdelta SUnreclaim)" -lt $((256 + 4 * CYCLES)) ] && [ "$(memdelta Percpu)" -lt $((64 + 2 * CYCLES)) ] && [ "$(memdelta VmallocUsed)" -lt $((256 + 4 * CYCLES)) ]; echo $?)" \
+	"cycles $(tap_val PVKIT-NET-CYCLES)/$CYCLES; from cycle $WARM: SUnreclaim +$(memdelta SUnreclaim) kB, Percpu +$(memdelta Percpu) kB, VmallocUsed +$(memdelta VmallocUsed) kB"
+echo "# reload: $(tap_val PVKIT-NET-CYCLES) cycles; from cycle $WARM: SUnreclaim +$(memdelta SUnreclaim) kB, Percpu +$(memdelta Percpu) kB, VmallocUsed +$(memdelta VmallocUsed) kB"
 tap_finish
