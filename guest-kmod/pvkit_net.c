@@ -291,15 +291,21 @@ static void pvnet_rx_finish(struct pvnet_rq *rq, struct sk_buff_head *done)
 		return;			/* dropped on the way (counted) */
 	memcpy(&h, skb->cb, sizeof(h));
 	memset(skb->cb, 0, sizeof(h));
-	if (skb->len < PVKIT_NET_ETH_LEN || !pvnet_rx_hdr_ok(net, &h, skb->len)) {
+	/*
+	 * The host chose the buffer sizes: the Ethernet header may straddle
+	 * the head and a fragment, and eth_type_trans() needs it whole.
+	 */
+	if (skb->len < PVKIT_NET_ETH_LEN || !pvnet_rx_hdr_ok(net, &h, skb->len) ||
+	    !pskb_may_pull(skb, ETH_HLEN)) {
 		net_warn_ratelimited("%s: rx: bad frame (%u bytes, flags %#x, gso %#x)\n",
 				     net->ndev->name, skb->len, h.flags,
 				     h.gso_type);
 		goto drop;
 	}
-	skb->protocol = eth_type_trans(skb, net->ndev);
+	/* offsets count from the frame start: before the pull */
 	if (!pvnet_rx_hdr_to_skb(skb, &h))
 		goto drop;
+	skb->protocol = eth_type_trans(skb, net->ndev);
 	skb_record_rx_queue(skb, rq - net->rq);
 	__skb_queue_tail(done, skb);
 	return;
@@ -882,7 +888,7 @@ static void pvnet_config_work(struct work_struct *work)
 {
 	struct pvnet *net = container_of(work, struct pvnet, config_work);
 
-	if (net->cur_pairs > 1)
+	if (net->cur_pairs != net->dev_pairs)
 		pvnet_set_pairs(net, net->cur_pairs);
 	if (pvnet_has(net, PVKIT_NET_F_CTRL_OFFLOADS) &&
 	    net->rx_offloads != (net->features & (PVKIT_NET_F_GUEST_CSUM |
@@ -1592,7 +1598,8 @@ static void pvnet_fill_all(struct pvnet *net)
 		bool kick;
 
 		spin_lock_irq(&rq->fq.lock);
-		kick = pvnet_rx_refill(rq, GFP_KERNEL) &&
+		/* (under the lock: what fails now the NAPI refills later) */
+		kick = pvnet_rx_refill(rq, GFP_ATOMIC) &&
 		       pvkit_fe_push(&rq->fq);
 		spin_unlock_irq(&rq->fq.lock);
 		if (kick)
@@ -1657,7 +1664,8 @@ static int pvnet_probe(struct pvkit_device *pdev)
 		goto err_clear;
 	}
 	pvnet_fill_all(net);
-	if (net->cur_pairs > 1) {
+	/* the host starts with all its pairs: say how many have buffers */
+	if (net->cur_pairs != net->dev_pairs) {
 		err = pvnet_set_pairs(net, net->cur_pairs);
 		if (err)
 			goto err_disconnect;
