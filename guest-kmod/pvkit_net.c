@@ -376,9 +376,7 @@ static bool pvnet_rx_complete(struct pvnet_rq *rq, struct pvnet_rxbuf *b,
 			rq->skb = NULL;
 			pvnet_stat_add(&rq->stats, &rq->stats.drops, 1);
 		} else {
-			if (copy)
-				dma_sync_single_for_cpu(net->dma_dev, b->dma,
-							len, DMA_FROM_DEVICE);
+			/* (the unmap hands the page to the CPU) */
 			pvnet_rx_unmap(net, b);
 			skb_add_rx_frag(skb, skb_shinfo(skb)->nr_frags,
 					b->page, copy, len - copy,
