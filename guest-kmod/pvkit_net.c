@@ -17,18 +17,23 @@
  *
  * Copyright (c) 2026 The pvkit authors
  */
+#include <linux/bpf.h>
+#include <linux/bpf_trace.h>
 #include <linux/completion.h>
 #include <linux/dma-mapping.h>
 #include <linux/etherdevice.h>
 #include <linux/ethtool.h>
+#include <linux/filter.h>
 #include <linux/if_vlan.h>
 #include <linux/module.h>
 #include <linux/netdevice.h>
 #include <linux/skbuff.h>
 #include <linux/u64_stats_sync.h>
+#include <linux/virtio_net.h>
 #include <linux/tcp.h>
 #include <linux/udp.h>
 #include <net/ip.h>
+#include <net/xdp.h>
 #include <pvkit/bus.h>
 #include <pvkit/fe.h>
 #include <pvkit/net.h>
@@ -46,17 +51,38 @@ MODULE_PARM_DESC(ring_depth, "rx and tx ring entries used at most (2..4096)");
 
 #define PVNET_CONNECT_WAIT_MS	5000
 #define PVNET_CTRL_TIMEOUT_MS	5000
+/* ... and how long a back-end being restarted may keep it waiting */
+#define PVNET_CTRL_RESTART_MS	60000
+#define PVNET_REFILL_RETRY	(HZ / 4)
 #define PVNET_CTRL_DEPTH	4
 #define PVNET_COPY_LEN		128	/* rx bytes copied into the skb head */
 #define PVNET_RX_BUF		PAGE_SIZE
 #define PVNET_TX_MAX_SEGS	PVKIT_NET_TX_MAX_SEGS
 #define PVNET_DEFAULT_MTU	1500
+/* responses reaped per rx poll: bounds the XDP batch arrays */
+#define PVNET_RX_BATCH		NAPI_POLL_WEIGHT
+/* tx responses reaped per tx poll: the frames freed after it */
+#define PVNET_TX_BATCH		NAPI_POLL_WEIGHT
+
+/*
+ * With an XDP program an rx buffer is posted XDP_PACKET_HEADROOM into its
+ * page (room for bpf_xdp_adjust_head() and the xdp_frame of XDP_TX and
+ * REDIRECT) and ends before an skb_shared_info, so the page can become an
+ * skb or an xdp_frame as it is.  One buffer per frame: the MTU is limited.
+ */
+#define PVNET_XDP_HEADROOM	XDP_PACKET_HEADROOM
+#define PVNET_XDP_TAILROOM	SKB_DATA_ALIGN(sizeof(struct skb_shared_info))
+#define PVNET_XDP_MAX_LEN	(PVNET_RX_BUF - PVNET_XDP_HEADROOM - \
+				 PVNET_XDP_TAILROOM)
+#define PVNET_XDP_MAX_MTU	(PVNET_XDP_MAX_LEN - VLAN_ETH_HLEN)
 
 /* Per-queue counters (ethtool -S). */
 struct pvnet_qstats {
 	struct u64_stats_sync sync;
 	u64 packets, bytes, drops, errors, kicks, irqs, polls, ring_full;
 	u64 linearized;
+	u64 xdp_pass, xdp_drop, xdp_tx, xdp_redirect;	/* rx */
+	u64 xdp_xmit;					/* tx */
 };
 
 struct pvnet_rxbuf {
@@ -64,12 +90,21 @@ struct pvnet_rxbuf {
 	struct pvkit_net_rx_req slot;
 	struct page *page;
 	dma_addr_t dma;
+	u32 off;			/* where in the page it was posted */
+};
+
+/* A one-buffer frame taken off the ring for the XDP program. */
+struct pvnet_xdp_in {
+	struct page *page;
+	dma_addr_t dma;
+	u32 off, len;
 };
 
 struct pvnet_txbuf {
 	struct pvkit_fe_req fr;
 	struct pvkit_net_tx_req slot;
 	struct sk_buff *skb;
+	struct xdp_frame *xdpf;		/* instead of skb: XDP_TX, xdp_xmit */
 	struct pvkit_net_seg *indirect;	/* PVNET_TX_MAX_SEGS, with INDIRECT */
 	dma_addr_t indirect_dma;
 	unsigned int nr_maps;
@@ -91,6 +126,12 @@ struct pvnet_rq {
 	struct sk_buff *skb;
 	unsigned int bufs_left;
 	struct pvnet_qstats stats;
+	struct xdp_rxq_info xdp_rxq;
+	bool xdp_rxq_reg;
+	/* the NAPI's: frames for the XDP program, frames it sends back */
+	unsigned int nr_xdp;
+	struct pvnet_xdp_in xdp_in[PVNET_RX_BATCH];
+	struct xdp_frame *xdp_tx[PVNET_RX_BATCH];
 } ____cacheline_aligned_in_smp;
 
 struct pvnet_sq {
@@ -102,6 +143,7 @@ struct pvnet_sq {
 	unsigned int nr_free;
 	unsigned int qidx;		/* netdev tx queue */
 	struct pvnet_qstats stats;
+	struct xdp_frame *done_xdpf[PVNET_TX_BATCH];	/* the tx NAPI's */
 } ____cacheline_aligned_in_smp;
 
 struct pvnet_ctrlbuf {
@@ -133,7 +175,15 @@ struct pvnet {
 	u64 rx_offloads;		/* GUEST_* bits the host may use now */
 	struct work_struct rx_mode_work;
 	struct work_struct config_work;	/* re-apply after a reconnect */
+	struct delayed_work refill_work; /* rx rings left empty for memory */
 	struct pvkit_fe_queue **fqs;	/* for fd.queues */
+	struct bpf_prog __rcu *xdp_prog;
+};
+
+/* What an rx reap hands the complete op (NULL: a drain, data dropped). */
+struct pvnet_rx_ctx {
+	struct sk_buff_head done;	/* skbs for napi_gro_receive() */
+	struct bpf_prog *prog;		/* XDP program, under rcu_read_lock */
 };
 
 static inline bool pvnet_has(const struct pvnet *net, u64 f)
@@ -171,6 +221,8 @@ static void pvnet_rx_unmap(struct pvnet *net, struct pvnet_rxbuf *b)
 static bool pvnet_rx_refill(struct pvnet_rq *rq, gfp_t gfp)
 {
 	struct pvnet *net = rq->net;
+	/* a buffer posted now is used after the next attach or detach too */
+	u32 off = rcu_access_pointer(net->xdp_prog) ? PVNET_XDP_HEADROOM : 0;
 	bool posted = false;
 
 	while (rq->nr_free) {
@@ -194,8 +246,10 @@ static bool pvnet_rx_refill(struct pvnet_rq *rq, gfp_t gfp)
 						   PVNET_RX_BUF,
 						   DMA_FROM_DEVICE);
 		}
-		b->slot.gpa = cpu_to_le64(b->dma);
-		b->slot.len = cpu_to_le32(PVNET_RX_BUF);
+		b->off = off;
+		b->slot.gpa = cpu_to_le64(b->dma + off);
+		b->slot.len = cpu_to_le32(off ? PVNET_XDP_MAX_LEN :
+					  PVNET_RX_BUF);
 		b->slot.reserved = 0;
 		if (pvkit_fe_submit(&rq->fq, &b->fr, tag))
 			break;
@@ -244,39 +298,63 @@ static bool pvnet_rx_hdr_ok(struct pvnet *net, const struct pvkit_net_hdr *h,
 	       le16_to_cpu(h->gso_size) && le16_to_cpu(h->hdr_len) <= len;
 }
 
-/* Offload header -> skb; false if the stack refuses it. */
+/*
+ * UDP segmentation offload: the rules virtio_net_hdr_to_skb() applies
+ * from 6.2 on (6.1's knows no GSO_UDP_L4).  NEEDS_CSUM was checked.
+ */
+static bool pvnet_rx_uso_to_skb(struct sk_buff *skb,
+				const struct pvkit_net_hdr *h)
+{
+	u16 gso_size = le16_to_cpu(h->gso_size);
+	unsigned int p_off;
+
+	if (le16_to_cpu(h->csum_offset) != offsetof(struct udphdr, check) ||
+	    !skb_partial_csum_set(skb, le16_to_cpu(h->csum_start),
+				  offsetof(struct udphdr, check)))
+		return false;
+	p_off = skb_transport_offset(skb) + sizeof(struct udphdr);
+	if (!pskb_may_pull(skb, p_off) || gso_size == GSO_BY_FRAGS ||
+	    skb->len - p_off > gso_size * UDP_MAX_SEGMENTS)
+		return false;
+	if (skb->len - p_off > gso_size) {
+		skb_shinfo(skb)->gso_size = gso_size;
+		/* the host's segment count is not trusted: recounted */
+		skb_shinfo(skb)->gso_type = SKB_GSO_UDP_L4 | SKB_GSO_DODGY;
+		skb_shinfo(skb)->gso_segs = 0;
+	}
+	return true;
+}
+
+/*
+ * Offload header -> skb; false if the stack refuses it.  The kernel's own
+ * checks of a virtio-net header (what tun, tap and virtio_net apply to
+ * what they receive) are stricter than ours could reasonably be -- the
+ * checksum offset per protocol, the transport header really there, GSO
+ * sizes -- so the header is translated and handed to them.
+ */
 static bool pvnet_rx_hdr_to_skb(struct sk_buff *skb,
 				const struct pvkit_net_hdr *h)
 {
 	u8 gso = h->gso_type & ~PVKIT_NET_GSO_ECN;
+	struct virtio_net_hdr vh = {};
 
-	if (h->flags & PVKIT_NET_HDR_F_NEEDS_CSUM) {
-		if (!skb_partial_csum_set(skb, le16_to_cpu(h->csum_start),
-					  le16_to_cpu(h->csum_offset)))
-			return false;
-	} else if (h->flags & PVKIT_NET_HDR_F_DATA_VALID) {
+	if (h->flags & PVKIT_NET_HDR_F_DATA_VALID)
 		skb->ip_summed = CHECKSUM_UNNECESSARY;
-	}
-	if (gso == PVKIT_NET_GSO_NONE)
-		return true;
-	switch (gso) {
-	case PVKIT_NET_GSO_TCPV4:
-		skb_shinfo(skb)->gso_type = SKB_GSO_TCPV4;
-		break;
-	case PVKIT_NET_GSO_TCPV6:
-		skb_shinfo(skb)->gso_type = SKB_GSO_TCPV6;
-		break;
-	case PVKIT_NET_GSO_UDP_L4:
-		skb_shinfo(skb)->gso_type = SKB_GSO_UDP_L4;
-		break;
-	}
-	if (h->gso_type & PVKIT_NET_GSO_ECN)
-		skb_shinfo(skb)->gso_type |= SKB_GSO_TCP_ECN;
-	skb_shinfo(skb)->gso_size = le16_to_cpu(h->gso_size);
-	/* the host's segment count is not trusted: the stack recounts */
-	skb_shinfo(skb)->gso_type |= SKB_GSO_DODGY;
-	skb_shinfo(skb)->gso_segs = 0;
-	return true;
+	if (gso == PVKIT_NET_GSO_UDP_L4)
+		return pvnet_rx_uso_to_skb(skb, h);
+	if (h->flags & PVKIT_NET_HDR_F_NEEDS_CSUM)
+		vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	if (gso == PVKIT_NET_GSO_TCPV4)
+		vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+	else if (gso == PVKIT_NET_GSO_TCPV6)
+		vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV6;
+	if (gso && (h->gso_type & PVKIT_NET_GSO_ECN))
+		vh.gso_type |= VIRTIO_NET_HDR_GSO_ECN;
+	vh.hdr_len = __cpu_to_virtio16(true, le16_to_cpu(h->hdr_len));
+	vh.gso_size = __cpu_to_virtio16(true, le16_to_cpu(h->gso_size));
+	vh.csum_start = __cpu_to_virtio16(true, le16_to_cpu(h->csum_start));
+	vh.csum_offset = __cpu_to_virtio16(true, le16_to_cpu(h->csum_offset));
+	return !virtio_net_hdr_to_skb(skb, &vh, true);
 }
 
 /* The frame being assembled is complete: check it and queue it on @done. */
@@ -316,19 +394,50 @@ drop:
 }
 
 /*
+ * The first buffer of a frame while an XDP program is attached: a frame
+ * the program may see (one buffer, no offload to honour) is taken off the
+ * ring, page and all, for pvnet_rx_xdp() once the lock is dropped; any
+ * other is dropped.  Lock held.
+ */
+static void pvnet_rx_xdp_take(struct pvnet_rq *rq, struct pvnet_rxbuf *b,
+			      const struct pvkit_net_rx_rsp *rsp, u32 len,
+			      u16 nbufs)
+{
+	struct pvnet *net = rq->net;
+	struct pvnet_xdp_in *x;
+
+	if (nbufs != 1 || len < ETH_HLEN || rq->nr_xdp >= PVNET_RX_BATCH ||
+	    (rsp->hdr.flags & PVKIT_NET_HDR_F_NEEDS_CSUM) ||
+	    rsp->hdr.gso_type != PVKIT_NET_GSO_NONE ||
+	    !pvnet_rx_hdr_ok(net, &rsp->hdr, len)) {
+		pvnet_stat_add(&rq->stats, &rq->stats.drops, 1);
+		return;
+	}
+	x = &rq->xdp_in[rq->nr_xdp++];
+	x->page = b->page;
+	x->dma = b->dma;
+	x->off = b->off;
+	x->len = len;
+	b->page = NULL;
+	b->dma = 0;
+}
+
+/*
  * A filled rx buffer (the library matched its id): start or continue a
- * frame; a complete one goes on @done for NAPI to pass up once the lock
- * is dropped.  Without @done (a drain before a reset, a resume) the data
- * is dropped.  A buffer that does not fit the frame being assembled drops
- * that frame, and continuations are dropped until a buffer starts a new
- * one: the host cannot make us merge across frames.  The buffer's page
- * goes to the skb, or stays for the next post.  Lock held.
+ * frame; a complete one goes on the context's list for NAPI to pass up
+ * once the lock is dropped.  Without a context (a drain before a reset, a
+ * resume) the data is dropped.  A buffer that does not fit the frame
+ * being assembled drops that frame, and continuations are dropped until a
+ * buffer starts a new one: the host cannot make us merge across frames.
+ * The buffer's page goes to the skb, or stays for the next post.  Lock
+ * held.
  */
 static bool pvnet_rx_complete(struct pvnet_rq *rq, struct pvnet_rxbuf *b,
 			      const struct pvkit_net_rx_rsp *rsp,
-			      struct sk_buff_head *done)
+			      struct pvnet_rx_ctx *rc)
 {
 	struct pvnet *net = rq->net;
+	struct sk_buff_head *done = rc ? &rc->done : NULL;
 	u32 len = le32_to_cpu(rsp->len);
 	u16 nbufs = le16_to_cpu(rsp->num_buffers);
 	struct sk_buff *skb;
@@ -338,7 +447,7 @@ static bool pvnet_rx_complete(struct pvnet_rq *rq, struct pvnet_rxbuf *b,
 	if (rsp->status == PVKIT_NET_RX_S_INVAL && !len && !nbufs &&
 	    !rq->bufs_left)
 		return true;		/* a buffer the host refused: reused */
-	if (rsp->status != PVKIT_NET_RX_S_OK || len > PVNET_RX_BUF ||
+	if (rsp->status != PVKIT_NET_RX_S_OK || len > le32_to_cpu(b->slot.len) ||
 	    (rq->bufs_left ? nbufs != 0 :
 	     !nbufs || nbufs > PVKIT_NET_MAX_RX_BUFS)) {
 		net_warn_ratelimited("%s: rx: bad response (status %u, %u bytes, %u buffers, %u expected)\n",
@@ -355,13 +464,19 @@ static bool pvnet_rx_complete(struct pvnet_rq *rq, struct pvnet_rxbuf *b,
 	if (!rq->bufs_left) {		/* the first buffer of a frame */
 		rq->bufs_left = nbufs;
 		rq->skb = NULL;
+		if (rc && rc->prog) {
+			pvnet_rx_xdp_take(rq, b, rsp, len, nbufs);
+			goto next;
+		}
 		if (done && nbufs <= MAX_SKB_FRAGS + 1)
 			rq->skb = napi_alloc_skb(&rq->napi, PVNET_COPY_LEN);
 		if (rq->skb) {
-			dma_sync_single_for_cpu(net->dma_dev, b->dma, len,
-						DMA_FROM_DEVICE);
+			dma_sync_single_range_for_cpu(net->dma_dev, b->dma,
+						      b->off, len,
+						      DMA_FROM_DEVICE);
 			copy = min_t(u32, len, PVNET_COPY_LEN);
-			skb_put_data(rq->skb, page_address(b->page), copy);
+			skb_put_data(rq->skb, page_address(b->page) + b->off,
+				     copy);
 			/* checked against the whole frame at its end */
 			memcpy(rq->skb->cb, &rsp->hdr, sizeof(rsp->hdr));
 		} else if (done) {
@@ -379,11 +494,12 @@ static bool pvnet_rx_complete(struct pvnet_rq *rq, struct pvnet_rxbuf *b,
 			/* (the unmap hands the page to the CPU) */
 			pvnet_rx_unmap(net, b);
 			skb_add_rx_frag(skb, skb_shinfo(skb)->nr_frags,
-					b->page, copy, len - copy,
+					b->page, b->off + copy, len - copy,
 					PVNET_RX_BUF);
 			b->page = NULL;
 		}
 	}
+next:
 	if (--rq->bufs_left)
 		return true;
 	if (done) {
@@ -413,9 +529,19 @@ static void pvnet_tx_unmap(struct pvnet *net, struct pvnet_txbuf *t)
 	t->head_mapped = false;
 }
 
+/*
+ * A tx reap's completions.  In the tx NAPI (@napi) the skbs and XDP
+ * frames are only collected under the ring lock and freed once it is
+ * dropped, with interrupts on: napi_consume_skb() and a page pool's
+ * recycling want that.  Elsewhere (a reconnect's reap, a failed
+ * request) they are freed at once with the irq-safe calls.
+ */
 struct pvnet_tx_ctx {
-	unsigned int pkts, bytes;
-	bool napi;			/* in the tx NAPI: napi_consume_skb() */
+	unsigned int pkts, bytes;	/* skbs: what BQL was told */
+	unsigned int xdp;		/* XDP frames */
+	bool napi;
+	struct sk_buff *skbs;		/* napi: chained through skb->next */
+	struct xdp_frame **xdpf;	/* napi: PVNET_TX_BATCH of them */
 };
 
 /*
@@ -431,14 +557,26 @@ static void pvnet_tx_done(struct pvnet_sq *sq, struct pvnet_txbuf *t,
 	pvnet_tx_unmap(sq->net, t);
 	sq->free_tags[sq->nr_free++] = t->fr.tag;
 	t->skb = NULL;
+	if (t->xdpf) {
+		/* our own pages or a redirecting driver's: it frees them */
+		if (tc->napi)
+			tc->xdpf[tc->xdp] = t->xdpf;
+		else
+			xdp_return_frame(t->xdpf);
+		t->xdpf = NULL;
+		tc->xdp++;
+		return;
+	}
 	if (!skb)
 		return;
 	tc->pkts++;
 	tc->bytes += skb->len;
-	if (tc->napi)
-		napi_consume_skb(skb, 1);
-	else
+	if (tc->napi) {
+		skb->next = tc->skbs;
+		tc->skbs = skb;
+	} else {
 		dev_consume_skb_any(skb);
+	}
 }
 
 static void pvnet_tx_bql(struct pvnet_sq *sq, struct pvnet_tx_ctx *tc)
@@ -648,29 +786,306 @@ drop:
 	return NETDEV_TX_OK;
 }
 
+/* --------------------------------------------------------------- XDP */
+
+/*
+ * Send XDP frames on @sq (shared with the stack's transmits: the ring
+ * lock orders them; XDP frames are not BQL's business).  Pushes and kicks
+ * with @flush.  Returns the number of frames now owned by the ring.
+ */
+static int pvnet_xdp_send(struct pvnet_sq *sq, struct xdp_frame **frames,
+			  int n, bool flush)
+{
+	struct pvnet *net = sq->net;
+	unsigned int max_len = net->max_mtu + VLAN_ETH_HLEN;
+	unsigned long flags;
+	bool kick = false;
+	int i;
+
+	spin_lock_irqsave(&sq->fq.lock, flags);
+	for (i = 0; i < n && sq->nr_free; i++) {
+		struct xdp_frame *f = frames[i];
+		u16 tag = sq->free_tags[sq->nr_free - 1];
+		struct pvnet_txbuf *t = &sq->bufs[tag];
+		dma_addr_t a;
+
+		/* what the host accepts without GSO (ABI.md 10) */
+		if (f->len < PVKIT_NET_ETH_LEN || f->len > max_len)
+			break;
+		a = dma_map_single(net->dma_dev, f->data, f->len,
+				   DMA_TO_DEVICE);
+		if (dma_mapping_error(net->dma_dev, a))
+			break;
+		t->head_mapped = true;
+		t->maps[0] = a;
+		t->map_len[0] = f->len;
+		t->nr_maps = 1;
+		memset(&t->slot, 0, sizeof(t->slot));
+		t->slot.len = cpu_to_le32(f->len);
+		t->slot.nr_segs = cpu_to_le16(1);
+		t->slot.seg[0].gpa = cpu_to_le64(a);
+		t->slot.seg[0].len = cpu_to_le32(f->len);
+		t->xdpf = f;
+		if (pvkit_fe_submit(&sq->fq, &t->fr, tag)) {
+			pvnet_tx_unmap(net, t);
+			t->xdpf = NULL;
+			break;
+		}
+		sq->nr_free--;
+	}
+	if (i && flush)
+		kick = pvkit_fe_push(&sq->fq);
+	spin_unlock_irqrestore(&sq->fq.lock, flags);
+	u64_stats_update_begin(&sq->stats.sync);
+	sq->stats.xdp_xmit += i;
+	sq->stats.kicks += kick;
+	u64_stats_update_end(&sq->stats.sync);
+	if (kick)
+		pvkit_fe_kick(&sq->fq);
+	return i;
+}
+
+/* ndo_xdp_xmit: frames redirected to us by XDP programs anywhere. */
+static int pvnet_xdp_xmit(struct net_device *ndev, int n,
+			  struct xdp_frame **frames, u32 flags)
+{
+	struct pvnet *net = netdev_priv(ndev);
+	unsigned int pairs = READ_ONCE(net->cur_pairs);
+
+	if (unlikely(flags & ~XDP_XMIT_FLAGS_MASK))
+		return -EINVAL;
+	if (unlikely(!netif_running(ndev) || !netif_carrier_ok(ndev) ||
+		     pvkit_fe_dev_dead(&net->fd)))
+		return -ENETDOWN;
+	return pvnet_xdp_send(&net->sq[smp_processor_id() % pairs], frames, n,
+			      flags & XDP_XMIT_FLUSH);
+}
+
+/*
+ * Run the XDP program on a frame taken off the ring.  Returns true when
+ * the page is still ours and mapped (to be posted again), false when it
+ * went up the stack, back out, elsewhere, or was freed.
+ */
+static bool pvnet_rx_xdp(struct pvnet_rq *rq, struct bpf_prog *prog,
+			 struct pvnet_xdp_in *x, struct sk_buff_head *done,
+			 unsigned int *nr_tx, bool *redirected)
+{
+	struct pvnet *net = rq->net;
+	struct net_device *ndev = net->ndev;
+	void *va = page_address(x->page);
+	struct xdp_frame *xdpf;
+	struct sk_buff *skb;
+	struct xdp_buff xdp;
+	u32 act, len;
+
+	dma_sync_single_range_for_cpu(net->dma_dev, x->dma, x->off, x->len,
+				      DMA_FROM_DEVICE);
+	if (x->off < PVNET_XDP_HEADROOM) {
+		/* posted before the program came: make its headroom */
+		if (x->len > PVNET_XDP_MAX_LEN)
+			goto drop;
+		memmove(va + PVNET_XDP_HEADROOM, va + x->off, x->len);
+		x->off = PVNET_XDP_HEADROOM;
+	}
+	xdp_init_buff(&xdp, PVNET_RX_BUF, &rq->xdp_rxq);
+	xdp_prepare_buff(&xdp, va, x->off, x->len, true);
+	act = bpf_prog_run_xdp(prog, &xdp);
+
+	switch (act) {
+	case XDP_PASS:
+		len = xdp.data_end - xdp.data;
+		if (len < ETH_HLEN)
+			goto drop;
+		dma_unmap_page_attrs(net->dma_dev, x->dma, PVNET_RX_BUF,
+				     DMA_FROM_DEVICE, DMA_ATTR_SKIP_CPU_SYNC);
+		skb = napi_build_skb(va, PVNET_RX_BUF);
+		if (!skb) {
+			__free_page(x->page);
+			pvnet_stat_add(&rq->stats, &rq->stats.drops, 1);
+			return false;
+		}
+		skb_reserve(skb, xdp.data - va);
+		__skb_put(skb, len);
+		if (xdp.data_meta < xdp.data)
+			skb_metadata_set(skb, xdp.data - xdp.data_meta);
+		skb->protocol = eth_type_trans(skb, ndev);
+		skb_record_rx_queue(skb, rq - net->rq);
+		__skb_queue_tail(done, skb);
+		pvnet_stat_add(&rq->stats, &rq->stats.xdp_pass, 1);
+		return false;
+	case XDP_TX:
+		xdpf = xdp_convert_buff_to_frame(&xdp);
+		if (unlikely(!xdpf))
+			goto drop;
+		dma_unmap_page_attrs(net->dma_dev, x->dma, PVNET_RX_BUF,
+				     DMA_FROM_DEVICE, DMA_ATTR_SKIP_CPU_SYNC);
+		rq->xdp_tx[(*nr_tx)++] = xdpf;
+		return false;
+	case XDP_REDIRECT:
+		dma_unmap_page_attrs(net->dma_dev, x->dma, PVNET_RX_BUF,
+				     DMA_FROM_DEVICE, DMA_ATTR_SKIP_CPU_SYNC);
+		if (xdp_do_redirect(ndev, &xdp, prog)) {
+			trace_xdp_exception(ndev, prog, act);
+			__free_page(x->page);
+			pvnet_stat_add(&rq->stats, &rq->stats.xdp_drop, 1);
+			return false;
+		}
+		*redirected = true;
+		pvnet_stat_add(&rq->stats, &rq->stats.xdp_redirect, 1);
+		return false;
+	default:
+		bpf_warn_invalid_xdp_action(ndev, prog, act);
+		fallthrough;
+	case XDP_ABORTED:
+		trace_xdp_exception(ndev, prog, act);
+		fallthrough;
+	case XDP_DROP:
+		break;
+	}
+drop:
+	pvnet_stat_add(&rq->stats, &rq->stats.xdp_drop, 1);
+	return true;
+}
+
+/*
+ * Give a page XDP dropped back to a buffer that lost its own, so the
+ * refill posts it again without allocating.  Lock held.
+ */
+static void pvnet_rx_recycle(struct pvnet_rq *rq, struct pvnet_xdp_in *x)
+{
+	unsigned int i;
+
+	for (i = rq->nr_free; i-- > 0;) {
+		struct pvnet_rxbuf *b = &rq->bufs[rq->free_tags[i]];
+
+		if (!b->page) {
+			b->page = x->page;
+			b->dma = x->dma;
+			return;
+		}
+	}
+	dma_unmap_page(rq->net->dma_dev, x->dma, PVNET_RX_BUF,
+		       DMA_FROM_DEVICE);
+	__free_page(x->page);
+}
+
+/*
+ * The XDP half of an rx poll, outside the ring lock (XDP_TX and
+ * REDIRECT take other rings' locks): run the program on each frame
+ * taken, send what it bounced in one batch on our pair's tx ring, then
+ * recycle what it dropped and refill.  Returns whether to kick.
+ */
+static bool pvnet_rx_xdp_batch(struct pvnet_rq *rq, struct bpf_prog *prog,
+			       struct sk_buff_head *done)
+{
+	struct pvnet *net = rq->net;
+	unsigned int i, nr_tx = 0, nr_keep = 0;
+	bool redirected = false, kick;
+	int sent = 0;
+
+	for (i = 0; i < rq->nr_xdp; i++) {
+		struct pvnet_xdp_in *x = &rq->xdp_in[i];
+
+		if (pvnet_rx_xdp(rq, prog, x, done, &nr_tx, &redirected))
+			rq->xdp_in[nr_keep++] = *x;
+	}
+	if (redirected)
+		xdp_do_flush();
+	if (nr_tx) {
+		sent = pvnet_xdp_send(&net->sq[rq - net->rq], rq->xdp_tx,
+				      nr_tx, true);
+		for (i = sent; i < nr_tx; i++)
+			xdp_return_frame_rx_napi(rq->xdp_tx[i]);
+		u64_stats_update_begin(&rq->stats.sync);
+		rq->stats.xdp_tx += sent;
+		rq->stats.xdp_drop += nr_tx - sent;
+		u64_stats_update_end(&rq->stats.sync);
+	}
+
+	spin_lock_irq(&rq->fq.lock);
+	for (i = 0; i < nr_keep; i++)
+		pvnet_rx_recycle(rq, &rq->xdp_in[i]);
+	rq->nr_xdp = 0;
+	kick = pvnet_rx_refill(rq, GFP_ATOMIC) && pvkit_fe_push(&rq->fq);
+	spin_unlock_irq(&rq->fq.lock);
+	return kick;
+}
+
+static int pvnet_xdp_set(struct net_device *ndev, struct bpf_prog *prog,
+			 struct netlink_ext_ack *extack)
+{
+	struct pvnet *net = netdev_priv(ndev);
+	struct bpf_prog *old;
+
+	if (prog && ndev->mtu > PVNET_XDP_MAX_MTU) {
+		NL_SET_ERR_MSG_MOD(extack, "MTU too large for XDP: a frame must fit one rx buffer");
+		netdev_warn(ndev, "XDP needs an MTU of at most %u\n",
+			    (unsigned int)PVNET_XDP_MAX_MTU);
+		return -EINVAL;
+	}
+	if (prog && net->rx_offloads &&
+	    !pvnet_has(net, PVKIT_NET_F_CTRL_OFFLOADS)) {
+		NL_SET_ERR_MSG_MOD(extack, "the host's rx offloads cannot be switched off for XDP");
+		return -EOPNOTSUPP;
+	}
+	old = rcu_replace_pointer(net->xdp_prog, prog, lockdep_rtnl_is_held());
+	if (old)
+		bpf_prog_put(old);
+	/*
+	 * The program sees whole frames with their checksums: rx
+	 * checksum and GSO offloads go off while it is attached
+	 * (pvnet_fix_features()), back on after.
+	 */
+	if (!old != !prog)
+		netdev_update_features(ndev);
+	return 0;
+}
+
+static int pvnet_bpf(struct net_device *ndev, struct netdev_bpf *bpf)
+{
+	switch (bpf->command) {
+	case XDP_SETUP_PROG:
+		return pvnet_xdp_set(ndev, bpf->prog, bpf->extack);
+	default:
+		return -EINVAL;
+	}
+}
+
 /* ---------------------------------------------------------------- NAPI */
 
 static int pvnet_rx_poll(struct napi_struct *napi, int budget)
 {
 	struct pvnet_rq *rq = container_of(napi, struct pvnet_rq, napi);
 	struct pvnet *net = rq->net;
-	struct sk_buff_head done;
+	struct pvnet_rx_ctx rc;
 	struct pvkit_net_rx_rsp rsp;
 	struct sk_buff *skb;
 	u64 bytes = 0;
-	bool kick, again = false;
-	int n;
+	bool kick = false, again = false;
+	int n, work;
 
-	__skb_queue_head_init(&done);
+	__skb_queue_head_init(&rc.done);
+	rcu_read_lock();
+	rc.prog = rcu_dereference(net->xdp_prog);
 	spin_lock_irq(&rq->fq.lock);
-	n = pvkit_fe_dev_reap_budget(&net->fd, &rq->fq, &rsp, &done, budget);
-	kick = pvnet_rx_refill(rq, GFP_ATOMIC) && pvkit_fe_push(&rq->fq);
+	work = pvkit_fe_dev_reap_budget(&net->fd, &rq->fq, &rsp, &rc,
+					min(budget, PVNET_RX_BATCH));
+	if (!rq->nr_xdp)
+		kick = pvnet_rx_refill(rq, GFP_ATOMIC) &&
+		       pvkit_fe_push(&rq->fq);
 	spin_unlock_irq(&rq->fq.lock);
+	if (rq->nr_xdp)
+		kick = pvnet_rx_xdp_batch(rq, rc.prog, &rc.done);
+	rcu_read_unlock();
+	/* nothing posted and no memory: no response will call us again */
+	if (unlikely(READ_ONCE(rq->nr_free) == net->depth) &&
+	    !pvkit_fe_dev_dead(&net->fd))
+		schedule_delayed_work(&net->refill_work, PVNET_REFILL_RETRY);
 	if (kick)
 		pvkit_fe_kick(&rq->fq);
 
 	n = 0;
-	while ((skb = __skb_dequeue(&done))) {
+	while ((skb = __skb_dequeue(&rc.done))) {
 		bytes += skb->len;
 		napi_gro_receive(napi, skb);
 		n++;
@@ -681,17 +1096,21 @@ static int pvnet_rx_poll(struct napi_struct *napi, int budget)
 	rq->stats.polls++;
 	u64_stats_update_end(&rq->stats.sync);
 
-	/* budget counts frames passed up, as NAPI wants */
-	if (n >= budget)
+	/*
+	 * Work is buffers reaped (frames passed up, dropped by XDP or
+	 * merged): all of the budget means more may be waiting.
+	 */
+	work = min(max(work, n), budget);
+	if (work >= budget)
 		return budget;
-	if (napi_complete_done(napi, n)) {
+	if (napi_complete_done(napi, work)) {
 		spin_lock_irq(&rq->fq.lock);
 		again = pvkit_fe_rearm(&rq->fq);
 		spin_unlock_irq(&rq->fq.lock);
 		if (again)
 			napi_schedule(napi);
 	}
-	return n;
+	return work;
 }
 
 static int pvnet_tx_poll(struct napi_struct *napi, int budget)
@@ -699,19 +1118,32 @@ static int pvnet_tx_poll(struct napi_struct *napi, int budget)
 	struct pvnet_sq *sq = container_of(napi, struct pvnet_sq, napi);
 	struct pvnet *net = sq->net;
 	struct netdev_queue *txq = netdev_get_tx_queue(net->ndev, sq->qidx);
-	struct pvnet_tx_ctx tc = { .napi = true };
+	struct pvnet_tx_ctx tc = { .napi = true, .xdpf = sq->done_xdpf };
 	struct pvkit_net_tx_rsp rsp;
+	struct sk_buff *skb;
 	bool again = false;
+	unsigned int i;
+	int n;
 
+	/* (a netpoll budget of 0 still frees: tx work is not rx work) */
 	__netif_tx_lock(txq, raw_smp_processor_id());
 	spin_lock_irq(&sq->fq.lock);
-	pvkit_fe_dev_reap(&net->fd, &sq->fq, &rsp, &tc);
+	n = pvkit_fe_dev_reap_budget(&net->fd, &sq->fq, &rsp, &tc,
+				     PVNET_TX_BATCH);
 	pvnet_tx_bql(sq, &tc);
 	spin_unlock_irq(&sq->fq.lock);
-	if (tc.pkts && netif_tx_queue_stopped(txq) && sq->nr_free &&
+	if ((tc.pkts || tc.xdp) && netif_tx_queue_stopped(txq) && sq->nr_free &&
 	    !pvkit_fe_dev_dead(&net->fd))
 		netif_tx_wake_queue(txq);
 	__netif_tx_unlock(txq);
+
+	while ((skb = tc.skbs)) {
+		tc.skbs = skb->next;
+		skb_mark_not_on_list(skb);
+		napi_consume_skb(skb, budget);
+	}
+	for (i = 0; i < tc.xdp; i++)
+		xdp_return_frame(tc.xdpf[i]);
 
 	u64_stats_update_begin(&sq->stats.sync);
 	sq->stats.packets += tc.pkts;
@@ -719,6 +1151,9 @@ static int pvnet_tx_poll(struct napi_struct *napi, int budget)
 	sq->stats.polls++;
 	u64_stats_update_end(&sq->stats.sync);
 
+	/* netpoll's 0 must not complete; a full batch: more may wait */
+	if (!budget || n >= PVNET_TX_BATCH)
+		return budget;
 	if (napi_complete_done(napi, 0)) {
 		spin_lock_irq(&sq->fq.lock);
 		again = pvkit_fe_rearm(&sq->fq);
@@ -765,6 +1200,7 @@ static irqreturn_t pvnet_ctrl_irq(int irq, void *data)
 static int pvnet_ctrl(struct pvnet *net, u8 cmd, u64 arg0, u64 arg1)
 {
 	struct pvnet_ctrlbuf *c = &net->ctrl_buf;
+	unsigned long deadline;
 	bool kick;
 	int err;
 
@@ -787,8 +1223,13 @@ static int pvnet_ctrl(struct pvnet *net, u8 cmd, u64 arg0, u64 arg1)
 		goto out;
 	if (kick)
 		pvkit_fe_kick(&net->ctrl);
-	if (!wait_for_completion_timeout(&c->done,
-					 msecs_to_jiffies(PVNET_CTRL_TIMEOUT_MS))) {
+	deadline = jiffies + msecs_to_jiffies(PVNET_CTRL_RESTART_MS);
+	while (!wait_for_completion_timeout(&c->done,
+					    msecs_to_jiffies(PVNET_CTRL_TIMEOUT_MS))) {
+		/* a back-end being restarted answers once it is back */
+		if (READ_ONCE(net->pdev->state) != PVKIT_DEV_STATE_CONNECTED &&
+		    !pvkit_fe_dev_dead(&net->fd) && time_before(jiffies, deadline))
+			continue;
 		/* the device breaks: its reset fails the request */
 		pvkit_fe_dev_broken(&net->fd, "control command %u unanswered",
 				    cmd);
@@ -799,6 +1240,7 @@ static int pvnet_ctrl(struct pvnet *net, u8 cmd, u64 arg0, u64 arg1)
 			err = -EIO;
 			goto out;
 		}
+		break;
 	}
 	switch (c->status) {
 	case PVKIT_NET_CTRL_S_OK:
@@ -847,16 +1289,18 @@ static void pvnet_rx_mode_work(struct work_struct *work)
 	if (!table)
 		return;
 	netif_addr_lock_bh(ndev);
-	if (ndev->flags & IFF_PROMISC)
+	/* a table too small: all of the kind that does not fit passes */
+	if ((ndev->flags & IFF_PROMISC) || netdev_uc_count(ndev) > max)
 		mode |= PVKIT_NET_RX_M_PROMISC;
 	if ((ndev->flags & IFF_ALLMULTI) ||
 	    netdev_uc_count(ndev) + netdev_mc_count(ndev) > max)
 		mode |= PVKIT_NET_RX_M_ALLMULTI;
-	if (!(mode & PVKIT_NET_RX_M_ALLMULTI)) {
+	if (!(mode & PVKIT_NET_RX_M_PROMISC)) {
 		netdev_for_each_uc_addr(ha, ndev)
 			memcpy(&table[n++], ha->addr, ETH_ALEN);
-		netdev_for_each_mc_addr(ha, ndev)
-			memcpy(&table[n++], ha->addr, ETH_ALEN);
+		if (!(mode & PVKIT_NET_RX_M_ALLMULTI))
+			netdev_for_each_mc_addr(ha, ndev)
+				memcpy(&table[n++], ha->addr, ETH_ALEN);
 	}
 	netif_addr_unlock_bh(ndev);
 
@@ -872,6 +1316,18 @@ static void pvnet_rx_mode_work(struct work_struct *work)
 				 DMA_TO_DEVICE);
 	}
 	kfree(table);
+}
+
+static void pvnet_refill_work(struct work_struct *work)
+{
+	struct pvnet *net = container_of(to_delayed_work(work), struct pvnet,
+					 refill_work);
+	unsigned int i;
+
+	local_bh_disable();
+	for (i = 0; i < net->max_pairs; i++)
+		napi_schedule(&net->rq[i].napi);
+	local_bh_enable();
 }
 
 static void pvnet_set_rx_mode(struct net_device *ndev)
@@ -901,18 +1357,23 @@ static void pvnet_napi_all(struct pvnet *net, bool enable)
 {
 	unsigned int i;
 
-	for (i = 0; i < net->max_pairs; i++) {
-		if (enable) {
-			napi_enable(&net->rq[i].napi);
-			napi_enable(&net->sq[i].napi);
-			/* responses may have arrived while we were away */
-			napi_schedule(&net->rq[i].napi);
-			napi_schedule(&net->sq[i].napi);
-		} else {
+	if (!enable) {
+		for (i = 0; i < net->max_pairs; i++) {
 			napi_disable(&net->rq[i].napi);
 			napi_disable(&net->sq[i].napi);
 		}
+		return;
 	}
+	/* (process context: the softirq runs at local_bh_enable()) */
+	local_bh_disable();
+	for (i = 0; i < net->max_pairs; i++) {
+		napi_enable(&net->rq[i].napi);
+		napi_enable(&net->sq[i].napi);
+		/* responses may have arrived while we were away */
+		napi_schedule(&net->rq[i].napi);
+		napi_schedule(&net->sq[i].napi);
+	}
+	local_bh_enable();
 }
 
 static int pvnet_open(struct net_device *ndev)
@@ -930,11 +1391,31 @@ static int pvnet_close(struct net_device *ndev)
 
 	netif_tx_disable(ndev);
 	pvnet_napi_all(net, false);
+	cancel_delayed_work_sync(&net->refill_work);
 	return 0;
+}
+
+/* The watchdog: a stopped queue the host has not drained for 5 s. */
+static void pvnet_tx_timeout(struct net_device *ndev, unsigned int qi)
+{
+	struct pvnet *net = netdev_priv(ndev);
+	struct pvnet_sq *sq = &net->sq[qi];
+
+	pvnet_stat_add(&sq->stats, &sq->stats.errors, 1);
+	netdev_warn(ndev, "tx queue %u: the host answered nothing for %u ms (%u of %u slots free)\n",
+		    qi, jiffies_to_msecs(ndev->watchdog_timeo),
+		    READ_ONCE(sq->nr_free), net->depth);
 }
 
 static int pvnet_change_mtu(struct net_device *ndev, int mtu)
 {
+	struct pvnet *net = netdev_priv(ndev);
+
+	if (rtnl_dereference(net->xdp_prog) && mtu > PVNET_XDP_MAX_MTU) {
+		netdev_warn(ndev, "XDP needs an MTU of at most %u\n",
+			    (unsigned int)PVNET_XDP_MAX_MTU);
+		return -EINVAL;
+	}
 	/* rx buffers merge: any MTU up to max_mtu needs no new buffers */
 	ndev->mtu = mtu;
 	return 0;
@@ -965,6 +1446,10 @@ static int pvnet_set_features(struct net_device *ndev,
 static netdev_features_t pvnet_fix_features(struct net_device *ndev,
 					    netdev_features_t features)
 {
+	struct pvnet *net = netdev_priv(ndev);
+
+	if (rtnl_dereference(net->xdp_prog))
+		features &= ~NETIF_F_RXCSUM;
 	if (!(features & NETIF_F_RXCSUM))
 		features &= ~NETIF_F_GRO_HW;
 	return features;
@@ -1015,6 +1500,9 @@ static const struct net_device_ops pvnet_ops = {
 	.ndo_set_features	= pvnet_set_features,
 	.ndo_fix_features	= pvnet_fix_features,
 	.ndo_get_stats64	= pvnet_get_stats64,
+	.ndo_tx_timeout		= pvnet_tx_timeout,
+	.ndo_bpf		= pvnet_bpf,
+	.ndo_xdp_xmit		= pvnet_xdp_xmit,
 };
 
 /* ------------------------------------------------------------- ethtool */
@@ -1024,7 +1512,17 @@ static const char pvnet_stat_names[][ETH_GSTRING_LEN] = {
 	"ring_full", "linearized",
 };
 
+static const char pvnet_rx_xdp_names[][ETH_GSTRING_LEN] = {
+	"xdp_pass", "xdp_drop", "xdp_tx", "xdp_redirect",
+};
+
+static const char pvnet_tx_xdp_names[][ETH_GSTRING_LEN] = {
+	"xdp_xmit",
+};
+
 #define PVNET_NR_STATS	ARRAY_SIZE(pvnet_stat_names)
+#define PVNET_NR_RX	(PVNET_NR_STATS + ARRAY_SIZE(pvnet_rx_xdp_names))
+#define PVNET_NR_TX	(PVNET_NR_STATS + ARRAY_SIZE(pvnet_tx_xdp_names))
 
 static void pvnet_get_drvinfo(struct net_device *ndev,
 			      struct ethtool_drvinfo *info)
@@ -1044,7 +1542,7 @@ static int pvnet_get_sset_count(struct net_device *ndev, int sset)
 
 	if (sset != ETH_SS_STATS)
 		return -EOPNOTSUPP;
-	return 2 * net->max_pairs * PVNET_NR_STATS;
+	return net->max_pairs * (PVNET_NR_RX + PVNET_NR_TX);
 }
 
 static void pvnet_get_strings(struct net_device *ndev, u32 sset, u8 *data)
@@ -1054,17 +1552,26 @@ static void pvnet_get_strings(struct net_device *ndev, u32 sset, u8 *data)
 
 	if (sset != ETH_SS_STATS)
 		return;
-	for (i = 0; i < net->max_pairs; i++)
+	for (i = 0; i < net->max_pairs; i++) {
 		for (j = 0; j < PVNET_NR_STATS; j++)
 			ethtool_sprintf(&data, "rx%u_%s", i,
 					pvnet_stat_names[j]);
-	for (i = 0; i < net->max_pairs; i++)
+		for (j = 0; j < ARRAY_SIZE(pvnet_rx_xdp_names); j++)
+			ethtool_sprintf(&data, "rx%u_%s", i,
+					pvnet_rx_xdp_names[j]);
+	}
+	for (i = 0; i < net->max_pairs; i++) {
 		for (j = 0; j < PVNET_NR_STATS; j++)
 			ethtool_sprintf(&data, "tx%u_%s", i,
 					pvnet_stat_names[j]);
+		for (j = 0; j < ARRAY_SIZE(pvnet_tx_xdp_names); j++)
+			ethtool_sprintf(&data, "tx%u_%s", i,
+					pvnet_tx_xdp_names[j]);
+	}
 }
 
-static void pvnet_fetch_stats(struct pvnet_qstats *s, u64 *out)
+/* @rx: the rx queue's XDP counters follow, else the tx queue's */
+static void pvnet_fetch_stats(struct pvnet_qstats *s, u64 *out, bool rx)
 {
 	unsigned int start;
 
@@ -1079,6 +1586,14 @@ static void pvnet_fetch_stats(struct pvnet_qstats *s, u64 *out)
 		out[6] = s->polls;
 		out[7] = s->ring_full;
 		out[8] = s->linearized;
+		if (rx) {
+			out[9] = s->xdp_pass;
+			out[10] = s->xdp_drop;
+			out[11] = s->xdp_tx;
+			out[12] = s->xdp_redirect;
+		} else {
+			out[9] = s->xdp_xmit;
+		}
 	} while (u64_stats_fetch_retry(&s->sync, start));
 }
 
@@ -1088,10 +1603,10 @@ static void pvnet_get_ethtool_stats(struct net_device *ndev,
 	struct pvnet *net = netdev_priv(ndev);
 	unsigned int i;
 
-	for (i = 0; i < net->max_pairs; i++, data += PVNET_NR_STATS)
-		pvnet_fetch_stats(&net->rq[i].stats, data);
-	for (i = 0; i < net->max_pairs; i++, data += PVNET_NR_STATS)
-		pvnet_fetch_stats(&net->sq[i].stats, data);
+	for (i = 0; i < net->max_pairs; i++, data += PVNET_NR_RX)
+		pvnet_fetch_stats(&net->rq[i].stats, data, true);
+	for (i = 0; i < net->max_pairs; i++, data += PVNET_NR_TX)
+		pvnet_fetch_stats(&net->sq[i].stats, data, false);
 }
 
 static void pvnet_get_ringparam(struct net_device *ndev,
@@ -1175,10 +1690,12 @@ static void pvnet_schedule_all(struct pvnet *net)
 {
 	unsigned int i;
 
+	local_bh_disable();
 	for (i = 0; i < net->max_pairs; i++) {
 		napi_schedule(&net->rq[i].napi);
 		napi_schedule(&net->sq[i].napi);
 	}
+	local_bh_enable();
 }
 
 static void pvnet_fe_unquiesce(struct pvkit_fe_dev *fd)
@@ -1391,6 +1908,8 @@ static void pvnet_free_queues(struct pvnet *net)
 		struct pvnet_rq *rq = &net->rq[i];
 		struct pvnet_sq *sq = &net->sq[i];
 
+		if (rq->xdp_rxq_reg)
+			xdp_rxq_info_unreg(&rq->xdp_rxq);
 		netif_napi_del(&rq->napi);
 		netif_napi_del(&sq->napi);
 		if (rq->skb)
@@ -1406,6 +1925,8 @@ static void pvnet_free_queues(struct pvnet *net)
 
 			pvnet_tx_unmap(net, t);
 			dev_kfree_skb_any(t->skb);
+			if (t->xdpf)
+				xdp_return_frame(t->xdpf);
 			if (t->indirect) {
 				dma_unmap_single(net->dma_dev, t->indirect_dma,
 						 PVNET_TX_MAX_SEGS *
@@ -1479,6 +2000,15 @@ static int pvnet_init_pair(struct pvnet *net, unsigned int i)
 	}
 	rq->nr_free = net->depth;
 	sq->nr_free = net->depth;
+	/* pages of our own: freed with put_page() wherever they end up */
+	err = xdp_rxq_info_reg(&rq->xdp_rxq, net->ndev, i, rq->napi.napi_id);
+	if (err)
+		return err;
+	rq->xdp_rxq_reg = true;
+	err = xdp_rxq_info_reg_mem_model(&rq->xdp_rxq, MEM_TYPE_PAGE_SHARED,
+					 NULL);
+	if (err)
+		return err;
 
 	err = pvkit_fe_queue_init(&rq->fq, net->pdev, pvnet_rxq(i), net->depth,
 				  sizeof(struct pvkit_net_rx_req),
@@ -1624,6 +2154,7 @@ static int pvnet_probe(struct pvkit_device *pdev)
 	mutex_init(&net->ctrl_lock);
 	INIT_WORK(&net->rx_mode_work, pvnet_rx_mode_work);
 	INIT_WORK(&net->config_work, pvnet_config_work);
+	INIT_DELAYED_WORK(&net->refill_work, pvnet_refill_work);
 
 	err = pvnet_read_config(net);
 	if (err)
@@ -1705,6 +2236,7 @@ static void pvnet_remove(struct pvkit_device *pdev)
 	unregister_netdev(net->ndev);
 	cancel_work_sync(&net->rx_mode_work);
 	cancel_work_sync(&net->config_work);
+	cancel_delayed_work_sync(&net->refill_work);
 	pvkit_fe_dev_remove_end(&net->fd);
 	dev_set_drvdata(&pdev->dev, NULL);
 	pvnet_free_irqs(net);

@@ -12,6 +12,7 @@ reload_SRCS := selftests/guest/reload.c
 # Other components' guest tests keep their own fragment here.
 -include selftests/guest/blk.mk
 -include selftests/guest/net.mk
+-include selftests/guest/xdp.mk
 
 # pvkit-bench: a static guest tool, installed as /usr/bin/pvkit-bench.
 PVKIT_BENCH_BIN := $(BUILD)/guest/extra/usr/bin/pvkit-bench

@@ -35,6 +35,7 @@ TOP=$(cd "$(dirname "$0")/../.." && pwd)
 . "$TOP/selftests/vm/lib.sh"
 MB=${PVKIT_NET_MB:-256}
 CYCLES=${PVKIT_NET_CYCLES:-30}
+XDP_N=1000			# UDP frames per XDP program
 WARM=$((CYCLES >= 10 ? 5 : 1))	# caches settle over the first cycles
 TMO=${PVKIT_NET_BOOT_TMO:-600}
 HOST_IP=10.213.0.1
@@ -144,6 +145,30 @@ out=$(pvkit-netxfer send '$HOST_IP' 5001 '$seed'-restart 67108864 2>/tmp/x.err)
 echo "PVKIT-NET-SEND-restart: $? $out"
 sed "s/^/PVKIT-NET-XFER: /" /tmp/x.err
 echo "PVKIT-NET-DEV-AFTER: $(ls /sys/class/net | grep -c "^$dev$")"
+# native XDP: each program counts what the host sent; tx and redirect
+# send it back (the host counts), drop keeps it
+for p in drop tx redirect; do
+	pvkit-xdp run $dev $p --expect '$XDP_N' --timeout 60 \
+		--ready "PVKIT-NET-UDP $p '$XDP_N'" > /tmp/xdp.out
+	echo "PVKIT-NET-XDP-$p: $? $(sed -n "s/^PVKIT-XDP: //p" /tmp/xdp.out)"
+done
+# attached and detached 16 times under TCP traffic both ways
+pvkit-xdp flap $dev pass 16 250 > /tmp/flap.out 2>&1 &
+xfer xdpflap 67108864
+wait
+echo "PVKIT-NET-XDP-FLAP: $(sed -n "s/^PVKIT-XDP: //p" /tmp/flap.out)"
+sed "s/^/PVKIT-NET-XFER: /" /tmp/flap.out
+# a frame must fit one rx buffer: no XDP above its MTU, no MTU above it
+ip link set $dev mtu 9000
+pvkit-xdp run $dev pass --timeout 1 > /dev/null 2>&1
+echo "PVKIT-NET-XDP-MTU9000: $?"
+ip link set $dev mtu 1500
+pvkit-xdp run $dev pass --timeout 3 > /dev/null 2>&1 &
+sleep 1
+ip link set $dev mtu 9000 2> /dev/null
+echo "PVKIT-NET-XDP-SETMTU: $? $(cat /sys/class/net/$dev/mtu)"
+wait
+ip link set $dev mtu 1500
 ethtool -S $dev | sed "s/^ */PVKIT-NET-STAT: /"
 ip link set $dev down
 rmmod pvkit_net
@@ -257,7 +282,7 @@ M32=33554432
 M64=67108864
 M128=134217728
 
-echo "1..17"
+echo "1..22"
 tap_check boot_ok "$boot_rc" "boot-guest exit $boot_rc"
 tap_check netdev_bound "$([ "$(tap_val PVKIT-NET-DRIVER)" = pvkit_net ]; echo $?)" \
 	"device '$(tap_val PVKIT-NET-DEV)', driver '$(tap_val PVKIT-NET-DRIVER)'"
@@ -291,6 +316,49 @@ g2h_ok restart $M64 && [ -n "$(peer kill restart)" ] &&
 	[ "$(tap_val PVKIT-NET-DEV-AFTER)" = 1 ]
 tap_check backend_sigkill_mid_transfer_sha256 $? \
 	"$(xfer_diag restart); killed pid '$(peer kill restart)', netdev there after: '$(tap_val PVKIT-NET-DEV-AFTER)'"
+# peer_udp NAME: "sent back" as the host counted them
+peer_udp()
+{
+	python3 -c '
+import json, sys
+try:
+    v = json.load(open(sys.argv[1])).get("udp", {}).get(sys.argv[2])
+except (OSError, ValueError):
+    v = None
+print(" ".join(str(x) for x in v) if v else "")
+' "$tmp/peer.json" "$1"
+}
+# xdp_ok PROG BACK STAT: the program counted XDP_N test frames, the host
+# got BACK of its XDP_N back and the ethtool counters STAT sum to XDP_N
+xdp_ok()
+{
+	local rc m sent back
+
+	read -r rc _ m _ <<< "$(tap_val "PVKIT-NET-XDP-$1")"
+	read -r sent back <<< "$(peer_udp "$1")"
+	[ "${rc:-1}" = 0 ] && [ "$m" = "matched=$XDP_N" ] &&
+		[ "$sent" = "$XDP_N" ] && [ "$back" = "$2" ] &&
+		[ "$(stat_sum "$3")" = "$XDP_N" ]
+}
+xdp_diag()
+{
+	echo "guest '$(tap_val "PVKIT-NET-XDP-$1")', host sent/back '$(peer_udp "$1")', $2 $(stat_sum "$2")"
+}
+xdp_ok drop 0 '^rx[0-9]+_xdp_drop$'
+tap_check xdp_drop_counts_what_host_sent $? "$(xdp_diag drop '^rx[0-9]+_xdp_drop$')"
+xdp_ok tx "$XDP_N" '^rx[0-9]+_xdp_tx$'
+tap_check xdp_tx_reflects_what_host_sent $? "$(xdp_diag tx '^rx[0-9]+_xdp_tx$')"
+xdp_ok redirect "$XDP_N" '^rx[0-9]+_xdp_redirect$' &&
+	[ "$(stat_sum '^tx[0-9]+_xdp_xmit$')" -ge $((2 * XDP_N)) ]
+tap_check xdp_redirect_into_itself_reflects $? \
+	"$(xdp_diag redirect '^rx[0-9]+_xdp_redirect$'); xdp_xmit $(stat_sum '^tx[0-9]+_xdp_xmit$')"
+fframes=$(tap_val PVKIT-NET-XDP-FLAP | sed -n 's/.*frames=\([0-9]*\).*/\1/p')
+g2h_ok xdpflap $M64 && h2g_ok xdpflap $M64 && [ "${fframes:-0}" -gt 0 ]
+tap_check xdp_attach_detach_16x_under_traffic_sha256 $? \
+	"$(xfer_diag xdpflap); flap '$(tap_val PVKIT-NET-XDP-FLAP)'"
+read -r setmtu_rc setmtu_now <<< "$(tap_val PVKIT-NET-XDP-SETMTU)"
+tap_check xdp_mtu_limit "$([ "$(tap_val PVKIT-NET-XDP-MTU9000)" = 1 ] && [ "$setmtu_rc" != 0 ] && [ "$setmtu_now" = 1500 ]; echo $?)" \
+	"attach at MTU 9000 exit '$(tap_val PVKIT-NET-XDP-MTU9000)', MTU 9000 while attached '$(tap_val PVKIT-NET-XDP-SETMTU)'"
 tap_check rmmod_clean "$([ "$(tap_val PVKIT-NET-RMMOD)" = 0 ]; echo $?)" \
 	"rmmod exit '$(tap_val PVKIT-NET-RMMOD)'"
 # memdelta KEY: growth of /proc/meminfo KEY (kB) from cycle 1 to the end

@@ -8,11 +8,14 @@ Follows the guest's console log and acts on its markers:
                              BYTES of "pvkit-net-SEED-NAME\\n" repeated
   PVKIT-NET-KILL NAME        after 1 s, SIGKILL the VM's pvkit-netback
                              (pvkit stat), once per NAME
+  PVKIT-NET-UDP NAME N       send N datagrams to the guest's UDP port 9
+                             (an XDP program's test frames) and count the
+                             ones that come back reflected
   PVKIT-EXIT                 write the results and stop
 and accepts every connection on port 5001 (guest -> host transfers; the
 stream's first line names it), hashing what arrives.  Results: one JSON
 object {"ping": rc, "g2h": {NAME: [sha, bytes]}, "h2g": {NAME: [sha,
-bytes]}, "kills": {NAME: pid}} in OUT.  Every wait is bounded.
+bytes]}, "kills": {NAME: pid}, "udp": {NAME: [sent, back]}} in OUT.  Every wait is bounded.
 
 usage: net_peer.py LOG OUT SEED GUEST_IP VM_NAME PVKIT
 """
@@ -28,7 +31,7 @@ import threading
 import time
 
 LOG, OUT, SEED, GUEST, VM, PVKIT = sys.argv[1:7]
-res = {"ping": None, "g2h": {}, "h2g": {}, "kills": {}}
+res = {"ping": None, "g2h": {}, "h2g": {}, "kills": {}, "udp": {}}
 lock = threading.Lock()
 
 
@@ -108,6 +111,45 @@ def send_h2g(name, n):
         res["h2g"][name] = [h.hexdigest(), off]
 
 
+def send_udp(name, n):
+    """N paced datagrams to GUEST:9; count distinct valid reflections.
+
+    Paced (2 ms apart) so that a count short of N means the guest's XDP
+    lost or miscounted frames, not that a queue overflowed.
+    """
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", 0))
+    s.setblocking(False)
+    want = {("pvkit-xdp-%s-%d" % (name, i)).encode() for i in range(n)}
+    back = set()
+
+    def drain():
+        while True:
+            try:
+                b, addr = s.recvfrom(256)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            if addr == (GUEST, 9) and b in want:
+                back.add(b)
+
+    for i in range(n):
+        try:
+            s.sendto(("pvkit-xdp-%s-%d" % (name, i)).encode(), (GUEST, 9))
+        except OSError:
+            pass
+        time.sleep(0.002)
+        drain()
+    end = time.monotonic() + 3
+    while time.monotonic() < end and len(back) < n:
+        time.sleep(0.05)
+        drain()
+    s.close()
+    with lock:
+        res["udp"][name] = [n, len(back)]
+
+
 def kill_backend(name):
     time.sleep(1.0)
     try:
@@ -149,6 +191,10 @@ def main():
             elif w[0] == "PVKIT-NET-KILL" and len(w) == 2 and \
                     w[1] not in res["kills"]:
                 threading.Thread(target=kill_backend, args=(w[1],),
+                                 daemon=True).start()
+            elif w[0] == "PVKIT-NET-UDP" and len(w) == 3 and \
+                    w[1] not in res["udp"]:
+                threading.Thread(target=send_udp, args=(w[1], int(w[2])),
                                  daemon=True).start()
             elif w[0].startswith("PVKIT-EXIT"):
                 done = True
