@@ -1786,16 +1786,13 @@ static const struct pvkit_fe_dev_ops pvnet_fe_ops = {
 	.gone		= pvnet_fe_gone,
 };
 
-static void pvnet_state_changed(struct pvkit_device *pdev, u32 old_state)
+/* Carrier follows the config's link status while connected. */
+static void pvnet_link_update(struct pvnet *net)
 {
-	struct pvnet *net = dev_get_drvdata(&pdev->dev);
+	struct pvkit_device *pdev = net->pdev;
 	struct pvkit_net_config cfg = {};
 	bool up;
 
-	if (!net)
-		return;
-	pvkit_fe_dev_state_changed(&net->fd, old_state);
-	/* link state is config: a change comes as a table change */
 	memcpy(&cfg, pdev->config, min_t(size_t, pdev->config_size,
 					 sizeof(cfg)));
 	up = !pvnet_has(net, PVKIT_NET_F_STATUS) ||
@@ -1812,6 +1809,37 @@ static void pvnet_state_changed(struct pvkit_device *pdev, u32 old_state)
 		else
 			netif_carrier_off(net->ndev);
 	}
+}
+
+static void pvnet_state_changed(struct pvkit_device *pdev, u32 old_state)
+{
+	struct pvnet *net = dev_get_drvdata(&pdev->dev);
+
+	if (!net)
+		return;
+	pvkit_fe_dev_state_changed(&net->fd, old_state);
+	pvnet_link_update(net);
+}
+
+/*
+ * The host changed the config in place (ABI.md 6.2).  Only the link
+ * status may change; anything else (a new MTU suggestion, another MAC) is
+ * what a host must not do under a bound device: noted, and ignored, as
+ * the netdev keeps what it was set up with.
+ */
+static void pvnet_config_changed(struct pvkit_device *pdev, const u8 *old)
+{
+	struct pvnet *net = dev_get_drvdata(&pdev->dev);
+	const size_t st = offsetof(struct pvkit_net_config, status);
+	const size_t end = offsetofend(struct pvkit_net_config, status);
+
+	if (!net)
+		return;
+	if (memcmp(old, pdev->config, st) ||
+	    memcmp(old + end, pdev->config + end, PVKIT_DEV_CONFIG_SIZE - end))
+		netdev_warn_once(net->ndev,
+				 "host changed more than the link status in the config: ignored\n");
+	pvnet_link_update(net);
 }
 
 /* --------------------------------------------------------------- probe */
@@ -2251,6 +2279,7 @@ static struct pvkit_driver pvnet_driver = {
 	.probe		= pvnet_probe,
 	.remove		= pvnet_remove,
 	.state_changed	= pvnet_state_changed,
+	.config_changed	= pvnet_config_changed,
 };
 
 module_pvkit_driver(pvnet_driver);

@@ -260,6 +260,39 @@ static void be_on_error(struct hv *hv, struct be *be,
 	dev_fault(hv, be->dev, e->flags & PVKIT_BE_ERR_GUEST, msg);
 }
 
+/*
+ * CONFIG: the back-end's device changed at run time (a link went down).
+ * Published as a table change; what the kind does not let change, or a
+ * CONFIG before READY, ends the conversation like any other violation.
+ */
+static void be_on_config(struct hv *hv, struct be *be,
+			 const struct pvkit_be_config *c)
+{
+	const struct hv_kind *k = be->opt.kind;
+	struct dev *d = be->dev;
+	const char *why = "CONFIG for a device whose config is fixed";
+
+	if (be->state != BE_READY) {
+		be_kill(hv, be, "CONFIG before READY");
+		return;
+	}
+	if (c->config_size != d->config_size) {
+		be_kill(hv, be, "CONFIG of another size than READY's");
+		return;
+	}
+	if (!k->config_ok ||
+	    !k->config_ok(d->config, c->config, d->config_size, &why)) {
+		be_kill(hv, be, why);
+		return;
+	}
+	if (!memcmp(d->config, c->config, d->config_size))
+		return;
+	memcpy(d->config, c->config, d->config_size);
+	log_info("%s%u: config changed by the back-end",
+		 dev_type_name(d->type), d->instance);
+	dev_publish(hv);
+}
+
 static void be_event(struct hv *hv, struct ev_src *src, uint32_t events)
 {
 	struct be *be = src->arg;
@@ -312,6 +345,9 @@ static void be_event(struct hv *hv, struct ev_src *src, uint32_t events)
 		break;
 	case PVKIT_BE_ERROR:
 		be_on_error(hv, be, &m.error);
+		break;
+	case PVKIT_BE_CONFIG:
+		be_on_config(hv, be, &m.config);
 		break;
 	}
 }

@@ -264,6 +264,27 @@ static bool net_ack_ok(uint64_t acked)
 	       (acked & PVKIT_NET_F_GUEST_CSUM);
 }
 
+/* Only the link status changes at run time (a TAP going down). */
+static bool net_config_ok(const uint8_t *old, const uint8_t *new, size_t size,
+			  const char **why)
+{
+	const size_t st = offsetof(struct pvkit_net_config, status);
+	struct pvkit_net_config c;
+
+	if (size < st + sizeof(c.status) || memcmp(old, new, st) ||
+	    memcmp(old + st + sizeof(c.status), new + st + sizeof(c.status),
+		   size - st - sizeof(c.status))) {
+		*why = "CONFIG changes more than the link status";
+		return false;
+	}
+	memcpy(&c.status, new + st, sizeof(c.status));
+	if (le16toh(c.status) & ~PVKIT_NET_S_LINK_UP) {
+		*why = "CONFIG with unknown status bits";
+		return false;
+	}
+	return true;
+}
+
 static const struct hv_kind kind_net = {
 	.type = PVKIT_DEV_NET,
 	.name = "net",
@@ -280,6 +301,7 @@ static const struct hv_kind kind_net = {
 	.nr_queues = net_nr_queues,
 	.geom = net_geom,
 	.ack_ok = net_ack_ok,
+	.config_ok = net_config_ok,
 };
 
 /* ------------------------------------------------------------ table --- */

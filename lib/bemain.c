@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <pvkit-host/bemain.h>
@@ -467,24 +468,58 @@ static int pvbe_handle_msg(struct pvbe *be)
 	return ret;
 }
 
+int pvbe_send_config(struct pvbe *be, const void *config, uint16_t size)
+{
+	struct pvkit_be_config c;
+
+	if (be->state == PVBE_INIT || size > sizeof(c.config))
+		return -EINVAL;
+	memset(&c, 0, sizeof(c));
+	c.config_size = size;
+	memcpy(c.config, config, size);
+	return pvbe_send_msg(be, &c, PVKIT_BE_CONFIG);
+}
+
+static uint64_t pvbe_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static int pvbe_serve(struct pvbe *be)
 {
+	const struct pvbe_ops *ops = be->ops;
 	struct signalfd_siginfo si;
 	struct pollfd pfd[3];
+	uint64_t next_tick = 0, now;
+	int timeout, ret;
 	eventfd_t v;
-	int ret;
 
 	for (;;) {
+		timeout = -1;
+		if (ops->tick && ops->tick_ms && be->state != PVBE_INIT) {
+			now = pvbe_now_ms();
+			if (now >= next_tick) {
+				ops->tick(be);
+				next_tick = now + ops->tick_ms;
+			}
+			timeout = (int)(next_tick - now);
+		}
 		pfd[0] = (struct pollfd){ .fd = be->sock, .events = POLLIN };
 		pfd[1] = (struct pollfd){ .fd = be->sigfd, .events = POLLIN };
 		pfd[2] = (struct pollfd){ .fd = be->event_fd,
 					  .events = POLLIN };
-		if (poll(pfd, 3, -1) < 0) {
+		ret = poll(pfd, 3, timeout);
+		if (ret < 0) {
 			if (errno == EINTR)
 				continue;
 			return pvbe_fail(be, -errno, "poll: %s",
 					 strerror(errno));
 		}
+		if (!ret)
+			continue;
 		if (pfd[1].revents & POLLIN) {
 			if (read(be->sigfd, &si, sizeof(si)) == sizeof(si))
 				log_info("%s: exiting", strsignal(si.ssi_signo));

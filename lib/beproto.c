@@ -31,6 +31,7 @@ static const struct pvbe_msg_info pvbe_to_hv[] = {
 		 false),
 	PVBE_MSG(PVKIT_BE_STATS, "STATS", struct pvkit_be_stats, false),
 	PVBE_MSG(PVKIT_BE_ERROR, "ERROR", struct pvkit_be_error, false),
+	PVBE_MSG(PVKIT_BE_CONFIG, "CONFIG", struct pvkit_be_config, false),
 };
 
 #define PVBE_ROWS(t)	(sizeof(t) / sizeof((t)[0]))

@@ -11,7 +11,7 @@
 #   bigmem   selftests/vm/blk-memsizes.sh for 4 GiB guests with 4 vCPUs
 #            (pc and q35: RAM across the PCI hole, buffers above 4 GiB),
 #            blk_memmap and the blk_fio suite at PVKIT_BLK_FIO_SCALE=4
-#   net      selftests/vm/net-basic.sh with SOAK_NET_CYCLES (100)
+#   net      selftests/vm/net-basic.sh with SOAK_NET_CYCLES (1000)
 #            insmod / ping / rmmod cycles of pvkit_net
 # Arguments pick parts (default: all).  Writes build/soak/summary.md and
 # exits 1 if any part failed.  About 25 minutes under TCG on 2 cores.
@@ -95,7 +95,7 @@ soak_net()
 {
 	local rc
 
-	PVKIT_NET_CYCLES=${SOAK_NET_CYCLES:-100} \
+	PVKIT_NET_CYCLES=${SOAK_NET_CYCLES:-1000} \
 		bash selftests/vm/net-basic.sh > "$OUT/net.out" 2>&1
 	rc=$?
 	cat "$OUT/net.out"

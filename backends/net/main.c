@@ -194,13 +194,43 @@ static void netb_close(struct pvbe *be)
 	}
 }
 
+/*
+ * Is the TAP administratively up?  An error counts as down.  Its carrier
+ * is ours (on while a queue is attached), and IFF_RUNNING lags behind it
+ * (linkwatch), so neither says more.
+ */
+static bool netb_link_up(struct netb_dev *dev)
+{
+	struct ifreq ifr;
+	int s, ret;
+
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return false;
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, dev->opts.tap, strlen(dev->opts.tap));
+	ret = ioctl(s, SIOCGIFFLAGS, &ifr);
+	close(s);
+	return !ret && (ifr.ifr_flags & IFF_UP);
+}
+
+static void netb_config(struct netb_dev *dev, struct pvkit_net_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	memcpy(cfg->mac, dev->mac, 6);
+	cfg->status = htole16(dev->link_up ? PVKIT_NET_S_LINK_UP : 0);
+	cfg->max_queue_pairs = htole16(dev->max_pairs);
+	cfg->mtu = htole16(dev->mtu);
+	cfg->max_mtu = htole16(dev->max_mtu);
+	cfg->poll_us = htole32(dev->opts.poll_us);
+}
+
 static void netb_fill_ready(struct pvbe *be, struct pvkit_be_ready *r)
 {
 	struct netb_dev *dev = netb_dev(be);
 	struct pvkit_net_config cfg;
 	uint64_t features;
 
-	memset(&cfg, 0, sizeof(cfg));
 	features = PVKIT_NET_F_CSUM | PVKIT_NET_F_GUEST_CSUM |
 		   PVKIT_NET_F_HOST_TSO4 | PVKIT_NET_F_HOST_TSO6 |
 		   PVKIT_NET_F_GUEST_TSO4 | PVKIT_NET_F_GUEST_TSO6 |
@@ -211,21 +241,37 @@ static void netb_fill_ready(struct pvbe *be, struct pvkit_be_ready *r)
 		features |= PVKIT_NET_F_HOST_USO | PVKIT_NET_F_GUEST_USO;
 	if (dev->opts.poll_us)
 		features |= PVKIT_NET_F_BACKEND_POLL;
-	memcpy(cfg.mac, dev->mac, 6);
-	/*
-	 * Always up: a change would need a config update pvkit-hv's
-	 * control protocol does not have yet; a frame sent while the TAP is
-	 * down is dropped as on a link without carrier.
-	 */
-	cfg.status = htole16(PVKIT_NET_S_LINK_UP);
-	cfg.max_queue_pairs = htole16(dev->max_pairs);
-	cfg.mtu = htole16(dev->mtu);
-	cfg.max_mtu = htole16(dev->max_mtu);
-	cfg.poll_us = htole32(dev->opts.poll_us);
+	dev->link_up = netb_link_up(dev);
+	netb_config(dev, &cfg);
 
 	r->features = features;
 	r->config_size = sizeof(cfg);
 	memcpy(r->config, &cfg, sizeof(cfg));
+}
+
+/*
+ * The link status follows the TAP's administrative state:
+ * a change goes to pvkit-hv as a CONFIG, which the guest sees as a
+ * config change of the bound device (ABI.md 6.2).  Frames sent while it
+ * is down are dropped as on a link without carrier.
+ */
+static void netb_tick(struct pvbe *be)
+{
+	struct netb_dev *dev = netb_dev(be);
+	struct pvkit_net_config cfg;
+	bool up = netb_link_up(dev);
+	int ret;
+
+	if (up == dev->link_up)
+		return;
+	dev->link_up = up;
+	netb_config(dev, &cfg);
+	ret = pvbe_send_config(be, &cfg, sizeof(cfg));
+	if (ret)
+		log_warn("%s: link %s not reported: %s", dev->opts.tap,
+			 up ? "up" : "down", strerror(-ret));
+	else
+		log_info("%s: link %s", dev->opts.tap, up ? "up" : "down");
 }
 
 /* ------------------------------------------------------ TAP control --- */
@@ -318,6 +364,8 @@ static const struct pvbe_ops netb_ops = {
 	.queue_start = netb_queue_start,
 	.queue_join = netb_queue_join,
 	.close = netb_close,
+	.tick = netb_tick,
+	.tick_ms = NETB_LINK_TICK_MS,
 };
 
 int main(int argc, char **argv)

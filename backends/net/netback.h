@@ -35,6 +35,8 @@
 #include <pvkit-host/gmem.h>
 
 #define NETB_MAX_POLL_US	1000000U	/* 1 s */
+/* how often the control thread looks at the TAP's link */
+#define NETB_LINK_TICK_MS	200U
 #define NETB_DEFAULT_MTU	1500U
 /* VLAN-tagged Ethernet header: what a frame may add to the MTU */
 #define NETB_ETH_VLAN_LEN	18U
@@ -162,6 +164,7 @@ struct netb_dev {
 	bool has_uso;			/* the kernel knows TUN_F_USO4/6 */
 	uint8_t mac[6];
 	uint16_t mtu, max_mtu;
+	bool link_up;			/* as last reported (control thread) */
 
 	/* the connection's control state (control thread writes) */
 	pthread_mutex_t lock;		/* TAP attach/detach vs. tx fallback */

@@ -397,16 +397,42 @@ static int pvkit_entry_parse(struct pvkit_core *core, unsigned int slot,
 	return 0;
 }
 
-/* Do the immutable parts of a bound device still match the entry? */
-static bool pvkit_same_device(const struct pvkit_device *pdev,
+static bool pvkit_config_differs(const struct pvkit_device *pdev,
+				 const struct pvkit_entry_view *v)
+{
+	return memcmp(pdev->config, v->config, sizeof(v->config));
+}
+
+/*
+ * Can the bound driver take a config change in place?  Asked under the
+ * device lock, as the driver may be unbinding.
+ */
+static bool pvkit_config_live(struct pvkit_device *pdev)
+{
+	struct pvkit_driver *drv;
+	bool live;
+
+	device_lock(&pdev->dev);
+	drv = pdev->dev.driver ? to_pvkit_driver(pdev->dev.driver) : NULL;
+	live = drv && drv->config_changed;
+	device_unlock(&pdev->dev);
+	return live;
+}
+
+/*
+ * Do the immutable parts of a bound device still match the entry?  The
+ * config is one of them unless its driver takes changes in place.
+ */
+static bool pvkit_same_device(struct pvkit_device *pdev,
 			      const struct pvkit_entry_view *v)
 {
-	return pdev->type == v->type && pdev->instance == v->instance &&
-	       pdev->features == v->features &&
-	       pdev->nr_queues == v->nr_queues &&
-	       pdev->config_size == v->config_size &&
-	       !memcmp(pdev->config, v->config, sizeof(v->config)) &&
-	       !memcmp(pdev->queues, v->queues, sizeof(v->queues));
+	if (pdev->type != v->type || pdev->instance != v->instance ||
+	    pdev->features != v->features ||
+	    pdev->nr_queues != v->nr_queues ||
+	    pdev->config_size != v->config_size ||
+	    memcmp(pdev->queues, v->queues, sizeof(v->queues)))
+		return false;
+	return !pvkit_config_differs(pdev, v) || pvkit_config_live(pdev);
 }
 
 /*
@@ -529,14 +555,29 @@ static bool pvkit_entry_freed(const struct pvkit_dev_entry *e)
 	       le32_to_cpu(e->state) == PVKIT_DEV_STATE_FREE;
 }
 
-/* The host changed the state or epoch of a bound device: tell its driver. */
+/*
+ * The host changed the config in place (the scan let only a driver with
+ * config_changed() keep its device through that), or the state or epoch
+ * of a bound device: tell its driver.
+ */
 static void pvkit_dev_update(struct pvkit_dev_priv *pd,
 			     const struct pvkit_entry_view *v)
 {
+	u8 old_config[PVKIT_DEV_CONFIG_SIZE];
 	struct pvkit_device *pdev = &pd->pub;
 	struct pvkit_driver *drv;
 	u32 old = pdev->state;
 
+	if (pvkit_config_differs(pdev, v)) {
+		device_lock(&pdev->dev);
+		memcpy(old_config, pdev->config, sizeof(old_config));
+		memcpy(pdev->config, v->config, sizeof(pdev->config));
+		drv = pdev->dev.driver ? to_pvkit_driver(pdev->dev.driver) :
+		      NULL;
+		if (drv && drv->config_changed)
+			drv->config_changed(pdev, old_config);
+		device_unlock(&pdev->dev);
+	}
 	if (old == v->state && pdev->epoch == v->epoch)
 		return;
 	WRITE_ONCE(pdev->state, v->state);

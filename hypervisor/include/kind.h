@@ -62,6 +62,13 @@ struct hv_kind {
 	 * that need each other, ABI.md 10).
 	 */
 	bool (*ack_ok)(uint64_t acked);
+	/*
+	 * Optional: may a back-end's CONFIG turn config @old into @new
+	 * (@size bytes each)?  Without it the config is fixed at READY.
+	 * Else *@why says what may not change.
+	 */
+	bool (*config_ok)(const uint8_t *old, const uint8_t *new, size_t size,
+			  const char **why);
 	/* In-process devices: create it (state FREE or OFFERED). */
 	int (*create)(struct hv *hv, const struct hv_dev_opt *o);
 };

@@ -172,7 +172,7 @@ TEST(prose_constants)
 	/* "PVKT" in the first four bytes, little-endian */
 	EXPECT_EQ('P' | 'V' << 8 | 'K' << 16 | 'T' << 24, PVKIT_MAGIC);
 	EXPECT_EQ(1, PVKIT_ABI_MAJOR);
-	EXPECT_EQ(2, PVKIT_ABI_MINOR);
+	EXPECT_EQ(3, PVKIT_ABI_MINOR);
 
 	/* 2.1: 8 KiB of mailboxes (64 x 128), 16 KiB of devices (32 x 512) */
 	EXPECT_EQ(8U * 1024,

@@ -3,6 +3,7 @@
  * Description: pvkit-hv command-line values: sizes (--mem), disk specs
  * (--disk) and VM names are parsed exactly or refused, never guessed.
  */
+#include <endian.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -154,6 +155,52 @@ TEST(net_specs)
 }
 
 /* Run-directory paths are chardev specs on QEMU's command line. */
+/*
+ * A back-end's CONFIG (ABI.md 6.2): the net kind lets only the link
+ * status change, and only to known bits; the disk kind nothing.
+ */
+TEST(live_config)
+{
+	const struct hv_kind *net = kind_by_option("net");
+	const struct hv_kind *disk = kind_by_option("disk");
+	struct pvkit_net_config a, b;
+	const uint8_t *pa = (const uint8_t *)&a, *pb = (const uint8_t *)&b;
+	const char *why;
+	size_t i;
+
+	ASSERT_NE(NULL, net);
+	ASSERT_NE(NULL, disk);
+	EXPECT_EQ(NULL, disk->config_ok);
+	ASSERT_NE(NULL, net->config_ok);
+	memset(&a, 0, sizeof(a));
+	memcpy(a.mac, "\x02\x11\x22\x33\x44\x55", 6);
+	a.status = htole16(PVKIT_NET_S_LINK_UP);
+	a.max_queue_pairs = htole16(2);
+	a.mtu = htole16(1500);
+	a.max_mtu = htole16(9000);
+
+	b = a;
+	b.status = 0;
+	EXPECT_TRUE(net->config_ok(pa, pb, sizeof(a), &why));
+	EXPECT_TRUE(net->config_ok(pb, pa, sizeof(a), &why));
+	b.status = htole16(2);
+	EXPECT_FALSE(net->config_ok(pa, pb, sizeof(a), &why));
+	/* any other byte changed is refused */
+	for (i = 0; i < sizeof(a); i++) {
+		if (i == offsetof(struct pvkit_net_config, status) ||
+		    i == offsetof(struct pvkit_net_config, status) + 1)
+			continue;
+		b = a;
+		((uint8_t *)&b)[i] ^= 0x40;
+		why = NULL;
+		EXPECT_FALSE(net->config_ok(pa, pb, sizeof(a), &why))
+			TH_LOG("byte %zu", i);
+		EXPECT_NE(NULL, why);
+	}
+	/* too short to hold the status */
+	EXPECT_FALSE(net->config_ok(pa, pb, 7, &why));
+}
+
 TEST(qemu_cmdline_escapes_commas)
 {
 	struct hv *hv = calloc(1, sizeof(*hv));

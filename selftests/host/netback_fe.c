@@ -141,6 +141,20 @@ int nfe_netns_tap(void)
 	return ret;
 }
 
+int nfe_set_link(bool up)
+{
+	struct ifreq ifr;
+	int ret;
+
+	memset(&ifr, 0, sizeof(ifr));
+	ret = nfe_ifreq(SIOCGIFFLAGS, &ifr);
+	if (up)
+		ifr.ifr_flags |= IFF_UP;
+	else
+		ifr.ifr_flags &= ~IFF_UP;
+	return ret ?: nfe_ifreq(SIOCSIFFLAGS, &ifr);
+}
+
 static int nfe_ifindex(void)
 {
 	struct ifreq ifr;

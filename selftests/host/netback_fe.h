@@ -50,6 +50,8 @@ struct nfe {
  * persistent; 0 or -errno.
  */
 int nfe_netns_tap(void);
+/* The TAP administratively up or down; 0 or -errno. */
+int nfe_set_link(bool up);
 /*
  * netns + TAP, the back-end with @pairs pairs and SETUP args "tap=..,"
  * @extra, connected with the offered features minus @drop.

@@ -91,6 +91,52 @@ TEST_F_TIMEOUT(net, config, 30)
 	EXPECT_EQ(0, self->n.fe.features & ~PVKIT_NET_F_KNOWN);
 }
 
+/*
+ * The link status follows the TAP: down and up again each come as one
+ * CONFIG with only the status changed (ABI.md 6.2), and frames flow
+ * again after.
+ */
+TEST_F_TIMEOUT(net, link_status, 30)
+{
+	struct pvkit_be_config c;
+	struct pvkit_net_config nc, want;
+	struct virtio_net_hdr vh;
+	unsigned int i;
+	int len;
+
+	if (!nfe_start_test(_metadata, &self->n, 1, "", 0))
+		return;
+	want = self->n.cfg;
+	for (i = 0; i < 4; i++) {
+		bool up = i & 1;
+
+		ASSERT_EQ(0, nfe_set_link(up));
+		ASSERT_EQ(0, fe_expect(&self->n.fe, PVKIT_BE_CONFIG, &c,
+				       sizeof(c), 3000));
+		ASSERT_EQ(sizeof(nc), c.config_size);
+		memcpy(&nc, c.config, sizeof(nc));
+		want.status = htole16(up ? PVKIT_NET_S_LINK_UP : 0);
+		EXPECT_EQ(0, memcmp(&want, &nc, sizeof(nc)))
+			TH_LOG("round %u: status %#x", i, le16toh(nc.status));
+	}
+	/* no CONFIG without a change */
+	EXPECT_EQ(-ETIMEDOUT, fe_recv_any(&self->n.fe, &c, sizeof(c), 600));
+	/* the link works after the flaps */
+	memset(self->a, 0, 64);
+	memset(self->a, 0xff, 6);
+	memcpy(self->a + 6, self->n.cfg.mac, 6);
+	self->a[12] = NFE_ETHERTYPE >> 8;
+	self->a[13] = NFE_ETHERTYPE & 0xff;
+	memcpy(self->a + 14, "link-back", 9);
+	ASSERT_EQ(PVKIT_NET_TX_S_OK, nfe_tx_frame(&self->n, 0, self->a, 64, 1, false, NULL));
+	/* the capture socket reports the flap's ENETDOWN once first */
+	len = cap_ours(&self->n, self->b, &vh);
+	if (len < 0)
+		len = cap_ours(&self->n, self->b, &vh);
+	ASSERT_EQ(64, len);
+	EXPECT_EQ(0, memcmp(self->a, self->b, 64));
+}
+
 TEST_F_TIMEOUT(net, tx_frames, 60)
 {
 	static const struct { uint32_t len; unsigned int segs; bool ind; } c[] = {

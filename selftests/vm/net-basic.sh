@@ -18,10 +18,12 @@
 #   two 128 MiB transfers pinned to CPU 0 and CPU 1 while ethtool -L goes
 #   2 -> 1 -> 2 pairs; both pairs' counters moved;
 #   link down and up, ping again;
+#   the host's TAP down and up: the guest's carrier follows (a config
+#   change in place, ABI.md 6.2), the netdev stays, ping again;
 #   pvkit-netback SIGKILLed during a 64 MiB transfer: it restarts, the
 #   connection survives, the sha256 matches, the netdev stayed;
 #   no BUG, WARNING or Oops, and pvkit_net unloads; then PVKIT_NET_CYCLES
-#   (default 30; make soak: 100) insmod / ping / rmmod cycles, with
+#   (default 100; make soak: 1000) insmod / ping / rmmod cycles, with
 #   unreclaimable slab, per-CPU and vmalloc memory flat after the fifth
 #   (a leaked netdev with its rings is tens of kB a cycle).
 # Prints kselftest TAP; exit 0 pass, 1 fail, 4 skip.
@@ -34,7 +36,7 @@ TOP=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=selftests/vm/lib.sh
 . "$TOP/selftests/vm/lib.sh"
 MB=${PVKIT_NET_MB:-256}
-CYCLES=${PVKIT_NET_CYCLES:-30}
+CYCLES=${PVKIT_NET_CYCLES:-100}
 XDP_N=1000			# UDP frames per XDP program
 WARM=$((CYCLES >= 10 ? 5 : 1))	# caches settle over the first cycles
 TMO=${PVKIT_NET_BOOT_TMO:-600}
@@ -140,6 +142,22 @@ i=0; while [ "$(cat /sys/class/net/$dev/carrier 2>/dev/null)" != 1 ]; do
 done
 ping -c 2 -W 2 '$HOST_IP' > /dev/null 2>&1
 echo "PVKIT-NET-PING-AFTER-UPDOWN: $?"
+# the host takes its end down and up: carrier follows, the netdev stays
+carrier() {
+	i=0; while [ "$(cat /sys/class/net/$dev/carrier 2>/dev/null)" != $1 ]; do
+		i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1
+	done
+	cat /sys/class/net/$dev/carrier 2>/dev/null
+}
+ifindex=$(cat /sys/class/net/$dev/ifindex)
+echo "PVKIT-NET-HOSTLINK down"
+echo "PVKIT-NET-HOSTDOWN-CARRIER: $(carrier 0)"
+echo "PVKIT-NET-HOSTLINK up"
+echo "PVKIT-NET-HOSTUP-CARRIER: $(carrier 1) $([ "$(cat /sys/class/net/$dev/ifindex)" = $ifindex ]; echo $?)"
+i=0; while ! ping -c 1 -W 1 '$HOST_IP' > /dev/null 2>&1; do
+	i=$((i + 1)); [ $i -gt 10 ] && break
+done
+echo "PVKIT-NET-PING-AFTER-HOSTLINK: $i"
 echo "PVKIT-NET-KILL restart"
 out=$(pvkit-netxfer send '$HOST_IP' 5001 '$seed'-restart 67108864 2>/tmp/x.err)
 echo "PVKIT-NET-SEND-restart: $? $out"
@@ -213,7 +231,8 @@ ip -n "$ns" tuntap add dev "$tapdev" mode tap multi_queue vnet_hdr &&
 
 name=netbasic-$$
 ip netns exec "$ns" python3 "$TOP/selftests/vm/net_peer.py" "$log" \
-	"$tmp/peer.json" "$seed" "$GUEST_IP" "$name" "$TOP/build/bin/pvkit" &
+	"$tmp/peer.json" "$seed" "$GUEST_IP" "$name" "$TOP/build/bin/pvkit" \
+	"$tapdev" &
 srv_pid=$!
 ip netns exec "$ns" env PVKIT_BOOT=hv "$TOP/scripts/boot-guest.sh" \
 	--timeout "$TMO" --log "$log" --cmd "$cmd" -- --name "$name" \
@@ -244,6 +263,8 @@ if k == "ping":
     print(r.get("ping"))
 elif k == "kill":
     print(r.get("kills", {}).get(sys.argv[3], ""))
+elif k == "link":
+    print(r.get("link", {}).get(sys.argv[3], ""))
 else:
     v = r.get(k, {}).get(sys.argv[3])
     print(" ".join(str(x) for x in v) if v else "")
@@ -282,7 +303,7 @@ M32=33554432
 M64=67108864
 M128=134217728
 
-echo "1..22"
+echo "1..23"
 tap_check boot_ok "$boot_rc" "boot-guest exit $boot_rc"
 tap_check netdev_bound "$([ "$(tap_val PVKIT-NET-DRIVER)" = pvkit_net ]; echo $?)" \
 	"device '$(tap_val PVKIT-NET-DEV)', driver '$(tap_val PVKIT-NET-DRIVER)'"
@@ -312,6 +333,9 @@ tap_check both_pairs_carried_traffic \
 	"$([ "$(stat_sum '^tx0_packets$')" -gt 0 ] && [ "$(stat_sum '^tx1_packets$')" -gt 0 ] && [ "$(stat_sum '^rx0_packets$')" -gt 0 ] && [ "$(stat_sum '^rx1_packets$')" -gt 0 ]; echo $?)" \
 	"tx0 $(stat_sum '^tx0_packets$') tx1 $(stat_sum '^tx1_packets$') rx0 $(stat_sum '^rx0_packets$') rx1 $(stat_sum '^rx1_packets$')"
 tap_check link_down_up_ping "$([ "$(tap_val PVKIT-NET-PING-AFTER-UPDOWN)" = 0 ]; echo $?)"
+tap_check host_link_down_up_carrier_follows \
+	"$([ "$(tap_val PVKIT-NET-HOSTDOWN-CARRIER)" = 0 ] && [ "$(tap_val PVKIT-NET-HOSTUP-CARRIER)" = "1 0" ] && [ "$(tap_val PVKIT-NET-PING-AFTER-HOSTLINK)" -le 10 ] && [ "$(peer link down)" = rc=0 ] && [ "$(peer link up)" = rc=0 ]; echo $?)" \
+	"carrier with the TAP down '$(tap_val PVKIT-NET-HOSTDOWN-CARRIER)', up again and ifindex changed '$(tap_val PVKIT-NET-HOSTUP-CARRIER)', pings to get through '$(tap_val PVKIT-NET-PING-AFTER-HOSTLINK)', host '$(peer link down)'"
 g2h_ok restart $M64 && [ -n "$(peer kill restart)" ] &&
 	[ "$(tap_val PVKIT-NET-DEV-AFTER)" = 1 ]
 tap_check backend_sigkill_mid_transfer_sha256 $? \

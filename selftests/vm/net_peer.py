@@ -11,13 +11,15 @@ Follows the guest's console log and acts on its markers:
   PVKIT-NET-UDP NAME N       send N datagrams to the guest's UDP port 9
                              (an XDP program's test frames) and count the
                              ones that come back reflected
+  PVKIT-NET-HOSTLINK STATE   ip link set TAP STATE (down or up), once
+                             per STATE
   PVKIT-EXIT                 write the results and stop
 and accepts every connection on port 5001 (guest -> host transfers; the
 stream's first line names it), hashing what arrives.  Results: one JSON
 object {"ping": rc, "g2h": {NAME: [sha, bytes]}, "h2g": {NAME: [sha,
 bytes]}, "kills": {NAME: pid}, "udp": {NAME: [sent, back]}} in OUT.  Every wait is bounded.
 
-usage: net_peer.py LOG OUT SEED GUEST_IP VM_NAME PVKIT
+usage: net_peer.py LOG OUT SEED GUEST_IP VM_NAME PVKIT [TAP]
 """
 
 import hashlib
@@ -31,7 +33,9 @@ import threading
 import time
 
 LOG, OUT, SEED, GUEST, VM, PVKIT = sys.argv[1:7]
-res = {"ping": None, "g2h": {}, "h2g": {}, "kills": {}, "udp": {}}
+TAP = sys.argv[7] if len(sys.argv) > 7 else None
+res = {"ping": None, "g2h": {}, "h2g": {}, "kills": {}, "udp": {},
+       "link": {}}
 lock = threading.Lock()
 
 
@@ -196,6 +200,11 @@ def main():
                     w[1] not in res["udp"]:
                 threading.Thread(target=send_udp, args=(w[1], int(w[2])),
                                  daemon=True).start()
+            elif w[0] == "PVKIT-NET-HOSTLINK" and len(w) == 2 and TAP \
+                    and w[1] in ("down", "up") and w[1] not in res["link"]:
+                r = subprocess.run(["ip", "link", "set", TAP, w[1]],
+                                   capture_output=True, timeout=10)
+                res["link"][w[1]] = "rc=%d" % r.returncode
             elif w[0].startswith("PVKIT-EXIT"):
                 done = True
         seen = len(lines)

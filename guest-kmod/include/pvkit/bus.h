@@ -60,6 +60,14 @@ struct pvkit_driver {
 	 * pdev->epoch hold the new values.
 	 */
 	void (*state_changed)(struct pvkit_device *pdev, u32 old_state);
+	/*
+	 * Optional (process context, device lock held): the host changed
+	 * the config of a bound device in place (ABI.md 6.2, a link going
+	 * down); pdev->config holds the new bytes, the old are passed in
+	 * @old.  Without it, a config change re-creates the device.  Runs
+	 * before state_changed() when both changed in one update.
+	 */
+	void (*config_changed)(struct pvkit_device *pdev, const u8 *old);
 };
 
 #define to_pvkit_driver(d)	container_of(d, struct pvkit_driver, driver)

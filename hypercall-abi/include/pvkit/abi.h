@@ -49,7 +49,7 @@
 
 #define PVKIT_MAGIC			0x544b5650	/* "PVKT" little-endian */
 #define PVKIT_ABI_MAJOR			1
-#define PVKIT_ABI_MINOR			2
+#define PVKIT_ABI_MINOR			3
 
 /* ------------------------------------------------------------ layout --- */
 

@@ -95,12 +95,13 @@
 #define PVKIT_NET_S_LINK_UP		(1U << 0)
 
 /*
- * Device config (pvkit_dev_entry.config), written by the host.  A change
- * (link state) is a device-table change: generation bump and vec_config.
+ * Device config (pvkit_dev_entry.config), written by the host.  Only
+ * status changes while the device exists (ABI.md 6.2, in place: a
+ * device-table change, generation bump and vec_config).
  */
 struct pvkit_net_config {
 	__u8 mac[6];		/* the guest's MAC; unicast, not all-zero */
-	__le16 status;		/* PVKIT_NET_S_*, with F_STATUS */
+	__le16 status;		/* PVKIT_NET_S_*, with F_STATUS; live */
 	__le16 max_queue_pairs;	/* 1..MAX_PAIRS; nr_queues = 2 x this + 1 */
 	__le16 mtu;		/* MTU the host suggests, with F_MTU */
 	__le16 max_mtu;		/* largest MTU both ways, with F_MTU */

@@ -17,6 +17,9 @@
  *   hv -> be  DISCONNECT (guest disconnect/reset or hot-remove)
  *   be -> hv  DISCONNECTED once no request is in flight
  *   hv -> be  STATS   (any time) -> be -> hv STATS reply
+ *   be -> hv  CONFIG  (any time after READY) the device's config changed
+ *                     (a link went down); only the fields the kind lets
+ *                     change at run time may differ
  *   hv -> be  SHUTDOWN: exit 0.   Socket EOF: the back-end exits too.
  */
 #ifndef PVKIT_HOST_BACKEND_H
@@ -40,6 +43,7 @@ enum pvkit_be_msg_type {
 	PVKIT_BE_STATS,
 	PVKIT_BE_SHUTDOWN,
 	PVKIT_BE_ERROR,
+	PVKIT_BE_CONFIG,
 };
 
 struct pvkit_be_hdr {
@@ -124,6 +128,19 @@ struct pvkit_be_error {
 	int32_t err;		/* -errno */
 	uint32_t flags;		/* PVKIT_BE_ERR_*; was reserved (0: fatal) */
 	char msg[256];
+};
+
+/*
+ * be -> hv, any time after READY: the whole type config as it is now.
+ * pvkit-hv publishes it as a table change (the guest sees a new
+ * generation and a config interrupt, ABI.md 5); a change to a field the
+ * kind does not let change (hv_kind.config_ok) ends the conversation.
+ */
+struct pvkit_be_config {
+	struct pvkit_be_hdr hdr;
+	uint16_t config_size;	/* must equal READY's */
+	uint16_t reserved[3];
+	uint8_t config[PVKIT_DEV_CONFIG_SIZE];
 };
 
 #endif /* PVKIT_HOST_BACKEND_H */

@@ -134,6 +134,13 @@ struct pvbe_ops {
 	void (*queue_join)(struct pvbe *be, struct pvbe_queue *q);
 	/* Optional: release what open() took (also after a failed open). */
 	void (*close)(struct pvbe *be);
+	/*
+	 * Optional: called from the control loop every tick_ms once READY
+	 * was sent, to look at the device (a TAP's link) and report changes
+	 * with pvbe_send_config().
+	 */
+	void (*tick)(struct pvbe *be);
+	unsigned int tick_ms;
 };
 
 /* One back-end process's device.  Embedded in the back-end's own. */
@@ -169,6 +176,12 @@ static inline struct pvbe_queue *pvbe_queue(struct pvbe *be, unsigned int i)
 	return (struct pvbe_queue *)(be->queues + i * be->ops->queue_size +
 				     be->ops->queue_offset);
 }
+
+/*
+ * Tell pvkit-hv the device config changed (from ops->tick, the control
+ * thread): @size must be what fill_ready() gave.  0 or -errno.
+ */
+int pvbe_send_config(struct pvbe *be, const void *config, uint16_t size);
 
 /*
  * Run the back-end process (argv must be "PROG --hv") until SHUTDOWN,

@@ -41,6 +41,7 @@ union pvbe_msg {
 	struct pvkit_be_connect connect;
 	struct pvkit_be_stats stats;
 	struct pvkit_be_error error;
+	struct pvkit_be_config config;
 	uint8_t raw[sizeof(struct pvkit_be_setup) + 64];
 };
 
