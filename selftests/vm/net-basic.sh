@@ -394,8 +394,12 @@ memdelta()
 	b=$(tap_val PVKIT-NET-MEM1 | tr ' ' '\n' | grep -A1 "^$1:" | tail -1)
 	echo $((${b:-0} - ${a:-0}))
 }
+# The bound: a leaked netdev with its rings is over 100 kB a cycle; the
+# guest stack's own churn is not zero (virtio_net reloaded the same way in
+# the same guest: +60..+156 kB SUnreclaim per 60 cycles, pvkit_net
+# +92..+100 kB; docs/net.md), so 8 kB a cycle plus 256 kB of slack.
 tap_check "reload_${CYCLES}_cycles_ping_no_leak" \
-	"$([ "$(tap_val PVKIT-NET-CYCLES)" = "$CYCLES" ] && [ "$(memdelta SUnreclaim)" -lt $((256 + 4 * CYCLES)) ] && [ "$(memdelta Percpu)" -lt $((64 + 2 * CYCLES)) ] && [ "$(memdelta VmallocUsed)" -lt $((256 + 4 * CYCLES)) ]; echo $?)" \
+	"$([ "$(tap_val PVKIT-NET-CYCLES)" = "$CYCLES" ] && [ "$(memdelta SUnreclaim)" -lt $((256 + 8 * CYCLES)) ] && [ "$(memdelta Percpu)" -lt $((64 + 2 * CYCLES)) ] && [ "$(memdelta VmallocUsed)" -lt $((256 + 4 * CYCLES)) ]; echo $?)" \
 	"cycles $(tap_val PVKIT-NET-CYCLES)/$CYCLES; from cycle $WARM: SUnreclaim +$(memdelta SUnreclaim) kB, Percpu +$(memdelta Percpu) kB, VmallocUsed +$(memdelta VmallocUsed) kB"
 echo "# reload: $(tap_val PVKIT-NET-CYCLES) cycles; from cycle $WARM: SUnreclaim +$(memdelta SUnreclaim) kB, Percpu +$(memdelta Percpu) kB, VmallocUsed +$(memdelta VmallocUsed) kB"
 tap_finish
