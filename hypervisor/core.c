@@ -383,6 +383,13 @@ void hv_core_exit(struct hv *hv)
 {
 	unsigned int i;
 
+	/* what in-process devices allocated (back-ends have their own exit) */
+	for (i = 0; i < PVKIT_MAX_DEVICES; i++) {
+		struct dev *d = &hv->devs[i];
+
+		if (d->used && d->priv && d->ops && d->ops->destroy)
+			d->ops->destroy(hv, d);
+	}
 	for (i = 0; i < PVKIT_MAX_KICKS; i++) {
 		if (hv->kick_fd[i] >= 0)
 			close(hv->kick_fd[i]);

@@ -15,6 +15,7 @@
 #include <pvkit-host/log.h>
 
 #include "include/be.h"
+#include "include/bln.h"
 #include "include/ctl.h"
 #include "include/dev.h"
 #include "include/hv.h"
@@ -260,6 +261,44 @@ static int ctl_dev_remove(struct hv *hv, const struct json *req,
 	return CTL_WAIT_REMOVE;
 }
 
+/*
+ * {"cmd":"balloon"[,"target":BYTES][,"stats":true]}: set the target
+ * (a multiple of 4 KiB, at most the guest's RAM) and/or ask the guest for
+ * fresh stats; the reply has the balloon as it is now.
+ */
+static void ctl_balloon(struct hv *hv, const struct json *req,
+			struct jbuf *out)
+{
+	struct dev *d = bln_find(hv);
+	double t = json_get_num(req, "target", -1);
+	const struct json *st = json_get(req, "stats");
+
+	if (!d) {
+		ctl_error(out, "this VM has no balloon (pvkit-hv --balloon on)");
+		return;
+	}
+	if (json_get(req, "target")) {
+		if (t < 0 || t > (double)(1ULL << 52) || t != (double)(uint64_t)t ||
+		    ((uint64_t)t & 4095)) {
+			ctl_error(out, "\"target\" must be a byte count, a multiple of 4096");
+			return;
+		}
+		if (bln_set_target(hv, d, (uint64_t)t >> 12)) {
+			ctl_error(out, "\"target\" is larger than the guest's RAM");
+			return;
+		}
+	}
+	if (st && st->type == JSON_BOOL && st->b)
+		bln_ask_stats(hv, d);
+	jb_obj_begin(out);
+	jb_bool(out, "ok", true);
+	jb_key(out, "balloon");
+	jb_obj_begin(out);
+	bln_json(hv, d, out);
+	jb_obj_end(out);
+	jb_obj_end(out);
+}
+
 /* Has what client @c waits for happened?  Then the reply is in @out. */
 static bool ctl_dev_done(struct hv *hv, struct ctl_client *c, uint64_t now_ms,
 			 struct jbuf *out)
@@ -332,6 +371,8 @@ int ctl_handle(struct hv *hv, const char *line, size_t len, struct jbuf *out,
 		ret = ctl_dev_add(hv, req, out, c);
 	} else if (!strcmp(cmd, "dev-remove")) {
 		ret = ctl_dev_remove(hv, req, out, c);
+	} else if (!strcmp(cmd, "balloon")) {
+		ctl_balloon(hv, req, out);
 	} else if (!strcmp(cmd, "stop")) {
 		double grace = json_get_num(req, "grace", -1);
 

@@ -13,11 +13,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <pvkit/balloon.h>
 #include <pvkit/blk.h>
 #include <pvkit/net.h>
 #include <pvkit/ring.h>
 
 #include "include/be.h"
+#include "include/bln.h"
 #include "include/dev.h"
 #include "include/hv.h"
 #include "include/kind.h"
@@ -304,12 +306,54 @@ static const struct hv_kind kind_net = {
 	.config_ok = net_config_ok,
 };
 
+/* ---------------------------------------------------------- balloon --- */
+
+static int balloon_parse(struct hv_dev_opt *o, const char *spec, char *err,
+			 size_t errlen)
+{
+	struct bln_opts bo;
+	int ret = bln_opts_parse(spec, &bo, err, errlen);
+
+	if (!ret)
+		snprintf(o->label, sizeof(o->label), "%s", spec);
+	return ret;
+}
+
+static unsigned int balloon_nr_queues(const struct hv_dev_opt *o,
+				      unsigned int cpus)
+{
+	(void)o;
+	(void)cpus;
+	return PVKIT_BALLOON_NR_QUEUES;
+}
+
+static struct hv_geom balloon_geom(const struct hv_dev_opt *o, unsigned int q)
+{
+	(void)o;
+	return bln_queue_geom(q);
+}
+
+static const struct hv_kind kind_balloon = {
+	.type = PVKIT_DEV_BALLOON,
+	.name = "balloon",
+	.option = "balloon",
+	.usage = "on|target=SIZE[,granule=4k|2m][,huge=off][,stats=off][,reporting=off][,deflate-on-oom=off]",
+	.help = "memory balloon served by pvkit-hv",
+	.max_instances = 1,
+	.features_known = PVKIT_BALLOON_F_KNOWN,
+	.parse = balloon_parse,
+	.nr_queues = balloon_nr_queues,
+	.geom = balloon_geom,
+	.create = bln_create,
+};
+
 /* ------------------------------------------------------------ table --- */
 
 const struct hv_kind *const hv_kinds[] = {
 	&kind_test,
 	&kind_blk,
 	&kind_net,
+	&kind_balloon,
 	NULL,
 };
 

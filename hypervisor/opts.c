@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* pvkit-hv command line parsing.  Every error names the bad argument. */
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -8,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <pvkit-host/size.h>
 
 #include "include/kind.h"
 #include "include/opts.h"
@@ -100,38 +101,7 @@ bool opts_name_valid(const char *name)
 
 int opts_parse_size(const char *s, uint64_t *out)
 {
-	unsigned long long v;
-	unsigned int shift = 0;
-	char *end;
-
-	if (!*s || *s == '-' || *s == '+')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -EINVAL;
-	if (*end == '\0') {
-		shift = 20;	/* plain number: MiB, like QEMU -m */
-	} else {
-		static const char units[] = "kmgt";
-		const char *p = strchr(units, tolower((unsigned char)*end));
-
-		if (p && *p) {
-			shift = 10 * (unsigned int)(p - units + 1);
-			end++;
-		}
-	}
-	if (*end == 'b' || *end == 'B') {
-		if (end[-1] >= '0' && end[-1] <= '9')
-			shift = 0;	/* "123B": bytes */
-		end++;
-	}
-	if (*end)
-		return -EINVAL;
-	if (v > (UINT64_MAX >> shift))
-		return -ERANGE;
-	*out = (uint64_t)v << shift;
-	return 0;
+	return size_parse(s, out);
 }
 
 int opts_uint(const char *s, unsigned int min, unsigned int max,

@@ -24,6 +24,7 @@ static const struct {
 	{ "stat", cmd_stat, "show a VM's counters and devices" },
 	{ "stop", cmd_stop, "stop a VM" },
 	{ "disk", cmd_dev, "hot-add or hot-remove a disk (disk add|remove)" },
+	{ "balloon", cmd_balloon, "show or set a VM's memory balloon" },
 };
 
 #define CLI_NR_VERBS (sizeof(cli_verbs) / sizeof(cli_verbs[0]))
@@ -34,7 +35,7 @@ static void cli_usage(FILE *f)
 
 	fprintf(f, "Usage: pvkit VERB [ARGS...]   (pvkit VERB --help for details)\n\n");
 	for (i = 0; i < CLI_NR_VERBS; i++)
-		fprintf(f, "  %-6s %s\n", cli_verbs[i].name, cli_verbs[i].help);
+		fprintf(f, "  %-7s %s\n", cli_verbs[i].name, cli_verbs[i].help);
 	fprintf(f, "\nRun directory: %s (set PVKIT_RUN_DIR to change)\n",
 		rundir_base());
 }

@@ -101,6 +101,25 @@ int64_t dev_hc_connect(struct hv *hv, uint64_t slot);
 int64_t dev_hc_disconnect(struct hv *hv, uint64_t slot, unsigned int mbox);
 int64_t dev_hc_reset(struct hv *hv, uint64_t slot, unsigned int mbox);
 
+/*
+ * hvqueue.c: rings served inside pvkit-hv.  A request handler answers the
+ * private copy @req of a request of queue @qi in @rsp (zeroed; both of
+ * the queue's slot sizes) and returns 0, or non-zero with a reason in
+ * @why when the device must be reset after this answer (the guest broke
+ * the protocol).
+ */
+typedef int (*hvq_req_fn)(struct hv *hv, struct dev *d, unsigned int qi,
+			  const void *req, void *rsp, char *why,
+			  size_t whylen);
+/* Serve every published request of queue @qi (CONNECTED only). */
+void hvq_serve(struct hv *hv, struct dev *d, unsigned int qi, hvq_req_fn fn);
+/* Attach our view of queue @qi's ring (at create and at each connect). */
+int hvq_attach(struct hv *hv, struct dev *d, unsigned int qi);
+/* hvq_attach() and watch the queue's kick eventfd with @fn (arg @d). */
+int hvq_watch(struct hv *hv, struct dev *d, unsigned int qi, ev_fn fn);
+/* In a kick handler: consume the kick; the queue index or -ENOENT. */
+int hvq_kicked(struct dev *d, struct ev_src *src);
+
 /* testdev.c: the built-in echo device */
 int tdev_create(struct hv *hv);
 /* Serve the test device's ring once (also called by tests). */

@@ -107,6 +107,7 @@ struct dev {
 	uint8_t config[PVKIT_DEV_CONFIG_SIZE];
 	struct dev_queue q[PVKIT_MAX_QUEUES];
 	const struct dev_ops *ops;
+	void *priv;		/* an in-process device's own state */
 	const struct hv_kind *kind;	/* NULL: created by a test */
 	uint32_t serial;	/* unique for the VM's life: names a hot-add */
 	struct be *be;		/* back-end, or NULL when served by the hv */

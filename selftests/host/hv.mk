@@ -27,6 +27,10 @@ hv_beerror_SRCS := selftests/host/hv_beerror.c $(HV_TEST_DEPS)
 hv_beerror_VARIANTS := plain asan
 $(BUILD)/tests/host/plain/hv_beerror: | $(BUILD)/bin/pvkit-blkback
 $(BUILD)/tests/host/asan/hv_beerror: | $(BUILD)/bin/asan/pvkit-blkback
+# the balloon served in pvkit-hv, against a fake guest
+HOST_TESTS += hv_balloon
+hv_balloon_SRCS := selftests/host/hv_balloon.c $(HV_TEST_DEPS)
+hv_balloon_VARIANTS := plain asan
 # the run directory against planted links and modes
 HOST_TESTS += rundir
 rundir_SRCS := selftests/host/rundir.c
