@@ -147,10 +147,9 @@ struct pvnet_sq {
 } ____cacheline_aligned_in_smp;
 
 struct pvnet_ctrlbuf {
-	struct pvkit_fe_req fr;
+	struct pvkit_fe_call call;
 	struct pvkit_net_ctrl_req slot;
-	struct completion done;
-	int status;			/* PVKIT_NET_CTRL_S_*, -EIO if failed */
+	struct pvkit_net_ctrl_rsp rsp;
 };
 
 struct pvnet {
@@ -163,7 +162,6 @@ struct pvnet {
 	u16 max_pairs;			/* set up here */
 	u16 cur_pairs;			/* in use */
 	u16 init_pairs;			/* pairs set up (for the unwinding) */
-	bool ctrl_lost;			/* a command never came back */
 	u16 max_mtu;
 	u32 depth;
 	bool link_up;
@@ -615,15 +613,8 @@ static bool pvnet_complete(struct pvkit_fe_queue *fq, struct pvkit_fe_req *r,
 {
 	struct pvnet *net = dev_get_drvdata(&fq->pdev->dev);
 
-	if (fq == &net->ctrl) {
-		struct pvnet_ctrlbuf *c = container_of(r, struct pvnet_ctrlbuf,
-						       fr);
-		const struct pvkit_net_ctrl_rsp *cr = rsp;
-
-		c->status = cr->status;
-		complete(&c->done);
-		return true;
-	}
+	if (fq == &net->ctrl)
+		return pvkit_fe_call_complete(&net->ctrl_buf.call, rsp);
 	if (fq->index & 1) {
 		struct pvnet_sq *sq = container_of(fq, struct pvnet_sq, fq);
 
@@ -1200,62 +1191,29 @@ static irqreturn_t pvnet_ctrl_irq(int irq, void *data)
 static int pvnet_ctrl(struct pvnet *net, u8 cmd, u64 arg0, u64 arg1)
 {
 	struct pvnet_ctrlbuf *c = &net->ctrl_buf;
-	unsigned long deadline;
-	bool kick;
 	int err;
 
 	mutex_lock(&net->ctrl_lock);
-	if (pvkit_fe_dev_dead(&net->fd) || net->ctrl_lost) {
-		err = -ENODEV;
-		goto out;
-	}
 	memset(&c->slot, 0, sizeof(c->slot));
 	c->slot.cmd = cmd;
 	c->slot.arg0 = cpu_to_le64(arg0);
 	c->slot.arg1 = cpu_to_le64(arg1);
-	c->status = -EIO;
-	reinit_completion(&c->done);
-	spin_lock_irq(&net->ctrl.lock);
-	err = pvkit_fe_submit(&net->ctrl, &c->fr, 0);
-	kick = !err && pvkit_fe_push(&net->ctrl);
-	spin_unlock_irq(&net->ctrl.lock);
-	if (err)
-		goto out;
-	if (kick)
-		pvkit_fe_kick(&net->ctrl);
-	deadline = jiffies + msecs_to_jiffies(PVNET_CTRL_RESTART_MS);
-	while (!wait_for_completion_timeout(&c->done,
-					    msecs_to_jiffies(PVNET_CTRL_TIMEOUT_MS))) {
-		/* a back-end being restarted answers once it is back */
-		if (READ_ONCE(net->pdev->state) != PVKIT_DEV_STATE_CONNECTED &&
-		    !pvkit_fe_dev_dead(&net->fd) && time_before(jiffies, deadline))
-			continue;
-		/* the device breaks: its reset fails the request */
-		pvkit_fe_dev_broken(&net->fd, "control command %u unanswered",
-				    cmd);
-		if (!wait_for_completion_timeout(&c->done,
-						 msecs_to_jiffies(PVNET_CTRL_TIMEOUT_MS))) {
-			/* still tracked: never reuse the buffer */
-			net->ctrl_lost = true;
+	err = pvkit_fe_call(&net->fd, &net->ctrl, &c->call, 0,
+			    PVNET_CTRL_TIMEOUT_MS, PVNET_CTRL_RESTART_MS);
+	if (!err) {
+		switch (c->rsp.status) {
+		case PVKIT_NET_CTRL_S_OK:
+			break;
+		case PVKIT_NET_CTRL_S_UNSUPP:
+			err = -EOPNOTSUPP;
+			break;
+		case PVKIT_NET_CTRL_S_INVAL:
+			err = -EINVAL;
+			break;
+		default:
 			err = -EIO;
-			goto out;
 		}
-		break;
 	}
-	switch (c->status) {
-	case PVKIT_NET_CTRL_S_OK:
-		err = 0;
-		break;
-	case PVKIT_NET_CTRL_S_UNSUPP:
-		err = -EOPNOTSUPP;
-		break;
-	case PVKIT_NET_CTRL_S_INVAL:
-		err = -EINVAL;
-		break;
-	default:
-		err = -EIO;
-	}
-out:
 	mutex_unlock(&net->ctrl_lock);
 	return err;
 }
@@ -1741,9 +1699,8 @@ static void pvnet_fe_fail(struct pvkit_fe_dev *fd, struct pvkit_fe_req *r,
 	struct pvnet *net = fd_to_pvnet(fd);
 	unsigned int i;
 
-	if (r == &net->ctrl_buf.fr) {
-		net->ctrl_buf.status = -EIO;
-		complete(&net->ctrl_buf.done);
+	if (r == &net->ctrl_buf.call.fr) {
+		pvkit_fe_call_fail(&net->ctrl_buf.call);
 		return;
 	}
 	for (i = 0; i < net->max_pairs; i++) {
@@ -2093,8 +2050,8 @@ static int pvnet_init_queues(struct pvnet *net)
 	if (err)
 		goto err_free;
 	net->fqs[n++] = &net->ctrl;
-	net->ctrl_buf.fr.slot = &net->ctrl_buf.slot;
-	init_completion(&net->ctrl_buf.done);
+	pvkit_fe_call_init(&net->ctrl_buf.call, &net->ctrl_buf.slot,
+			   &net->ctrl_buf.rsp, sizeof(net->ctrl_buf.rsp));
 	return 0;
 
 err_nomem:

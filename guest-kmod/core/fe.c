@@ -971,3 +971,78 @@ void pvkit_fe_dev_destroy(struct pvkit_fe_dev *fd)
 	fd->queues = NULL;
 }
 EXPORT_SYMBOL_NS_GPL(pvkit_fe_dev_destroy, PVKIT);
+
+/* ------------------------------------------------------ synchronous calls */
+
+void pvkit_fe_call_init(struct pvkit_fe_call *c, void *slot, void *rsp,
+			u32 rsp_size)
+{
+	memset(c, 0, sizeof(*c));
+	c->fr.slot = slot;
+	c->rsp = rsp;
+	c->rsp_size = rsp_size;
+	init_completion(&c->done);
+}
+EXPORT_SYMBOL_NS_GPL(pvkit_fe_call_init, PVKIT);
+
+bool pvkit_fe_call_complete(struct pvkit_fe_call *c, const void *rsp)
+{
+	memcpy(c->rsp, rsp, c->rsp_size);
+	c->err = 0;
+	complete(&c->done);
+	return true;
+}
+EXPORT_SYMBOL_NS_GPL(pvkit_fe_call_complete, PVKIT);
+
+void pvkit_fe_call_fail(struct pvkit_fe_call *c)
+{
+	c->err = -EIO;
+	complete(&c->done);
+}
+EXPORT_SYMBOL_NS_GPL(pvkit_fe_call_fail, PVKIT);
+
+int pvkit_fe_call(struct pvkit_fe_dev *fd, struct pvkit_fe_queue *fq,
+		  struct pvkit_fe_call *c, u16 tag, unsigned int timeout_ms,
+		  unsigned int restart_ms)
+{
+	unsigned long deadline, tmo = msecs_to_jiffies(timeout_ms);
+	bool kick;
+	int err;
+
+	if (pvkit_fe_dev_dead(fd) || c->lost)
+		return -ENODEV;
+	c->err = -EIO;
+	reinit_completion(&c->done);
+	spin_lock_irq(&fq->lock);
+	err = pvkit_fe_submit(fq, &c->fr, tag);
+	kick = !err && pvkit_fe_push(fq);
+	spin_unlock_irq(&fq->lock);
+	if (err)
+		return err;
+	if (kick)
+		pvkit_fe_kick(fq);
+	deadline = jiffies + msecs_to_jiffies(restart_ms);
+	while (!wait_for_completion_timeout(&c->done, tmo)) {
+		/*
+		 * A back-end being restarted answers once it is back.  Not
+		 * in probe or remove (no_events): the bus may be probing us
+		 * from the work that would tell us the state, so what we see
+		 * can be stale.
+		 */
+		if (READ_ONCE(fd->pdev->state) != PVKIT_DEV_STATE_CONNECTED &&
+		    !READ_ONCE(fd->no_events) && !pvkit_fe_dev_dead(fd) &&
+		    time_before(jiffies, deadline))
+			continue;
+		/* the device breaks: its reset fails the request */
+		pvkit_fe_dev_broken(fd, "%s call on queue %u unanswered",
+				    fd->noun, fq->index);
+		if (!wait_for_completion_timeout(&c->done, tmo)) {
+			/* still tracked: never reuse the slot */
+			c->lost = true;
+			return -EIO;
+		}
+		break;
+	}
+	return c->err;
+}
+EXPORT_SYMBOL_NS_GPL(pvkit_fe_call, PVKIT);

@@ -13,6 +13,7 @@ reload_SRCS := selftests/guest/reload.c
 -include selftests/guest/blk.mk
 -include selftests/guest/net.mk
 -include selftests/guest/xdp.mk
+-include selftests/guest/balloon.mk
 
 # pvkit-bench: a static guest tool, installed as /usr/bin/pvkit-bench.
 PVKIT_BENCH_BIN := $(BUILD)/guest/extra/usr/bin/pvkit-bench

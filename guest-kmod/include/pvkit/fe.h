@@ -23,6 +23,7 @@
 #define PVKIT_FE_H
 
 #include <linux/bits.h>
+#include <linux/completion.h>
 #include <linux/cpumask.h>
 #include <linux/interrupt.h>
 #include <linux/list.h>
@@ -336,5 +337,43 @@ static inline bool pvkit_fe_dev_dead(const struct pvkit_fe_dev *fd)
 {
 	return READ_ONCE(fd->state) == PVKIT_FE_DEAD;
 }
+
+/* ------------------------------------------------------------------------
+ * Synchronous calls: one request, wait for its answer (a control command,
+ * a balloon page list).  The driver builds the slot, points c->fr.slot at
+ * it and c->rsp at room for the response; its complete and fail ops hand
+ * requests that are calls to pvkit_fe_call_complete()/_fail().
+ */
+struct pvkit_fe_call {
+	struct pvkit_fe_req fr;
+	struct completion done;
+	void *rsp;			/* the answer is copied here */
+	u32 rsp_size;
+	int err;			/* 0: answered; -EIO: failed */
+	/* never answered: slot and buffers are the host's, never reuse */
+	bool lost;
+};
+
+/* Before the first call. */
+void pvkit_fe_call_init(struct pvkit_fe_call *c, void *slot, void *rsp,
+			u32 rsp_size);
+
+/*
+ * Send @c on @fq under @tag and wait for the answer.  While the host has
+ * the device in a reset or restart the wait goes on (up to @restart_ms);
+ * otherwise a call unanswered after @timeout_ms breaks the device, whose
+ * reset then fails it.  Returns 0 (the response is in c->rsp), -ENODEV
+ * (dead device, or an earlier call was lost), -ENOSPC (ring full), -EIO
+ * (failed by a reset, or lost now).  Process context; one call per @c at
+ * a time (the caller serializes).
+ */
+int pvkit_fe_call(struct pvkit_fe_dev *fd, struct pvkit_fe_queue *fq,
+		  struct pvkit_fe_call *c, u16 tag, unsigned int timeout_ms,
+		  unsigned int restart_ms);
+
+/* In the driver's complete op: @r is @c's; copy and wake.  True. */
+bool pvkit_fe_call_complete(struct pvkit_fe_call *c, const void *rsp);
+/* In the driver's fail op. */
+void pvkit_fe_call_fail(struct pvkit_fe_call *c);
 
 #endif /* PVKIT_FE_H */

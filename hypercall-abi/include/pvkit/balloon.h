@@ -114,8 +114,8 @@ _Static_assert(offsetof(struct pvkit_balloon_req, op) == 20, "op");
 
 struct pvkit_balloon_rsp {
 	__le64 id;		/* the request's id */
-	__le32 done;		/* OK: 4 KiB pages it covered; INVAL: the
-				 * index of the first bad entry */
+	/* OK: the 4 KiB pages it covered; INVAL: the first bad entry */
+	__le32 done;
 	__u8 status;		/* PVKIT_BALLOON_S_* */
 	__u8 reserved[3];	/* written as zero */
 };				/* 16 bytes, MUST NOT change */
