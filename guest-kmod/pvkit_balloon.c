@@ -530,6 +530,9 @@ static int pvbal_oom_notify(struct notifier_block *nb, unsigned long dummy,
 		b->oom_deflated += done;
 	}
 	mutex_unlock(&b->lock);
+	dev_info_ratelimited(&b->pdev->dev,
+			     "out of memory: %ld pages given back, no inflating for %u s\n",
+			     done, oom_hold_s);
 	return NOTIFY_OK;
 }
 
