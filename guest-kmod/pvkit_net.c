@@ -1730,6 +1730,12 @@ static void pvnet_fe_restart(struct pvkit_fe_dev *fd)
 {
 	struct pvnet *net = fd_to_pvnet(fd);
 
+	/*
+	 * Also the end of every kill: a device broken by a protocol
+	 * violation (or gone) passes nothing any more, so it has no carrier.
+	 */
+	if (pvkit_fe_dev_dead(fd))
+		netif_carrier_off(net->ndev);
 	if (netif_running(net->ndev))
 		netif_tx_wake_all_queues(net->ndev);
 }
