@@ -1464,13 +1464,14 @@ static void pvnet_get_stats64(struct net_device *ndev,
 	for (i = 0; i < net->max_pairs; i++) {
 		struct pvnet_qstats *r = &net->rq[i].stats;
 		struct pvnet_qstats *t = &net->sq[i].stats;
-		u64 rp, rb, rd, tp, tb, td, te;
+		u64 rp, rb, rd, re, tp, tb, td, te;
 
 		do {
 			start = u64_stats_fetch_begin(&r->sync);
 			rp = r->packets;
 			rb = r->bytes;
 			rd = r->drops;
+			re = r->errors;
 		} while (u64_stats_fetch_retry(&r->sync, start));
 		do {
 			start = u64_stats_fetch_begin(&t->sync);
@@ -1482,6 +1483,7 @@ static void pvnet_get_stats64(struct net_device *ndev,
 		tot->rx_packets += rp;
 		tot->rx_bytes += rb;
 		tot->rx_dropped += rd;
+		tot->rx_errors += re;
 		tot->tx_packets += tp;
 		tot->tx_bytes += tb;
 		tot->tx_dropped += td;
