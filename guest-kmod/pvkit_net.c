@@ -1226,8 +1226,13 @@ static int pvnet_ctrl(struct pvnet *net, u8 cmd, u64 arg0, u64 arg1)
 	deadline = jiffies + msecs_to_jiffies(PVNET_CTRL_RESTART_MS);
 	while (!wait_for_completion_timeout(&c->done,
 					    msecs_to_jiffies(PVNET_CTRL_TIMEOUT_MS))) {
-		/* a back-end being restarted answers once it is back */
+		/*
+		 * A back-end being restarted answers once it is back.  Not
+		 * in probe: the bus may be probing us from the work that
+		 * would tell us the state, so what we see can be stale.
+		 */
 		if (READ_ONCE(net->pdev->state) != PVKIT_DEV_STATE_CONNECTED &&
+		    !READ_ONCE(net->fd.no_events) &&
 		    !pvkit_fe_dev_dead(&net->fd) && time_before(jiffies, deadline))
 			continue;
 		/* the device breaks: its reset fails the request */
@@ -2203,7 +2208,9 @@ static int pvnet_probe(struct pvkit_device *pdev)
 	pvnet_fill_all(net);
 	/* the host starts with all its pairs: say how many have buffers */
 	if (net->cur_pairs != net->dev_pairs) {
+		pvkit_fe_dev_set_no_events(&net->fd, true);
 		err = pvnet_set_pairs(net, net->cur_pairs);
+		pvkit_fe_dev_set_no_events(&net->fd, false);
 		if (err)
 			goto err_disconnect;
 	}
