@@ -23,6 +23,7 @@ usage: hostile_host.py [--only N[,N...]] [--keep-log FILE]
 """
 
 import argparse
+import collections
 import mmap
 import os
 import re
@@ -630,6 +631,9 @@ class Host:
         self.blk_writes = 0     # WRITEs answered this scenario
         self.blk_held = 0       # requests consumed and never answered
         self.step, self.step_t = 0, 0.0     # mode "steps": next, when
+        # the last hypercalls served, for diagnostics
+        self.hc_log = collections.deque(maxlen=12)
+        self.t0 = time.monotonic()
 
     def write_table(self):
         for i in range(DEVTAB_N):
@@ -788,6 +792,9 @@ class Host:
                 ret = HC_EINVAL
             else:
                 ret = self.hypercall(nr, args)
+            self.hc_log.append("%.3f mbox %d seq %#x: %d(%#x, %#x) = %d" % (
+                time.monotonic() - self.t0, i, call, nr, args[0], args[1],
+                ret))
             self.w64(base + 72, ret)
             self.w32(base + 64, call)
             # Python has no full barrier to order done_seq before the
@@ -911,6 +918,15 @@ class Host:
                 st[1] = (st[1] + 1) & 0xffffffff
             if st[1] == old:
                 continue
+            if ((st[1] - old) & 0xffffffff) > 1:
+                # the test device has one request in flight at most: a
+                # second one served now is an old one served again
+                print("hostile: %s: test ring: %d responses in one pass "
+                      "(req_cons now %#x, rsp_prod %#x -> %#x); hypercalls "
+                      "before: %s" % (self.cur.name,
+                                      (st[1] - old) & 0xffffffff, st[0], old,
+                                      st[1], "; ".join(self.hc_log)),
+                      flush=True)
             new = st[1] if kind != "bad_index" else st[1] + 1000
             self.w32(base + 128, new)
             self.w32(base + 64, st[0])          # req_event: kick me next
