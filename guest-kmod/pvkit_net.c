@@ -1422,13 +1422,14 @@ static void pvnet_get_stats64(struct net_device *ndev,
 	for (i = 0; i < net->max_pairs; i++) {
 		struct pvnet_qstats *r = &net->rq[i].stats;
 		struct pvnet_qstats *t = &net->sq[i].stats;
-		u64 rp, rb, rd, tp, tb, td, te;
+		u64 rp, rb, rd, re, tp, tb, td, te;
 
 		do {
 			start = u64_stats_fetch_begin(&r->sync);
 			rp = r->packets;
 			rb = r->bytes;
 			rd = r->drops;
+			re = r->errors;
 		} while (u64_stats_fetch_retry(&r->sync, start));
 		do {
 			start = u64_stats_fetch_begin(&t->sync);
@@ -1440,6 +1441,7 @@ static void pvnet_get_stats64(struct net_device *ndev,
 		tot->rx_packets += rp;
 		tot->rx_bytes += rb;
 		tot->rx_dropped += rd;
+		tot->rx_errors += re;
 		tot->tx_packets += tp;
 		tot->tx_bytes += tb;
 		tot->tx_dropped += td;
@@ -1688,6 +1690,12 @@ static void pvnet_fe_restart(struct pvkit_fe_dev *fd)
 {
 	struct pvnet *net = fd_to_pvnet(fd);
 
+	/*
+	 * Also the end of every kill: a device broken by a protocol
+	 * violation (or gone) passes nothing any more, so it has no carrier.
+	 */
+	if (pvkit_fe_dev_dead(fd))
+		netif_carrier_off(net->ndev);
 	if (netif_running(net->ndev))
 		netif_tx_wake_all_queues(net->ndev);
 }
@@ -2180,7 +2188,9 @@ static int pvnet_probe(struct pvkit_device *pdev)
 	pvnet_fill_all(net);
 	/* the host starts with all its pairs: say how many have buffers */
 	if (net->cur_pairs != net->dev_pairs) {
+		pvkit_fe_dev_set_no_events(&net->fd, true);
 		err = pvnet_set_pairs(net, net->cur_pairs);
+		pvkit_fe_dev_set_no_events(&net->fd, false);
 		if (err)
 			goto err_disconnect;
 	}

@@ -42,3 +42,11 @@ BENCH_TARGETS += bench-core
 check-core-hostile:
 	@$(MAKE) --no-print-directory all guest
 	@selftests/guest/hostile_host.py
+
+# 'make check-net-hostile': pvkit_net against the same fake host with a
+# network device (selftests/guest/hostile_net.py: forged config, rx
+# responses, tx completions and control answers; the host is the link).
+.PHONY: check-net-hostile
+check-net-hostile:
+	@$(MAKE) --no-print-directory all guest
+	@selftests/guest/hostile_net.py

@@ -23,6 +23,7 @@ usage: hostile_host.py [--only N[,N...]] [--keep-log FILE]
 """
 
 import argparse
+import collections
 import mmap
 import os
 import re
@@ -45,6 +46,7 @@ CLOCK_OFF = 0x3000        # never offered: holds the control words
 CTL_REQ, CTL_ACK = 0x3f00, 0x3f04
 CTL_CONNECTS = 0x3f08     # DEV_CONNECTs the host accepted this scenario
 CTL_DISCONNECTS = 0x3f0c  # DEV_DISCONNECTs of a CLOSING device (-> FREE)
+CTL_VERDICT = 0x3f10      # host-side checks failing now (0: none)
 DEVTAB_OFF, DEVTAB_N = 0x4000, 32
 RING0, RING1 = 0x8000, 0xc000
 VEC_CONFIG, VEC_HC, VEC_TEST, VEC_BLK = 0, 1, 2, 3
@@ -52,6 +54,7 @@ KICK_HC, KICK_TEST, KICK_BLK = 0, 1, 2
 MAGIC = 0x544b5650
 TEST_XOR = 0x5a5a5a5a5a5a5a5a
 M64 = (1 << 64) - 1
+MAX_QUEUES = 20           # PVKIT_MAX_QUEUES: queue descriptors per entry
 
 HC_OK, HC_ENOSYS, HC_EINVAL, HC_EFAULT = 0, -1, -2, -3
 HC_ENODEV, HC_ESTATE, HC_EBUSY, HC_ENOTSUP = -4, -5, -6, -7
@@ -122,7 +125,7 @@ class Dev:
                          self.state, self.features, self.acked,
                          self.nr_queues, self.config_size, self.epoch)
         b[64:64 + len(self.config)] = self.config
-        for i, q in enumerate(self.queues[:16]):
+        for i, q in enumerate(self.queues[:MAX_QUEUES]):
             struct.pack_into("<IIHHHH", b, 192 + 16 * i, *q)
         return bytes(b)
 
@@ -166,7 +169,8 @@ class Scenario:
         self.mode = mode or {}
         self.wait = wait
         self.connects = connects    # at least this many DEV_CONNECTs
-        self.modules = modules      # pvkit_* modules to load after pvkit
+        # pvkit_* modules to load after pvkit, "name:arg=v,arg=v" for args
+        self.modules = modules
         self.disconnects = disconnects  # at least this many of CLOSING
 
 
@@ -543,7 +547,11 @@ def need_event(event, new, old):
 
 
 class Host:
-    def __init__(self, sock_path, ram_path):
+    """The fake pvkit-hv: serves the ivshmem device and the scenarios of
+    @scenarios (the test and block devices; a subclass adds others)."""
+
+    def __init__(self, sock_path, ram_path, scenarios=None):
+        self.scenarios = SCENARIOS if scenarios is None else scenarios
         self.memfd = os.memfd_create("pvkit-hostile")
         os.ftruncate(self.memfd, SHM_SIZE)
         self.mm = mmap.mmap(self.memfd, SHM_SIZE)
@@ -597,7 +605,7 @@ class Host:
 
     # ---- scenarios
     def setup(self, n):
-        sc = SCENARIOS[n]
+        sc = self.scenarios[n]
         self.cur = sc
         self.mode = sc.mode
         self.info = good_info()
@@ -623,6 +631,9 @@ class Host:
         self.blk_writes = 0     # WRITEs answered this scenario
         self.blk_held = 0       # requests consumed and never answered
         self.step, self.step_t = 0, 0.0     # mode "steps": next, when
+        # the last hypercalls served, for diagnostics
+        self.hc_log = collections.deque(maxlen=12)
+        self.t0 = time.monotonic()
 
     def write_table(self):
         for i in range(DEVTAB_N):
@@ -696,7 +707,7 @@ class Host:
             for q in d.queues:
                 if q[0] + 256 <= SHM_SIZE:
                     self.mm[q[0]:q[0] + 256] = bytes(256)
-            self.ring[a[0]] = [0, 0]
+            self.ring[a[0]] = self.ring_state(d)
             self.w32(CTL_CONNECTS, self.r32(CTL_CONNECTS) + 1)
             d.state = S_CONNECTED
             self.publish()
@@ -722,6 +733,15 @@ class Host:
             self.publish()
             return HC_OK
         return HC_ENOSYS
+
+    def ring_state(self, d):
+        """What serve_rings keeps per connected device: [req_cons,
+        rsp_prod_pvt] of its one queue."""
+        return [0, 0]
+
+    def serve_other(self, slot, d, st):
+        """A subclass serves its device types here; True if it did."""
+        return False
 
     def on_connect(self, slot):
         if not self.first_connect:
@@ -772,6 +792,9 @@ class Host:
                 ret = HC_EINVAL
             else:
                 ret = self.hypercall(nr, args)
+            self.hc_log.append("%.3f mbox %d seq %#x: %d(%#x, %#x) = %d" % (
+                time.monotonic() - self.t0, i, call, nr, args[0], args[1],
+                ret))
             self.w64(base + 72, ret)
             self.w32(base + 64, call)
             # Python has no full barrier to order done_seq before the
@@ -872,6 +895,8 @@ class Host:
             if d.type == 2 and d.state in (S_CONNECTED, S_CLOSING):
                 self.serve_blk(slot, d, st)
                 continue
+            if self.serve_other(slot, d, st):
+                continue
             if d.type != 1 or d.state != S_CONNECTED:
                 continue
             base, slots = d.queues[0][0], d.queues[0][1]
@@ -893,6 +918,15 @@ class Host:
                 st[1] = (st[1] + 1) & 0xffffffff
             if st[1] == old:
                 continue
+            if ((st[1] - old) & 0xffffffff) > 1:
+                # the test device has one request in flight at most: a
+                # second one served now is an old one served again
+                print("hostile: %s: test ring: %d responses in one pass "
+                      "(req_cons now %#x, rsp_prod %#x -> %#x); hypercalls "
+                      "before: %s" % (self.cur.name,
+                                      (st[1] - old) & 0xffffffff, st[0], old,
+                                      st[1], "; ".join(self.hc_log)),
+                      flush=True)
             new = st[1] if kind != "bad_index" else st[1] + 1000
             self.w32(base + 128, new)
             self.w32(base + 64, st[0])          # req_event: kick me next
@@ -922,7 +956,7 @@ class Host:
 
     def check_control(self):
         req = self.r32(CTL_REQ)
-        if req != self.r32(CTL_ACK) and req < len(SCENARIOS):
+        if req != self.r32(CTL_ACK) and req < len(self.scenarios):
             self.setup(req)
             self.w32(CTL_ACK, req)
 
@@ -945,7 +979,7 @@ class Host:
             self.tick()
 
 
-def guest_script(indices):
+def guest_script(scenarios, indices):
     lines = ["""
 set -u
 pci=""
@@ -957,6 +991,7 @@ done
 [ -n "$pci" ] || { echo "hostile: no ivshmem device"; exit 1; }
 bar=$(sed -n 3p $pci/resource | cut -d' ' -f1)
 req=$((bar + %d)); ack=$((bar + %d)); conns=$((bar + %d)); discs=$((bar + %d))
+verdict=$((bar + %d))
 for m in $(lsmod | sed -n 's/^\\(pvkit_[a-z0-9_]*\\) .*/\\1/p'); do rmmod $m; done
 rmmod pvkit 2>/dev/null
 pass=0; fail=0
@@ -973,7 +1008,9 @@ scenario() {
 	start=$(dmesg | wc -l)
 	insmod /lib/modules/pvkit/pvkit.ko hc_timeout_ms=400 || why="$why insmod failed"
 	for m in $mods; do
-		insmod /lib/modules/pvkit/$m.ko || why="$why insmod $m failed"
+		insmod /lib/modules/pvkit/${m%%%%:*}.ko $(echo "$m" |
+			sed -n 's/^[^:]*://p' | tr , ' ') ||
+			why="$why insmod $m failed"
 	done
 	sleep $wait
 	i=0
@@ -992,13 +1029,15 @@ scenario() {
 	   ! dmesg | tail -n +$((start + 1)) | grep -q -F -- "$logre"; then
 		why="$why log lacks '$logre'"
 	fi
-	for m in $mods; do rmmod $m || why="$why rmmod $m failed"; done
+	for m in $mods; do rmmod ${m%%%%:*} || why="$why rmmod $m failed"; done
 	rmmod pvkit || why="$why rmmod failed"
 	[ -d /sys/module/pvkit ] && why="$why still loaded"
 	c=$(($(devmem $conns 32)))
 	[ $c -ge $nconn ] || why="$why $c connects, want >= $nconn"
 	c=$(($(devmem $discs 32)))
 	[ $c -ge $ndisc ] || why="$why $c disconnects of CLOSING, want >= $ndisc"
+	c=$(devmem $verdict 32)
+	[ $((c)) = 0 ] || why="$why host-side checks failed ($c, see the host's log)"
 	if [ -z "$why" ]; then
 		echo "ok $n - $name"; pass=$((pass + 1))
 	else
@@ -1006,9 +1045,9 @@ scenario() {
 		dmesg | tail -n +$((start + 1)) | grep -i pvkit | tail -n 8
 	fi
 }
-""" % (CTL_REQ, CTL_ACK, CTL_CONNECTS, CTL_DISCONNECTS)]
+""" % (CTL_REQ, CTL_ACK, CTL_CONNECTS, CTL_DISCONNECTS, CTL_VERDICT)]
     for n in indices:
-        sc = SCENARIOS[n]
+        sc = scenarios[n]
         lines.append("scenario %d %s %s %s %s %d %d %d %s %d" % (
             n, shlex.quote(sc.name), shlex.quote(sc.expect_devs),
             shlex.quote(sc.expect_log or ""), shlex.quote(sc.action or ""),
@@ -1020,29 +1059,33 @@ scenario() {
     return "\n".join(lines) + "\n"
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(doc=__doc__, scenarios=None, host_class=Host, logdir="hostile"):
+    """Boot the guest against @host_class serving @scenarios: the TAP
+    lines, any kernel complaint, "N passed, N failed"; 0 if all passed."""
+    scenarios = SCENARIOS if scenarios is None else scenarios
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--only", help="comma-separated scenario numbers")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--log", default=os.path.join(
-        TOP, "build", "check", "hostile", "console.log"))
+        TOP, "build", "check", logdir, "console.log"))
     args = ap.parse_args()
     if args.list:
-        for i, sc in enumerate(SCENARIOS):
+        for i, sc in enumerate(scenarios):
             print("%2d %s" % (i, sc.name))
         return 0
     idx = [int(x) for x in args.only.split(",")] if args.only else \
-        list(range(len(SCENARIOS)))
+        list(range(len(scenarios)))
 
-    tmp = tempfile.mkdtemp(prefix="pvkit-hostile.")
+    tmp = tempfile.mkdtemp(prefix="pvkit-%s." % logdir)
     sock = os.path.join(tmp, "ivshmem.sock")
-    ram = tempfile.NamedTemporaryFile(prefix="pvkit-hostile-ram.",
+    ram = tempfile.NamedTemporaryFile(prefix="pvkit-%s-ram." % logdir,
                                       dir="/dev/shm")
-    host = Host(sock, ram.name)
+    host = host_class(sock, ram.name, scenarios)
     os.makedirs(os.path.dirname(args.log), exist_ok=True)
     env = dict(os.environ, PVKIT_BOOT="qemu")
     cmd = [os.path.join(TOP, "scripts", "boot-guest.sh"), "--cmd",
-           guest_script(idx), "--timeout", "900", "--log", args.log, "--",
+           guest_script(scenarios, idx), "--timeout", "900", "--log",
+           args.log, "--",
            "-chardev", "socket,path=%s,id=pvkit-hostile" % sock,
            "-device", "ivshmem-doorbell,chardev=pvkit-hostile,vectors=%d"
            % NVEC,
