@@ -655,7 +655,7 @@ NET_SCENARIOS = [
         modules="pvkit_net:max_queue_pairs=1",
         ctrl={CTRL_QUEUE_PAIRS: CTRL_S_INVAL}),
     net("ctrl: QUEUE_PAIRS never answered: broken after 5 s, not bound",
-        NO_NET, "control command 1 unanswered",
+        NO_NET, "network device call on queue 4 unanswered",
         modules="pvkit_net:max_queue_pairs=1",
         ctrl={CTRL_QUEUE_PAIRS: "never"}),
     net("good at the end", NET_GOOD, echo=3),
