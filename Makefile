@@ -325,6 +325,19 @@ bench-blk:
 	@python3 scripts/bench-blk.py $(BENCH_BLK_ARGS)
 BENCH_TARGETS += bench-blk
 
+# Paravirt vs emulated networking in one guest boot: e1000, virtio-net
+# (vhost off, and on where /dev/vhost-net exists), pvkit_net (interrupts,
+# polled, AF_XDP once the back-end has it), each on its own TAP inside a
+# network namespace the script makes and removes; writes
+# build/bench/net.json and net.md.  BENCH_NET_ARGS= passes options
+# (scripts/bench-net.py --help).
+.PHONY: bench-net
+bench-net:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory all guest
+	@python3 scripts/bench-net.py $(BENCH_NET_ARGS)
+BENCH_TARGETS += bench-net
+
 check-host: host-tests
 	@mkdir -p $(BUILD)/check
 	@scripts/check-host.sh $(BUILD)/check/host.counts
