@@ -314,15 +314,21 @@ run:
 		exec scripts/boot-guest.sh "$$@"; \
 	fi
 
+# bench_py,NAME,ARGS: the recipe of a scripts/bench-NAME.py benchmark
+# (deps, host programs and the guest image first).
+define bench_py
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory all guest
+	@python3 scripts/bench-$(1).py $(2)
+endef
+
 # Paravirt vs emulated block I/O in one guest boot: IDE, AHCI,
 # virtio-blk, pvkit_blk (interrupts and polled) and null_blk; writes
 # build/bench/blk.json and blk.md.  BENCH_BLK_ARGS= passes options
 # (scripts/bench-blk.py --help).
 .PHONY: bench-blk
 bench-blk:
-	@$(MAKE) --no-print-directory deps
-	@$(MAKE) --no-print-directory all guest
-	@python3 scripts/bench-blk.py $(BENCH_BLK_ARGS)
+	$(call bench_py,blk,$(BENCH_BLK_ARGS))
 BENCH_TARGETS += bench-blk
 
 # Paravirt vs emulated networking in one guest boot: e1000, virtio-net
@@ -333,9 +339,7 @@ BENCH_TARGETS += bench-blk
 # (scripts/bench-net.py --help).
 .PHONY: bench-net
 bench-net:
-	@$(MAKE) --no-print-directory deps
-	@$(MAKE) --no-print-directory all guest
-	@python3 scripts/bench-net.py $(BENCH_NET_ARGS)
+	$(call bench_py,net,$(BENCH_NET_ARGS))
 BENCH_TARGETS += bench-net
 
 check-host: host-tests

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 
-from benchlib import OUT, TOP, follow, fmt, host_cpu, unlink_quiet
+from benchlib import OUT, TOP, finish, follow, fmt, host_cpu, unlink_quiet
 
 DEVICES = ["ide", "ahci", "virtio-blk", "pvkit", "pvkit-poll", "null_blk"]
 WORKLOADS = [
@@ -253,9 +253,6 @@ def main():
             "note": "host CPU per I/O = (CPU seconds of QEMU + pvkit "
                     "back-ends + pvkit-hv per wall second of the job) / "
                     "IOPS"}
-    with open(os.path.join(OUT, "blk.json"), "w") as f:
-        json.dump({"meta": meta, "results": rows}, f, indent=2)
-
     md = ["| device | workload | IOPS | MiB/s | mean lat (µs) | p99 lat (µs)"
           " | host CPU µs/IO | IOPS vs virtio-blk |",
           "|---|---|---:|---:|---:|---:|---:|---:|"]
@@ -265,22 +262,12 @@ def main():
             fmt(r.get("bw_mib_s")), fmt(r.get("lat_mean_us")),
             fmt(r.get("lat_p99_us")), fmt(r.get("host_cpu_us_per_io")),
             fmt(r.get("vs_virtio"), 2) + ("×" if r.get("vs_virtio") else "")))
-    text = "\n".join(md) + "\n"
-    with open(os.path.join(OUT, "blk.md"), "w") as f:
-        f.write("Engine: QEMU TCG, 2 vCPUs, 1 GiB guest; images %s in %s; "
-                "fio %ds (+%ds ramp) per job.\n\n" %
-                (args.image_size, args.image_dir, args.runtime, args.ramp))
-        f.write(text)
-    print()
-    print(text)
-    print("bench-blk: wrote %s and %s" % (os.path.join(OUT, "blk.json"),
-                                          os.path.join(OUT, "blk.md")))
-    missing = [r for r in rows if "iops" not in r]
-    if missing:
-        print("bench-blk: %d jobs produced no result" % len(missing),
-              file=sys.stderr)
-        return 1
-    return 0 if rc == 0 else 1
+    text = ("Engine: QEMU TCG, 2 vCPUs, 1 GiB guest; images %s in %s; "
+            "fio %ds (+%ds ramp) per job.\n\n" %
+            (args.image_size, args.image_dir, args.runtime, args.ramp)) + \
+        "\n".join(md) + "\n"
+    missing = sum(1 for r in rows if "iops" not in r)
+    return finish("blk", meta, rows, text, missing, rc)
 
 
 if __name__ == "__main__":

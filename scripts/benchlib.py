@@ -6,7 +6,9 @@ the console file as QEMU writes it, and host_cpu() samples the CPU time
 of the engine's processes (QEMU, pvkit-hv, the back-ends) at the markers.
 """
 
+import json
 import os
+import sys
 import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -105,3 +107,20 @@ def unlink_quiet(path):
         os.unlink(path)
     except OSError:
         pass
+
+
+def finish(name, meta, rows, text, missing, rc):
+    """Write build/bench/NAME.{json,md}, print the table; exit status."""
+    paths = [os.path.join(OUT, name + ext) for ext in (".json", ".md")]
+    with open(paths[0], "w") as f:
+        json.dump({"meta": meta, "results": rows}, f, indent=2)
+    with open(paths[1], "w") as f:
+        f.write(text)
+    print()
+    print(text)
+    print("bench-%s: wrote %s and %s" % (name, paths[0], paths[1]))
+    if missing:
+        print("bench-%s: %d jobs produced no result" % (name, missing),
+              file=sys.stderr)
+        return 1
+    return 0 if rc == 0 else 1
