@@ -45,7 +45,7 @@ import subprocess
 import sys
 import time
 
-from benchlib import (OUT, TOP, cpu_seconds, engine_procs, finish, fmt,
+from benchlib import (CLK_TCK, OUT, TOP, cpu_seconds, engine_procs, finish, fmt,
                       follow, unlink_quiet)
 
 SUBNET = "10.215.%d"
@@ -232,7 +232,8 @@ ctr() {
 	s=/sys/class/net/$3/statistics
 	irq=$(grep -E "$(irqpat $3)" /proc/interrupts | awk '{ for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) t += $i } END { print t + 0 }')
 	ek=$(ethtool -S $3 2>/dev/null | awk -F': *' '$1 ~ /kicks$/ { k += $2 } $1 ~ /_irqs$/ { q += $2 } $1 ~ /napi_polls$/ { n += $2 } END { printf "kicks=%d eirqs=%d napi=%d", k, q, n }')
-	echo "BENCH-CTR $1 $2 rxp=$(cat $s/rx_packets) txp=$(cat $s/tx_packets) rxb=$(cat $s/rx_bytes) txb=$(cat $s/tx_bytes) irq=$irq $ek"
+	gc=$(awk '/^cpu / { printf "gbusy=%d gidle=%d", $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
+	echo "BENCH-CTR $1 $2 rxp=$(cat $s/rx_packets) txp=$(cat $s/tx_packets) rxb=$(cat $s/rx_bytes) txb=$(cat $s/tx_bytes) irq=$irq $ek $gc"
 }
 # job NAME DEV CMD...: markers around CMD, its stdout as one line
 job() {
@@ -295,6 +296,15 @@ def guest_script(devices, args):
     return "\n".join(lines) + "\n"
 
 
+def stat_cpu(text=None):
+    """(busy, idle) jiffies of the 'cpu' line of /proc/stat (or text)."""
+    if text is None:
+        with open("/proc/stat") as f:
+            text = f.readline()
+    v = [int(x) for x in text.split()[1:9]]
+    return v[0] + v[1] + v[2] + v[5] + v[6] + v[7], v[3] + v[4]
+
+
 def tun_ifaces(pid):
     """Names of the TUN/TAP devices pid has open (from fdinfo)."""
     names = set()
@@ -340,6 +350,12 @@ class CpuMeter:
         for pid, role in self.pids(dev).items():
             s[role] += cpu_seconds(pid)
         return s
+
+    def sample_host(self):
+        """(busy, idle) seconds of the whole host, and the engine's."""
+        busy, idle = stat_cpu()
+        engine = sum(cpu_seconds(pid) for pid, _ in engine_procs(self.root))
+        return busy / CLK_TCK, idle / CLK_TCK, engine
 
 
 class Perf:
@@ -409,6 +425,9 @@ def ctr_delta(before, after):
     d = {k: after[k] - before[k] for k in after if k in before}
     pkts = d.get("rxp", 0) + d.get("txp", 0)
     out = {"guest_packets": pkts, "guest_irqs": d.get("irq", 0)}
+    gt = d.get("gbusy", 0) + d.get("gidle", 0)
+    if gt > 0:
+        out["guest_busy_pct"] = 100.0 * d["gbusy"] / gt
     if d.get("kicks") or d.get("eirqs") or d.get("napi"):
         out.update(kicks=d["kicks"], ethtool_irqs=d["eirqs"],
                    napi_polls=d["napi"])
@@ -459,12 +478,20 @@ def run_guest(ns, devices, args):
         r = res.setdefault(job, {})
         if what == "BEGIN":
             r["_t0"], r["_cpu0"] = time.monotonic(), meter.sample(dev)
+            r["_host0"] = meter.sample_host()
             if args.perf == job:
                 perf = Perf(job, meter.pids(dev))
         elif what == "END" and "_t0" in r:
             r["wall_s"] = time.monotonic() - r.pop("_t0")
             c0, c1 = r.pop("_cpu0"), meter.sample(dev)
             r["host_cpu"] = {k: c1[k] - c0[k] for k in c1}
+            h = [b - a for a, b in zip(r.pop("_host0"), meter.sample_host())]
+            if h[0] + h[1] > 0:
+                # the host's busy share, and what was not the engine's
+                # (the host's iperf3/pvkit-rr end, other users' guests)
+                r["host_busy_pct"] = 100.0 * h[0] / (h[0] + h[1])
+                r["host_other_pct"] = 100.0 * max(h[0] - h[2], 0) / \
+                    (h[0] + h[1])
             r["rc"] = int(rest)
             if perf:
                 perf.stop()
@@ -552,10 +579,13 @@ def markdown(rows, skip, meta):
               meta["time"]), ""]
     for dev, why in skip.items():
         md.append("- %s: skipped, %s" % (dev, why))
-    md += ["", "| device | workload | result | unit | host CPU s/GB"
-           " | host CPU µs/pkt | irqs/pkt | kicks/pkt | vs virtio-net"
+    if skip:
+        md.append("")
+    md += ["| device | workload | result | unit | host CPU s/GB"
+           " | host CPU µs/pkt | irqs/pkt | kicks/pkt | guest busy %"
+           " | host busy, not engine % | vs virtio-net"
            " | target (pvkit vs best virtio-net) |",
-           "|---|---|---:|---|---:|---:|---:|---:|---:|---|"]
+           "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         if "skipped" in r and r["workload"] != WORKLOADS[0][0]:
             continue
@@ -570,6 +600,8 @@ def markdown(rows, skip, meta):
                  value_text(r), r["unit"], fmt(gb, 1),
                  fmt(r.get("host_cpu_us_per_pkt"), 0),
                  fmt(c.get("irqs_per_pkt"), 3), fmt(c.get("kicks_per_pkt"), 3),
+                 fmt(c.get("guest_busy_pct"), 0),
+                 fmt(r.get("host_other_pct"), 0),
                  fmt(vs, 2) + ("×" if vs else ""), target]
         md.append("| " + " | ".join(cells) + " |")
     return "\n".join(md) + "\n"
