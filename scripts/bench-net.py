@@ -276,23 +276,24 @@ def guest_script(devices, args):
     lines.append("grep -E 'virtio|eth|net\\.' /proc/interrupts |"
                  " sed 's/^/BENCH-IRQS /'")
     wait = args.runtime + 30
-    for dev in devices:
-        n = DEV_INDEX[dev]
-        v, host, me = "d%d" % n, "%s.1" % (SUBNET % n), "%s.2" % (SUBNET % n)
-        lines.append("if [ -n \"$%s\" ]; then" % v)
+    # workload-major and round by round: a device's jobs are spread over
+    # the run, so a change in the host's other load hits every device
+    for rnd in range(1, args.rounds + 1):
         for name, kind, opts, _ in WORKLOADS:
-            jobname = "%s/%s" % (dev, name)
-            if kind == "rr":
-                cmd = "timeout %d pvkit-rr client %s %d %d %d" % (
-                    wait, host, RR_PORT, args.rr_count, args.runtime)
-            else:
-                cmd = ("timeout %d iperf3 -c %s -B %s -p %d -t %d -i 0 -J"
-                       " --connect-timeout 5000 %s" %
-                       (wait, host, me, IPERF_PORT, args.runtime, opts))
-                if kind == "udp":
-                    cmd += " -b %s" % args.udp_rate
-            lines.append("  job %s $%s %s" % (jobname, v, cmd))
-        lines.append("fi")
+            for dev in devices:
+                n = DEV_INDEX[dev]
+                host, me = "%s.1" % (SUBNET % n), "%s.2" % (SUBNET % n)
+                if kind == "rr":
+                    cmd = "timeout %d pvkit-rr client %s %d %d %d" % (
+                        wait, host, RR_PORT, args.rr_count, args.runtime)
+                else:
+                    cmd = ("timeout %d iperf3 -c %s -B %s -p %d -t %d -i 0"
+                           " -J --connect-timeout 5000 %s" %
+                           (wait, host, me, IPERF_PORT, args.runtime, opts))
+                    if kind == "udp":
+                        cmd += " -b %s" % args.udp_rate
+                lines.append("if [ -n \"$d%d\" ]; then job %s/%s/%d $d%d %s;"
+                             " fi" % (n, dev, name, rnd, n, cmd))
     return "\n".join(lines) + "\n"
 
 
@@ -422,7 +423,12 @@ def parse_rr(text):
 
 
 def ctr_delta(before, after):
-    d = {k: after[k] - before[k] for k in after if k in before}
+    """Raw counter deltas over one job."""
+    return {k: after[k] - before[k] for k in after if k in before}
+
+
+def per_packet(d):
+    """Counters of summed deltas d, and per guest packet."""
     pkts = d.get("rxp", 0) + d.get("txp", 0)
     out = {"guest_packets": pkts, "guest_irqs": d.get("irq", 0)}
     gt = d.get("gbusy", 0) + d.get("gidle", 0)
@@ -434,10 +440,10 @@ def ctr_delta(before, after):
     if pkts:
         out["irqs_per_pkt"] = d.get("irq", 0) / pkts
         for k, name in (("kicks", "kicks_per_pkt"),
-                        ("eirqs", "ethtool_irqs_per_pkt"),
-                        ("napi", "napi_polls_per_pkt")):
-            if k in out or d.get(k):
-                out[name] = d.get(k, 0) / pkts
+                        ("ethtool_irqs", "ethtool_irqs_per_pkt"),
+                        ("napi_polls", "napi_polls_per_pkt")):
+            if k in out:
+                out[name] = out[k] / pkts
     return out
 
 
@@ -446,7 +452,7 @@ def run_guest(ns, devices, args):
     console = os.path.join(OUT, "net-console.log")
     unlink_quiet(console)  # never follow the previous run's log
     script = guest_script(devices, args)
-    jobs = len(devices) * len(WORKLOADS)
+    jobs = len(devices) * len(WORKLOADS) * args.rounds
     budget = 180 + jobs * (args.runtime + 20)
     for dev in devices:
         host = "%s.1" % (SUBNET % DEV_INDEX[dev])
@@ -474,12 +480,12 @@ def run_guest(ns, devices, args):
                 print("  " + line, flush=True)
             continue
         what, job, rest = m.group(1), m.group(2), m.group(3) or ""
-        dev, wl = job.split("/", 1)
+        dev, wl, _ = job.split("/")
         r = res.setdefault(job, {})
         if what == "BEGIN":
             r["_t0"], r["_cpu0"] = time.monotonic(), meter.sample(dev)
             r["_host0"] = meter.sample_host()
-            if args.perf == job:
+            if args.perf and job == args.perf + "/1":
                 perf = Perf(job, meter.pids(dev))
         elif what == "END" and "_t0" in r:
             r["wall_s"] = time.monotonic() - r.pop("_t0")
@@ -510,9 +516,45 @@ def run_guest(ns, devices, args):
                 notes.append("BENCH-NOTE %s: no result (%s)" % (job, e))
     for job, c in ctr.items():
         if "before" in c and "after" in c:
-            res.setdefault(job, {})["counters"] = ctr_delta(c["before"],
-                                                           c["after"])
+            res.setdefault(job, {})["ctr"] = ctr_delta(c["before"],
+                                                       c["after"])
     return proc.wait(), res, notes
+
+
+def median(v):
+    v = sorted(v)
+    return (v[(len(v) - 1) // 2] + v[len(v) // 2]) / 2
+
+
+def aggregate(runs):
+    """One row out of a job's rounds: medians, spread, summed counters."""
+    row = {"rounds": [{k: v for k, v in r.items() if not k.startswith("_")}
+                      for r in runs]}
+    done = [r for r in runs if "value" in r]
+    if not done:
+        return row
+    for k in ("value", "p99_us", "mean_us", "loss_pct", "pps", "sent_pps",
+              "host_busy_pct", "host_other_pct"):
+        vals = [r[k] for r in done if r.get(k) is not None]
+        if vals:
+            row[k] = median(vals)
+    row["spread"] = [min(r["value"] for r in done),
+                     max(r["value"] for r in done)]
+    d = {}
+    for r in done:
+        for k, v in r.get("ctr", {}).items():
+            d[k] = d.get(k, 0) + v
+    row["counters"] = per_packet(d)
+    cpu = [sum(r["host_cpu"].values()) for r in done if "host_cpu" in r]
+    if len(cpu) == len(done):
+        row["host_cpu_s"] = sum(cpu)
+        nbytes = sum(r.get("bytes", 0) for r in done)
+        pkts = row["counters"]["guest_packets"]
+        if nbytes:
+            row["host_cpu_s_per_gb"] = row["host_cpu_s"] / (nbytes / 1e9)
+        if pkts:
+            row["host_cpu_us_per_pkt"] = row["host_cpu_s"] / pkts * 1e6
+    return row
 
 
 def build_rows(devices, skip, res):
@@ -524,19 +566,11 @@ def build_rows(devices, skip, res):
                 row["skipped"] = skip[dev]
                 rows.append(row)
                 continue
-            r = res.get("%s/%s" % (dev, name), {})
-            row.update({k: v for k, v in r.items() if not k.startswith("_")})
-            if "value" not in row and "skipped" not in row:
+            runs = [res[j] for j in sorted(res)
+                    if j.startswith("%s/%s/" % (dev, name))]
+            row.update(aggregate(runs))
+            if "value" not in row:
                 row["missing"] = True
-            cpu = r.get("host_cpu")
-            pkts = r.get("counters", {}).get("guest_packets")
-            if cpu:
-                row["host_cpu_s"] = sum(cpu.values())
-            if cpu and r.get("bytes"):
-                row["host_cpu_s_per_gb"] = row["host_cpu_s"] / \
-                    (r["bytes"] / 1e9)
-            if cpu and pkts:
-                row["host_cpu_us_per_pkt"] = row["host_cpu_s"] / pkts * 1e6
             rows.append(row)
     by = {(r["device"], r["workload"]): r.get("value") for r in rows}
     for r in rows:
@@ -572,11 +606,12 @@ def value_text(r):
 
 
 def markdown(rows, skip, meta):
-    md = ["Engine: QEMU %s, %d vCPUs, %s guest; %d s per job; UDP at -b %s;"
+    md = ["Engine: QEMU %s, %d vCPUs, %s guest; %d s per job, median of %d"
+          " interleaved rounds (spread in the JSON); UDP at -b %s;"
           " pvkit-poll poll=%d µs; %s." % (
               meta["engine"].upper(), meta["vcpus"], meta["guest_mem"],
-              meta["runtime_s"], meta["udp_rate"], meta["poll_us"],
-              meta["time"]), ""]
+              meta["runtime_s"], meta["rounds"], meta["udp_rate"],
+              meta["poll_us"], meta["time"]), ""]
     for dev, why in skip.items():
         md.append("- %s: skipped, %s" % (dev, why))
     if skip:
@@ -610,9 +645,12 @@ def markdown(rows, skip, meta):
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--runtime", type=int, default=12,
-                    help="seconds per job (default 12: about 9 minutes"
-                         " for all devices)")
+    ap.add_argument("--runtime", type=int, default=8,
+                    help="seconds per job (default 8)")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="every job this many times, interleaved; the"
+                         " table has medians\n(default 2: about 11 minutes"
+                         " for the four devices this host runs)")
     ap.add_argument("--devices", default=",".join(d for d, _, _ in DEVICES))
     ap.add_argument("--poll-us", type=int, default=50,
                     help="pvkit-poll back-end busy-poll (default 50)")
@@ -626,8 +664,8 @@ def main():
                          " 100000; --runtime bounds them too)")
     ap.add_argument("--perf", metavar="DEVICE/WORKLOAD",
                     help="perf stat + perf record QEMU and the device's "
-                         "back-end during that job\n(build/bench/"
-                         "net-perf-*.{stat,data})")
+                         "back-end during that job's\nfirst round "
+                         "(build/bench/net-perf-*.{stat,data,report})")
     args = ap.parse_args()
 
     devices = [d for d in args.devices.split(",") if d]
@@ -635,8 +673,8 @@ def main():
         if d not in DEV_INDEX:
             die("unknown device '%s' (known: %s)" %
                 (d, ", ".join(DEV_INDEX)))
-    if args.runtime < 1 or args.rr_count < 1:
-        die("--runtime and --rr-count must be positive")
+    if min(args.runtime, args.rr_count, args.rounds) < 1:
+        die("--runtime, --rounds and --rr-count must be positive")
     for f in ("build/bin/pvkit-hv", "build/guest/extra/usr/bin/pvkit-rr"):
         if not os.access(os.path.join(TOP, f), os.X_OK):
             die("%s missing: run 'make && make guest'" % f)
@@ -667,7 +705,8 @@ def main():
 
     rows = build_rows(devices, skip, res)
     meta = {"engine": engine(),
-            "runtime_s": args.runtime, "udp_rate": args.udp_rate,
+            "runtime_s": args.runtime, "rounds": args.rounds,
+            "udp_rate": args.udp_rate,
             "poll_us": args.poll_us, "rr_count": args.rr_count,
             "vcpus": 2, "guest_mem": "1G", "queue_pairs": 1, "mtu": 1500,
             "cpus_host": os.cpu_count(),
