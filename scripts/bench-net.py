@@ -387,13 +387,16 @@ class Perf:
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+    def report(self):
+        """perf report into .report (after the run: it takes a while)."""
         report = self.files[1][:-len(".data")] + ".report"
         with open(report, "w") as f:
             subprocess.run(["perf", "report", "-i", self.files[1], "--stdio",
                             "--no-children", "--sort", "comm,dso,sym",
                             "--percent-limit", "0.5"],
-                           stdout=f, stderr=subprocess.DEVNULL, timeout=120)
-        print("  perf: %s, %s" % (self.files[0], report), flush=True)
+                           stdout=f, stderr=subprocess.DEVNULL, timeout=300)
+        print("bench-net: perf: %s, %s" % (self.files[0], report))
 
 
 def parse_iperf(kind, js):
@@ -470,7 +473,7 @@ def run_guest(ns, devices, args):
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
     ns.procs.append(proc)
     meter = CpuMeter(proc.pid)
-    res, ctr, notes, perf = {}, {}, [], None
+    res, ctr, notes, perf, perfs = {}, {}, [], None, []
     for line in follow(console, proc):
         line = line.strip()
         m = re.match(r"BENCH-(BEGIN|END|CTR|OUT) (\S+)(?: (.*))?$", line)
@@ -485,7 +488,7 @@ def run_guest(ns, devices, args):
         if what == "BEGIN":
             r["_t0"], r["_cpu0"] = time.monotonic(), meter.sample(dev)
             r["_host0"] = meter.sample_host()
-            if args.perf and job == args.perf + "/1":
+            if job.endswith("/1") and job[:-2] in (args.perf or []):
                 perf = Perf(job, meter.pids(dev))
         elif what == "END" and "_t0" in r:
             r["wall_s"] = time.monotonic() - r.pop("_t0")
@@ -501,6 +504,7 @@ def run_guest(ns, devices, args):
             r["rc"] = int(rest)
             if perf:
                 perf.stop()
+                perfs.append(perf)
                 perf = None
             print("  %-28s rc=%s" % (job, rest), flush=True)
         elif what == "CTR":
@@ -518,7 +522,10 @@ def run_guest(ns, devices, args):
         if "before" in c and "after" in c:
             res.setdefault(job, {})["ctr"] = ctr_delta(c["before"],
                                                        c["after"])
-    return proc.wait(), res, notes
+    rc = proc.wait()
+    for p in perfs:
+        p.report()
+    return rc, res, notes
 
 
 def median(v):
@@ -662,10 +669,11 @@ def main():
     ap.add_argument("--rr-count", type=int, default=100000,
                     help="request/response round trips at most (default"
                          " 100000; --runtime bounds them too)")
-    ap.add_argument("--perf", metavar="DEVICE/WORKLOAD",
+    ap.add_argument("--perf", metavar="DEVICE/WORKLOAD", action="append",
                     help="perf stat + perf record QEMU and the device's "
                          "back-end during that job's\nfirst round "
-                         "(build/bench/net-perf-*.{stat,data,report})")
+                         "(build/bench/net-perf-*.{stat,data,report});"
+                         " may be repeated")
     args = ap.parse_args()
 
     devices = [d for d in args.devices.split(",") if d]
@@ -673,6 +681,10 @@ def main():
         if d not in DEV_INDEX:
             die("unknown device '%s' (known: %s)" %
                 (d, ", ".join(DEV_INDEX)))
+    for job in args.perf or []:
+        dev, _, wl = job.partition("/")
+        if dev not in DEV_INDEX or wl not in [w[0] for w in WORKLOADS]:
+            die("--perf %s: not DEVICE/WORKLOAD" % job)
     if min(args.runtime, args.rr_count, args.rounds) < 1:
         die("--runtime, --rounds and --rr-count must be positive")
     for f in ("build/bin/pvkit-hv", "build/guest/extra/usr/bin/pvkit-rr"):
