@@ -231,7 +231,7 @@ irqpat() {
 ctr() {
 	s=/sys/class/net/$3/statistics
 	irq=$(grep -E "$(irqpat $3)" /proc/interrupts | awk '{ for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) t += $i } END { print t + 0 }')
-	ek=$(ethtool -S $3 2>/dev/null | awk -F': *' '$1 ~ /kicks$/ { k += $2 } $1 ~ /_irqs$/ { q += $2 } $1 ~ /napi_polls$/ { n += $2 } END { printf "kicks=%d eirqs=%d napi=%d", k, q, n }')
+	ek=$(ethtool -S $3 2>/dev/null | awk -F': *' '$1 ~ /kicks$/ { k += $2; K = 1 } $1 ~ /_irqs$/ { q += $2; Q = 1 } $1 ~ /napi_polls$/ { n += $2; N = 1 } END { if (K) printf "kicks=%d ", k; if (Q) printf "eirqs=%d ", q; if (N) printf "napi=%d", n }')
 	gc=$(awk '/^cpu / { printf "gbusy=%d gidle=%d", $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
 	echo "BENCH-CTR $1 $2 rxp=$(cat $s/rx_packets) txp=$(cat $s/tx_packets) rxb=$(cat $s/rx_bytes) txb=$(cat $s/tx_bytes) irq=$irq $ek $gc"
 }
@@ -437,9 +437,11 @@ def per_packet(d):
     gt = d.get("gbusy", 0) + d.get("gidle", 0)
     if gt > 0:
         out["guest_busy_pct"] = 100.0 * d["gbusy"] / gt
-    if d.get("kicks") or d.get("eirqs") or d.get("napi"):
-        out.update(kicks=d["kicks"], ethtool_irqs=d["eirqs"],
-                   napi_polls=d["napi"])
+    # only what the driver counts (e1000 has none, virtio_net kicks)
+    for k, name in (("kicks", "kicks"), ("eirqs", "ethtool_irqs"),
+                    ("napi", "napi_polls")):
+        if k in d:
+            out[name] = d[k]
     if pkts:
         out["irqs_per_pkt"] = d.get("irq", 0) / pkts
         for k, name in (("kicks", "kicks_per_pkt"),
