@@ -136,7 +136,11 @@ class Namespace:
         self.name = name
         self.procs = []
         run("ip", "netns", "add", name)
-        self.ip("link", "set", "lo", "up")
+        try:
+            self.ip("link", "set", "lo", "up")
+        except subprocess.CalledProcessError:
+            run("ip", "netns", "del", name, check=False)
+            raise
 
     def ip(self, *args):
         run("ip", "-n", self.name, *args)
@@ -706,11 +710,16 @@ def main():
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
 
-    ns = Namespace("pvkit-bench-%d" % os.getpid())
+    try:
+        ns = Namespace("pvkit-bench-%d" % os.getpid())
+    except subprocess.CalledProcessError as e:
+        die("cannot create a network namespace: %s" % e.stderr.strip())
     try:
         for d in active:
             ns.add_device(d, DEV_INDEX[d])
         rc, res, notes = run_guest(ns, active, args)
+    except subprocess.CalledProcessError as e:
+        die("%s: %s" % (" ".join(e.cmd), e.stderr.strip()))
     finally:
         ns.close()
     if rc != 0:

@@ -198,7 +198,7 @@ static int rr_client(const struct sockaddr_in *sa, long count, double secs)
 	return 0;
 }
 
-static void usage(void)
+static void die_usage(void)
 {
 	fprintf(stderr,
 		"usage: pvkit-rr server ADDR PORT SECONDS\n"
@@ -213,22 +213,22 @@ int main(int argc, char **argv)
 	long count;
 
 	if (argc < 5)
-		usage();
+		die_usage();
 	if (parse_addr(argv[2], argv[3], &sa))
 		return 2;
 	if (!strcmp(argv[1], "server") && argc == 5) {
 		secs = atof(argv[4]);
 		if (secs <= 0)
-			usage();
+			die_usage();
 		return rr_server(&sa, secs);
 	}
 	if (!strcmp(argv[1], "client") && argc == 6) {
 		count = atol(argv[4]);
 		secs = atof(argv[5]);
 		if (count < 1 || count > RR_MAX_COUNT || secs <= 0)
-			usage();
+			die_usage();
 		return rr_client(&sa, count, secs);
 	}
-	usage();
+	die_usage();
 	return 2;
 }
