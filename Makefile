@@ -314,16 +314,33 @@ run:
 		exec scripts/boot-guest.sh "$$@"; \
 	fi
 
+# bench_py,NAME,ARGS: the recipe of a scripts/bench-NAME.py benchmark
+# (deps, host programs and the guest image first).
+define bench_py
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory all guest
+	@python3 scripts/bench-$(1).py $(2)
+endef
+
 # Paravirt vs emulated block I/O in one guest boot: IDE, AHCI,
 # virtio-blk, pvkit_blk (interrupts and polled) and null_blk; writes
 # build/bench/blk.json and blk.md.  BENCH_BLK_ARGS= passes options
 # (scripts/bench-blk.py --help).
 .PHONY: bench-blk
 bench-blk:
-	@$(MAKE) --no-print-directory deps
-	@$(MAKE) --no-print-directory all guest
-	@python3 scripts/bench-blk.py $(BENCH_BLK_ARGS)
+	$(call bench_py,blk,$(BENCH_BLK_ARGS))
 BENCH_TARGETS += bench-blk
+
+# Paravirt vs emulated networking in one guest boot: e1000, virtio-net
+# (vhost off, and on where /dev/vhost-net exists), pvkit_net (interrupts,
+# polled, AF_XDP once the back-end has it), each on its own TAP inside a
+# network namespace the script makes and removes; writes
+# build/bench/net.json and net.md.  BENCH_NET_ARGS= passes options
+# (scripts/bench-net.py --help).
+.PHONY: bench-net
+bench-net:
+	$(call bench_py,net,$(BENCH_NET_ARGS))
+BENCH_TARGETS += bench-net
 
 check-host: host-tests
 	@mkdir -p $(BUILD)/check

@@ -26,14 +26,11 @@ import argparse
 import json
 import os
 import re
-import shlex
 import subprocess
 import sys
 import time
 
-TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUT = os.path.join(TOP, "build", "bench")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+from benchlib import OUT, TOP, finish, follow, fmt, host_cpu, unlink_quiet
 
 DEVICES = ["ide", "ahci", "virtio-blk", "pvkit", "pvkit-poll", "null_blk"]
 WORKLOADS = [
@@ -102,82 +99,6 @@ def guest_script(runtime, ramp, devices):
     return "\n".join(lines) + "\n"
 
 
-def follow(path, proc):
-    """Yield lines of path as they are written, until proc has exited."""
-    f = None
-    pending = ""
-    while True:
-        if f is None:
-            try:
-                f = open(path, errors="replace")
-            except OSError:
-                f = None
-        chunk = f.read() if f else ""
-        if chunk:
-            pending += chunk.replace("\r", "")
-            *lines, pending = pending.split("\n")
-            for line in lines:
-                yield line
-            continue
-        if proc.poll() is not None:
-            if f:
-                pending += f.read().replace("\r", "")
-                for line in pending.split("\n"):
-                    yield line
-                f.close()
-            return
-        time.sleep(0.02)
-
-
-def proc_children(root):
-    """Every descendant pid of root (QEMU, back-ends) plus root."""
-    kids = {}
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % p) as f:
-                st = f.read()
-        except OSError:
-            continue
-        ppid = int(st[st.rindex(")") + 2:].split()[1])
-        kids.setdefault(ppid, []).append(int(p))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo += kids.get(pid, [])
-    return out
-
-
-def cpu_seconds(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            st = f.read()
-    except OSError:
-        return 0.0
-    fields = st[st.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def comm(pid):
-    try:
-        with open("/proc/%d/comm" % pid) as f:
-            return f.read().strip()
-    except OSError:
-        return ""
-
-
-def host_cpu(root):
-    """CPU seconds of the engine: QEMU + back-ends (+ pvkit-hv itself)."""
-    total = 0.0
-    for pid in proc_children(root):
-        c = comm(pid)
-        if c.startswith("qemu") or c.startswith("pvkit-"):
-            total += cpu_seconds(pid)
-    return total
-
-
 def fio_summary(js):
     job = js["jobs"][0]
     rd, wr = job["read"], job["write"]
@@ -192,10 +113,6 @@ def fio_summary(js):
         "lat_p99_us": pct.get("99.000000", 0) / 1000.0,
         "ios": side["total_ios"],
     }
-
-
-def fmt(v, nd=1):
-    return "-" if v is None else ("%.*f" % (nd, v))
 
 
 def main():
@@ -265,10 +182,7 @@ def main():
         # The console file is written by QEMU as the guest prints; reading
         # it directly (not boot-guest's piped copy, which is block
         # buffered) puts the CPU samples at the markers, not after them.
-        try:
-            os.unlink(console)  # never follow the previous run's log
-        except OSError:
-            pass
+        unlink_quiet(console)  # never follow the previous run's log
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env)
         results, marks, json_buf, in_json, cur = {}, {}, [], False, None
         for line in follow(console, proc):
@@ -303,10 +217,7 @@ def main():
         rc = proc.wait()
     finally:
         for img in images.values():
-            try:
-                os.unlink(img)
-            except OSError:
-                pass
+            unlink_quiet(img)
     if rc != 0:
         print("bench-blk: guest run exited %d (console: %s)" %
               (rc, os.path.join(OUT, "blk-console.log")), file=sys.stderr)
@@ -342,9 +253,6 @@ def main():
             "note": "host CPU per I/O = (CPU seconds of QEMU + pvkit "
                     "back-ends + pvkit-hv per wall second of the job) / "
                     "IOPS"}
-    with open(os.path.join(OUT, "blk.json"), "w") as f:
-        json.dump({"meta": meta, "results": rows}, f, indent=2)
-
     md = ["| device | workload | IOPS | MiB/s | mean lat (µs) | p99 lat (µs)"
           " | host CPU µs/IO | IOPS vs virtio-blk |",
           "|---|---|---:|---:|---:|---:|---:|---:|"]
@@ -354,22 +262,12 @@ def main():
             fmt(r.get("bw_mib_s")), fmt(r.get("lat_mean_us")),
             fmt(r.get("lat_p99_us")), fmt(r.get("host_cpu_us_per_io")),
             fmt(r.get("vs_virtio"), 2) + ("×" if r.get("vs_virtio") else "")))
-    text = "\n".join(md) + "\n"
-    with open(os.path.join(OUT, "blk.md"), "w") as f:
-        f.write("Engine: QEMU TCG, 2 vCPUs, 1 GiB guest; images %s in %s; "
-                "fio %ds (+%ds ramp) per job.\n\n" %
-                (args.image_size, args.image_dir, args.runtime, args.ramp))
-        f.write(text)
-    print()
-    print(text)
-    print("bench-blk: wrote %s and %s" % (os.path.join(OUT, "blk.json"),
-                                          os.path.join(OUT, "blk.md")))
-    missing = [r for r in rows if "iops" not in r]
-    if missing:
-        print("bench-blk: %d jobs produced no result" % len(missing),
-              file=sys.stderr)
-        return 1
-    return 0 if rc == 0 else 1
+    text = ("Engine: QEMU TCG, 2 vCPUs, 1 GiB guest; images %s in %s; "
+            "fio %ds (+%ds ramp) per job.\n\n" %
+            (args.image_size, args.image_dir, args.runtime, args.ramp)) + \
+        "\n".join(md) + "\n"
+    missing = sum(1 for r in rows if "iops" not in r)
+    return finish("blk", meta, rows, text, missing, rc)
 
 
 if __name__ == "__main__":
