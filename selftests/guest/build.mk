@@ -15,14 +15,15 @@ reload_SRCS := selftests/guest/reload.c
 -include selftests/guest/xdp.mk
 -include selftests/guest/balloon.mk
 
-# pvkit-bench: a static guest tool, installed as /usr/bin/pvkit-bench.
-PVKIT_BENCH_BIN := $(BUILD)/guest/extra/usr/bin/pvkit-bench
+# Static guest tools installed in /usr/bin: each fragment adds its own
+# to GUEST_TOOLS (one source file selftests/guest/NAME.c each).
+GUEST_TOOLS += pvkit-bench
+GUEST_TOOL_BINS := $(GUEST_TOOLS:%=$(BUILD)/guest/extra/usr/bin/%)
+GUEST_EXTRA += $(GUEST_TOOL_BINS)
 # (fragments are read before src2obj and ALL_OBJS exist: spell it out)
-PVKIT_BENCH_OBJ := $(BUILD)/obj/guest/selftests/guest/pvkit-bench.o
-GUEST_EXTRA += $(PVKIT_BENCH_BIN)
--include $(PVKIT_BENCH_OBJ:.o=.d)
+-include $(GUEST_TOOLS:%=$(BUILD)/obj/guest/selftests/guest/%.d)
 
-$(PVKIT_BENCH_BIN): $(PVKIT_BENCH_OBJ)
+$(GUEST_TOOL_BINS): $(BUILD)/guest/extra/usr/bin/%: $(BUILD)/obj/guest/selftests/guest/%.o
 	@mkdir -p $(@D)
 	@echo "  LD [guest] $@"
 	$(Q)$(CC_guest) $(LDFLAGS_guest) -o $@ $^
