@@ -3,8 +3,9 @@
  * Fake pvkit_net front-end for pvkit-netback's host tests, on the fake
  * hypervisor of blkback_fe.h, and the host end of the link: a network
  * namespace of the test's own with a multi-queue TAP in it (address
- * NFE_TAP_ADDR, IPv6 off so the kernel sends nothing by itself) and two
- * packet sockets on the TAP, one capturing what the guest sends, one
+ * NFE_TAP_ADDR, IPv6 off so the kernel sends nothing by itself) -- or,
+ * for xdp=, a veth pair whose peer is the host end -- and two packet
+ * sockets on the host end, one capturing what the guest sends, one
  * injecting what the guest should receive.  No frame leaves the
  * namespace.
  */
@@ -22,6 +23,10 @@
 
 #define NFE_TAP		"pvkt0"
 #define NFE_TAP_ADDR	0x0ad50001	/* 10.213.0.1, inside our netns */
+/* xdp=: the back-end's veth end and the host end (NFE_TAP_ADDR) */
+#define NFE_VETH	"pvkx0"
+#define NFE_VETH_PEER	"pvkx1"
+#define NFE_VETH_MTU	3500		/* the AF_XDP port's max_mtu */
 #define NFE_ETHERTYPE	0x88b5		/* IEEE local experimental */
 #define NFE_SLOTS	256
 
@@ -36,6 +41,7 @@ extern const struct fe_kind fe_net_kind;
 
 struct nfe {
 	struct fe fe;
+	char host_if[16];	/* the TAP, or the veth peer */
 	unsigned int pairs;
 	int cap;		/* packet socket: frames the guest sent */
 	int inj;		/* packet socket: frames for the guest */
@@ -51,11 +57,19 @@ struct nfe {
  */
 int nfe_netns_tap(void);
 /*
+ * A fresh network namespace with a veth pair in it: NFE_VETH for the
+ * back-end, NFE_VETH_PEER (NFE_TAP_ADDR) the host end; both up, MTU
+ * NFE_VETH_MTU.  0 or -errno.
+ */
+int nfe_netns_veth(void);
+/*
  * netns + TAP, the back-end with @pairs pairs and SETUP args "tap=..,"
  * @extra, connected with the offered features minus @drop.
  */
 int nfe_start(struct nfe *n, unsigned int pairs, const char *extra,
 	      uint64_t drop);
+/* netns + veth pair, the back-end on "xdp=NFE_VETH," @extra, one pair. */
+int nfe_start_xdp(struct nfe *n, const char *extra, uint64_t drop);
 void nfe_destroy(struct nfe *n);
 
 static inline unsigned int nfe_rxq(unsigned int pair) { return 2 * pair; }

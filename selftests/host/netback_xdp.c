@@ -1,0 +1,416 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Description: pvkit-netback with xdp=IFNAME -- an AF_XDP socket on a
+ * veth in a network namespace of the test's own, the frames sent and
+ * received on the veth's peer with packet sockets: frames the guest
+ * sends arrive on the peer byte for byte (inline and indirect segments,
+ * up to the MTU limit of a UMEM frame); oversize, offloaded and
+ * malformed frames are refused and never reach the wire; frames sent
+ * from the peer arrive in the guest's buffers byte for byte (merged over
+ * small buffers), with no offload header; rx waits for buffers (the
+ * frames stay queued); the software MAC filter; no checksum or GSO
+ * feature is offered and max_mtu is clamped; a back-end that was killed
+ * leaves its XDP program behind and the next one replaces it.
+ *
+ * Needs CAP_NET_ADMIN and CAP_BPF/CAP_SYS_ADMIN (unshare(CLONE_NEWNET),
+ * veth, AF_XDP, an XDP program); skipped otherwise or without AF_XDP.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "netback_fe.h"
+
+#define BUF_MAX		(128 << 10)
+#define XDP_MAX_MTU	3500	/* NETB_XSK_MAX_MTU */
+
+static const uint8_t other_mac[6] = { 0x02, 0, 0, 0, 0, 0x99 };
+
+FIXTURE(xdp) {
+	struct nfe n;
+	uint8_t *a, *b;
+};
+
+FIXTURE_SETUP(xdp)
+{
+	self->a = malloc(BUF_MAX);
+	self->b = malloc(BUF_MAX);
+	memset(&self->n, 0, sizeof(self->n));
+	self->n.cap = self->n.inj = -1;
+	ASSERT_TRUE(self->a && self->b);
+}
+
+FIXTURE_TEARDOWN(xdp)
+{
+	nfe_destroy(&self->n);
+	free(self->a);
+	free(self->b);
+}
+
+/* Start on the veth; false if skipped (no privileges, no AF_XDP). */
+static bool start(struct __test_metadata *_metadata, struct nfe *n,
+		  const char *extra)
+{
+	int ret = nfe_start_xdp(n, extra, 0);
+
+	if (ret == -EPERM || ret == -EACCES || ret == -ENOENT ||
+	    ret == -EOPNOTSUPP ||
+	    (ret == -EPROTO && (strstr(n->fe.err_msg, "AF_XDP socket") ||
+				strstr(n->fe.err_msg, "Operation not permitted")))) {
+		nfe_destroy(n);
+		SKIP(return false, "needs CAP_NET_ADMIN, veth and AF_XDP (%s%s%s)",
+		     strerror(-ret), n->fe.err_msg[0] ? ": " : "",
+		     n->fe.err_msg);
+	}
+	ASSERT_EQ(0, ret) TH_LOG("start: %s (%s)", strerror(-ret),
+				 n->fe.err_msg);
+	return true;
+}
+
+static void post(struct __test_metadata *_metadata, struct nfe *n,
+		 uint64_t id, unsigned int count, uint32_t len)
+{
+	unsigned int i;
+
+	for (i = 0; i < count; i++)
+		ASSERT_EQ(0, nfe_rx_post(n, 0, id + i, NFE_RX_GPA +
+					 ((id + i) % 256) * 65536, len));
+}
+
+/* The next frame the guest sent with our ethertype, or -ETIMEDOUT. */
+static int cap_ours(struct nfe *n, uint8_t *buf, struct virtio_net_hdr *vh,
+		    int timeout_ms)
+{
+	int len;
+
+	do {
+		len = nfe_cap(n, buf, BUF_MAX, vh, timeout_ms);
+	} while (len >= 14 && (buf[12] != 0x88 || buf[13] != 0xb5));
+	return len;
+}
+
+TEST_F_TIMEOUT(xdp, config, 30)
+{
+	struct pvkit_net_config *c = &self->n.cfg;
+	uint64_t f;
+
+	if (!start(_metadata, &self->n, "mac=02:11:22:33:44:55"))
+		return;
+	f = self->n.fe.features;
+	EXPECT_EQ(0, memcmp(c->mac, "\x02\x11\x22\x33\x44\x55", 6));
+	EXPECT_EQ(1, le16toh(c->max_queue_pairs));
+	EXPECT_EQ(NFE_VETH_MTU, le16toh(c->mtu));
+	EXPECT_EQ(XDP_MAX_MTU, le16toh(c->max_mtu));
+	EXPECT_EQ(PVKIT_NET_S_LINK_UP, le16toh(c->status));
+	/* AF_XDP carries no offload metadata */
+	EXPECT_EQ(0, f & (PVKIT_NET_F_CSUM | PVKIT_NET_F_GUEST_CSUM |
+			  PVKIT_NET_F_HOST_GSO | PVKIT_NET_F_GUEST_GSO));
+	EXPECT_TRUE(f & PVKIT_NET_F_MTU);
+	EXPECT_TRUE(f & PVKIT_NET_F_CTRL_RX);
+	EXPECT_TRUE(f & PVKIT_NET_F_TX_INDIRECT);
+	EXPECT_EQ(0, f & ~PVKIT_NET_F_KNOWN);
+	/* one pair: QUEUE_PAIRS 1 only; offloads: none to switch on */
+	EXPECT_EQ(PVKIT_NET_CTRL_S_OK,
+		  nfe_ctrl(&self->n, PVKIT_NET_CTRL_QUEUE_PAIRS, 1, 0));
+	EXPECT_EQ(PVKIT_NET_CTRL_S_INVAL,
+		  nfe_ctrl(&self->n, PVKIT_NET_CTRL_QUEUE_PAIRS, 2, 0));
+	EXPECT_EQ(PVKIT_NET_CTRL_S_OK,
+		  nfe_ctrl(&self->n, PVKIT_NET_CTRL_OFFLOADS, 0, 0));
+	EXPECT_EQ(PVKIT_NET_CTRL_S_INVAL,
+		  nfe_ctrl(&self->n, PVKIT_NET_CTRL_OFFLOADS,
+			   PVKIT_NET_F_GUEST_CSUM, 0));
+}
+
+/* mtu= above what a UMEM frame holds is clamped, below it is taken. */
+TEST_F_TIMEOUT(xdp, mtu_clamped, 30)
+{
+	if (!start(_metadata, &self->n, "mtu=9000"))
+		return;
+	EXPECT_EQ(XDP_MAX_MTU, le16toh(self->n.cfg.mtu));
+	EXPECT_EQ(XDP_MAX_MTU, le16toh(self->n.cfg.max_mtu));
+	nfe_destroy(&self->n);
+	if (!start(_metadata, &self->n, "mtu=1400"))
+		return;
+	EXPECT_EQ(1400, le16toh(self->n.cfg.mtu));
+}
+
+TEST_F_TIMEOUT(xdp, tx_frames, 60)
+{
+	static const struct { uint32_t len; unsigned int segs; bool ind; } c[] = {
+		{ 14, 1, false }, { 60, 1, false }, { 60, 3, false },
+		{ 1514, 1, false }, { 1514, 13, false }, { 1514, 2, true },
+		{ 1514, 14, true }, { 3000, 64, true }, { 3514, 5, false },
+		{ XDP_MAX_MTU + 18, 7, true },
+	};
+	struct virtio_net_hdr vh;
+	unsigned int i, round;
+	int len;
+
+	if (!start(_metadata, &self->n, NULL))
+		return;
+	/* twice round the 1024 tx frames: the completion ring is reaped */
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < 1100; i++) {
+			nfe_build(&self->n, self->a, 60, other_mac, i);
+			ASSERT_EQ(PVKIT_NET_TX_S_OK,
+				  nfe_tx_frame(&self->n, 0, self->a, 60, 1,
+					       false, NULL));
+			len = cap_ours(&self->n, self->b, &vh, 2000);
+			ASSERT_EQ(60, len) TH_LOG("round %u frame %u", round, i);
+			ASSERT_EQ(0, memcmp(self->a, self->b, 60));
+		}
+	}
+	for (i = 0; i < ARRAY_SIZE(c); i++) {
+		nfe_build(&self->n, self->a, c[i].len, other_mac, i);
+		ASSERT_EQ(PVKIT_NET_TX_S_OK,
+			  nfe_tx_frame(&self->n, 0, self->a, c[i].len,
+				       c[i].segs, c[i].ind, NULL));
+		len = cap_ours(&self->n, self->b, &vh, 2000);
+		ASSERT_EQ((int)c[i].len, len) TH_LOG("frame %u", i);
+		EXPECT_EQ(0, memcmp(self->a, self->b, c[i].len))
+			TH_LOG("frame %u differs", i);
+		EXPECT_EQ(0, vh.flags | vh.gso_type);
+	}
+}
+
+/* Oversize, offloaded and malformed frames never reach the wire. */
+TEST_F_TIMEOUT(xdp, tx_refused, 60)
+{
+	struct pvkit_net_hdr csum = {
+		.flags = PVKIT_NET_HDR_F_NEEDS_CSUM,
+		.csum_start = htole16(34), .csum_offset = htole16(16),
+	};
+	struct pvkit_net_hdr tso = csum;
+	struct pvkit_net_tx_req rq;
+	struct virtio_net_hdr vh;
+
+	if (!start(_metadata, &self->n, NULL))
+		return;
+	tso.gso_type = PVKIT_NET_GSO_TCPV4;
+	tso.gso_size = htole16(1448);
+	tso.hdr_len = htole16(54);
+	nfe_build(&self->n, self->a, 8000, other_mac, 1);
+	/* one byte over max_mtu + a VLAN Ethernet header; a 4 KiB frame */
+	EXPECT_EQ(PVKIT_NET_TX_S_INVAL,
+		  nfe_tx_frame(&self->n, 0, self->a, XDP_MAX_MTU + 19, 2,
+			       false, NULL));
+	EXPECT_EQ(PVKIT_NET_TX_S_INVAL,
+		  nfe_tx_frame(&self->n, 0, self->a, 4096, 1, false, NULL));
+	EXPECT_EQ(PVKIT_NET_TX_S_INVAL,
+		  nfe_tx_frame(&self->n, 0, self->a, 8000, 3, true, NULL));
+	/* checksum and TSO were not offered */
+	EXPECT_EQ(PVKIT_NET_TX_S_UNSUPP,
+		  nfe_tx_frame(&self->n, 0, self->a, 1514, 1, false, &csum));
+	EXPECT_EQ(PVKIT_NET_TX_S_UNSUPP,
+		  nfe_tx_frame(&self->n, 0, self->a, 6000, 2, false, &tso));
+	/* a segment outside guest RAM, lengths that do not add up */
+	memset(&rq, 0, sizeof(rq));
+	rq.len = htole32(100);
+	rq.nr_segs = htole16(1);
+	rq.seg[0].gpa = htole64(FE_RAM_SIZE * 4);
+	rq.seg[0].len = htole32(100);
+	EXPECT_EQ(PVKIT_NET_TX_S_INVAL, nfe_tx_do(&self->n, 0, &rq));
+	rq.seg[0].gpa = htole64(NFE_TX_GPA);
+	rq.seg[0].len = htole32(99);
+	EXPECT_EQ(PVKIT_NET_TX_S_INVAL, nfe_tx_do(&self->n, 0, &rq));
+	EXPECT_EQ(-ETIMEDOUT, cap_ours(&self->n, self->b, &vh, 300));
+
+	/* and the next good frame goes out */
+	nfe_build(&self->n, self->a, 1514, other_mac, 2);
+	ASSERT_EQ(PVKIT_NET_TX_S_OK,
+		  nfe_tx_frame(&self->n, 0, self->a, 1514, 2, false, NULL));
+	ASSERT_EQ(1514, cap_ours(&self->n, self->b, &vh, 2000));
+	EXPECT_EQ(0, memcmp(self->a, self->b, 1514));
+}
+
+TEST_F_TIMEOUT(xdp, rx_frames, 60)
+{
+	struct pvkit_net_hdr h;
+	unsigned int i, nb;
+	uint32_t len;
+	int got;
+
+	if (!start(_metadata, &self->n, NULL))
+		return;
+	post(_metadata, &self->n, 0, 50, 4096);
+	for (i = 0; i < 50; i++) {
+		len = 60 + i * 70;	/* up to 3490 */
+		nfe_build(&self->n, self->a, len, self->n.cfg.mac, i);
+		ASSERT_EQ(0, nfe_inject(&self->n, self->a, len, NULL));
+		got = nfe_rx_frame(&self->n, 0, self->b, BUF_MAX, &h, &nb,
+				   FE_TIMEOUT_MS);
+		ASSERT_EQ((int)len, got) TH_LOG("frame %u", i);
+		EXPECT_EQ(1, nb);
+		EXPECT_EQ(0, memcmp(self->a, self->b, len));
+		EXPECT_EQ(0, h.flags | h.gso_type | h.gso_size | h.csum_start);
+	}
+	/* the largest frame, merged over four 1 KiB buffers */
+	post(_metadata, &self->n, 50, 4, 1024);
+	nfe_build(&self->n, self->a, XDP_MAX_MTU + 14, self->n.cfg.mac, 99);
+	ASSERT_EQ(0, nfe_inject(&self->n, self->a, XDP_MAX_MTU + 14, NULL));
+	got = nfe_rx_frame(&self->n, 0, self->b, BUF_MAX, &h, &nb,
+			   FE_TIMEOUT_MS);
+	ASSERT_EQ(XDP_MAX_MTU + 14, got);
+	EXPECT_EQ(4, nb);
+	EXPECT_EQ(0, memcmp(self->a, self->b, XDP_MAX_MTU + 14));
+}
+
+/* With no buffer posted the socket queues; posting delivers in order. */
+TEST_F_TIMEOUT(xdp, rx_waits_for_buffers, 60)
+{
+	struct pvkit_net_rx_rsp rsp;
+	struct pvkit_net_hdr h;
+	unsigned int i;
+	uint32_t seq;
+
+	if (!start(_metadata, &self->n, NULL))
+		return;
+	for (i = 0; i < 200; i++) {
+		nfe_build(&self->n, self->a, 100 + i, self->n.cfg.mac, 100 + i);
+		ASSERT_EQ(0, nfe_inject(&self->n, self->a, 100 + i, NULL));
+	}
+	usleep(200000);
+	EXPECT_EQ(-ETIMEDOUT, nfe_rx_get(&self->n, 0, &rsp, 100));
+	for (i = 0; i < 200; i++) {
+		if (i % 50 == 0)
+			post(_metadata, &self->n, i, 50, 2048);
+		ASSERT_EQ((int)(100 + i),
+			  nfe_rx_frame(&self->n, 0, self->b, BUF_MAX, &h, NULL,
+				       FE_TIMEOUT_MS)) TH_LOG("frame %u", i);
+		memcpy(&seq, self->b + 14, 4);
+		EXPECT_EQ(100 + i, seq);
+		nfe_build(&self->n, self->a, 100 + i, self->n.cfg.mac, 100 + i);
+		EXPECT_EQ(0, memcmp(self->a, self->b, 100 + i));
+	}
+}
+
+/* The software filter: frames for other unicast MACs are dropped. */
+TEST_F_TIMEOUT(xdp, rx_filter, 60)
+{
+	static const uint8_t table[2][8] = {
+		{ 0x02, 0, 0, 0, 0, 0x42 }, { 0x01, 0, 0x5e, 0, 0, 1 },
+	};
+	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	struct pvkit_net_hdr h;
+	uint32_t seq;
+
+	if (!start(_metadata, &self->n, NULL))
+		return;
+	post(_metadata, &self->n, 0, 16, 2048);
+	ASSERT_EQ(PVKIT_NET_CTRL_S_OK,
+		  nfe_ctrl(&self->n, PVKIT_NET_CTRL_RX_MODE, 0, 0));
+	nfe_build(&self->n, self->a, 60, other_mac, 1);
+	ASSERT_EQ(0, nfe_inject(&self->n, self->a, 60, NULL));
+	nfe_build(&self->n, self->a, 60, table[1], 2);
+	ASSERT_EQ(0, nfe_inject(&self->n, self->a, 60, NULL));
+	nfe_build(&self->n, self->a, 61, self->n.cfg.mac, 3);
+	ASSERT_EQ(0, nfe_inject(&self->n, self->a, 61, NULL));
+	ASSERT_EQ(61, nfe_rx_frame(&self->n, 0, self->b, BUF_MAX, &h, NULL,
+				   FE_TIMEOUT_MS));
+	memcpy(&seq, self->b + 14, 4);
+	EXPECT_EQ(3, seq);
+	nfe_build(&self->n, self->a, 62, bcast, 4);
+	ASSERT_EQ(0, nfe_inject(&self->n, self->a, 62, NULL));
+	ASSERT_EQ(62, nfe_rx_frame(&self->n, 0, self->b, BUF_MAX, &h, NULL,
+				   FE_TIMEOUT_MS));
+
+	/* table entries pass, unicast and multicast */
+	memcpy(fe_gpa(&self->n.fe, NFE_MAC_GPA, 16), table, 16);
+	ASSERT_EQ(PVKIT_NET_CTRL_S_OK,
+		  nfe_ctrl(&self->n, PVKIT_NET_CTRL_MAC_TABLE, 2, NFE_MAC_GPA));
+	nfe_build(&self->n, self->a, 63, table[0], 5);
+	ASSERT_EQ(0, nfe_inject(&self->n, self->a, 63, NULL));
+	ASSERT_EQ(63, nfe_rx_frame(&self->n, 0, self->b, BUF_MAX, &h, NULL,
+				   FE_TIMEOUT_MS));
+	nfe_build(&self->n, self->a, 64, table[1], 6);
+	ASSERT_EQ(0, nfe_inject(&self->n, self->a, 64, NULL));
+	ASSERT_EQ(64, nfe_rx_frame(&self->n, 0, self->b, BUF_MAX, &h, NULL,
+				   FE_TIMEOUT_MS));
+
+	/* promiscuous: everything */
+	ASSERT_EQ(PVKIT_NET_CTRL_S_OK,
+		  nfe_ctrl(&self->n, PVKIT_NET_CTRL_RX_MODE,
+			   PVKIT_NET_RX_M_PROMISC, 0));
+	nfe_build(&self->n, self->a, 65, other_mac, 7);
+	ASSERT_EQ(0, nfe_inject(&self->n, self->a, 65, NULL));
+	ASSERT_EQ(65, nfe_rx_frame(&self->n, 0, self->b, BUF_MAX, &h, NULL,
+				   FE_TIMEOUT_MS));
+}
+
+/*
+ * A SIGKILLed back-end leaves its XDP program attached; the next one on
+ * the same interface replaces it and moves frames both ways.
+ */
+TEST_F_TIMEOUT(xdp, restart_replaces_program, 60)
+{
+	struct virtio_net_hdr vh;
+	struct pvkit_net_hdr h;
+	char args[64];
+	int st;
+
+	if (!start(_metadata, &self->n, NULL))
+		return;
+	kill(self->n.fe.pid, SIGKILL);
+	ASSERT_GE(fe_wait_exit(&self->n.fe, 5000), 0);
+	self->n.fe.pid = 0;
+	fe_destroy(&self->n.fe);
+
+	ASSERT_EQ(0, fe_init(&self->n.fe, 3, NFE_SLOTS));
+	ASSERT_EQ(0, fe_spawn(&self->n.fe));
+	snprintf(args, sizeof(args), "xdp=%s", NFE_VETH);
+	st = fe_setup(&self->n.fe, args);
+	ASSERT_EQ(0, st) TH_LOG("setup: %s", self->n.fe.err_msg);
+	ASSERT_EQ(0, fe_connect(&self->n.fe, self->n.fe.features));
+	memcpy(&self->n.cfg, self->n.fe.config, sizeof(self->n.cfg));
+
+	post(_metadata, &self->n, 0, 4, 2048);
+	nfe_build(&self->n, self->a, 200, self->n.cfg.mac, 1);
+	ASSERT_EQ(0, nfe_inject(&self->n, self->a, 200, NULL));
+	ASSERT_EQ(200, nfe_rx_frame(&self->n, 0, self->b, BUF_MAX, &h, NULL,
+				    FE_TIMEOUT_MS));
+	EXPECT_EQ(0, memcmp(self->a, self->b, 200));
+	nfe_build(&self->n, self->a, 300, other_mac, 2);
+	ASSERT_EQ(PVKIT_NET_TX_S_OK,
+		  nfe_tx_frame(&self->n, 0, self->a, 300, 1, false, NULL));
+	ASSERT_EQ(300, cap_ours(&self->n, self->b, &vh, 2000));
+	EXPECT_EQ(0, memcmp(self->a, self->b, 300));
+}
+
+/* Two pairs are refused with a reason. */
+TEST_F_TIMEOUT(xdp, one_pair_only, 30)
+{
+	char args[64];
+	int ret;
+
+	ret = nfe_netns_veth();
+	if (ret == -EPERM || ret == -EOPNOTSUPP)
+		SKIP(return, "needs CAP_NET_ADMIN and veth (%s)", strerror(-ret));
+	ASSERT_EQ(0, ret);
+	self->n.fe.kind = &fe_net_kind;
+	ASSERT_EQ(0, fe_init(&self->n.fe, 5, NFE_SLOTS));
+	ASSERT_EQ(0, fe_spawn(&self->n.fe));
+	snprintf(args, sizeof(args), "xdp=%s", NFE_VETH);
+	ASSERT_EQ(1, fe_setup(&self->n.fe, args));
+	EXPECT_NE(NULL, strstr(self->n.fe.err_msg, "one queue pair"))
+		TH_LOG("%s", self->n.fe.err_msg);
+	/* queue= only with xdp=, and within the device's queues */
+	fe_destroy(&self->n.fe);
+	ASSERT_EQ(0, fe_init(&self->n.fe, 3, NFE_SLOTS));
+	ASSERT_EQ(0, fe_spawn(&self->n.fe));
+	ASSERT_EQ(1, fe_setup(&self->n.fe, "tap=x0,queue=1"));
+	fe_destroy(&self->n.fe);
+	ASSERT_EQ(0, fe_init(&self->n.fe, 3, NFE_SLOTS));
+	ASSERT_EQ(0, fe_spawn(&self->n.fe));
+	snprintf(args, sizeof(args), "xdp=%s,queue=5", NFE_VETH);
+	ASSERT_EQ(1, fe_setup(&self->n.fe, args));
+	EXPECT_NE(NULL, strstr(self->n.fe.err_msg, "bind"))
+		TH_LOG("%s", self->n.fe.err_msg);
+}
+
+TEST_HARNESS_MAIN
