@@ -214,3 +214,99 @@ tap_need_guest()
 		return 1
 	fi
 }
+
+# --- network tests (net-basic.sh, net-xdp.sh): the guest's pvkit-netxfer
+# against selftests/vm/net_peer.py on the host end.
+#
+# net_guest_prelude HOST_IP GUEST_IP SEED: the start of the guest command:
+# finds the pvkit_net device ($dev), gives it GUEST_IP/24, waits for the
+# carrier, pings HOST_IP (PVKIT-NET-DEV, -CARRIER, -DRIVER, -PING), says
+# PVKIT-NET-READY (net_peer.py pings back) and defines
+# "xfer NAME BYTES": BYTES guest -> host, then host -> guest.
+net_guest_prelude()
+{
+	local host=$1 guest=$2 seed=$3
+
+	# shellcheck disable=SC2016 # expanded by the guest shell
+	printf '%s\n' 'set -u
+dev=
+for d in /sys/class/net/*; do
+	n=$(basename $d)
+	[ $n = lo ] && continue
+	drv=$(basename "$(readlink $d/device/driver 2>/dev/null)")
+	[ "$drv" = pvkit_net ] && dev=$n
+done
+echo "PVKIT-NET-DEV: ${dev:-none}"
+[ -n "$dev" ] || exit 1
+ip link set lo up
+ip addr add '"$guest"'/24 dev $dev
+ip link set $dev up
+i=0; while [ "$(cat /sys/class/net/$dev/carrier 2>/dev/null)" != 1 ]; do
+	i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1
+done
+echo "PVKIT-NET-CARRIER: $(cat /sys/class/net/$dev/carrier 2>/dev/null)"
+echo "PVKIT-NET-DRIVER: $(ethtool -i $dev | sed -n "s/^driver: //p")"
+i=0; while ! ping -c 1 -W 1 '"$host"' > /dev/null 2>&1; do
+	i=$((i + 1)); [ $i -gt 20 ] && break
+done
+ping -c 3 -W 2 '"$host"' > /dev/null 2>&1
+echo "PVKIT-NET-PING: $?"
+echo PVKIT-NET-READY
+sleep 4
+# xfer NAME BYTES: guest -> host, then host -> guest
+xfer() {
+	out=$(pvkit-netxfer send '"$host"' 5001 '"$seed"'-$1 $2 2>/tmp/x.err)
+	echo "PVKIT-NET-SEND-$1: $? $out"
+	sed "s/^/PVKIT-NET-XFER: /" /tmp/x.err
+	echo "PVKIT-NET-H2G $1 $2"
+	out=$(pvkit-netxfer recv 5002 2>/tmp/x.err)
+	echo "PVKIT-NET-RECV-$1: $? $out"
+	sed "s/^/PVKIT-NET-XFER: /" /tmp/x.err
+}'
+}
+
+# The host's side, read from net_peer.py's results in $NET_PEER_JSON.
+# peer FIELD NAME: what the host saw or sent ("g2h"/"h2g" NAME), "ping",
+# "kill" NAME
+peer()
+{
+	python3 -c '
+import json, sys
+try:
+    r = json.load(open(sys.argv[1]))
+except (OSError, ValueError):
+    sys.exit(0)
+k = sys.argv[2]
+if k == "ping":
+    print(r.get("ping"))
+elif k == "kill":
+    print(r.get("kills", {}).get(sys.argv[3], ""))
+else:
+    v = r.get(k, {}).get(sys.argv[3])
+    print(" ".join(str(x) for x in v) if v else "")
+' "$NET_PEER_JSON" "$@"
+}
+# g2h_ok NAME BYTES: the host received what the guest says it sent
+g2h_ok()
+{
+	local rc sha n got gn match
+
+	read -r rc sha n <<< "$(tap_val "PVKIT-NET-SEND-$1")"
+	read -r got gn match <<< "$(peer g2h "$1")"
+	[ "${rc:-1}" = 0 ] && [ -n "$sha" ] && [ "$sha" = "$got" ] &&
+		[ "$n" = "$2" ] && [ "$gn" = "$2" ] && [ "$match" = True ]
+}
+# h2g_ok NAME BYTES: the guest received what the host sent
+h2g_ok()
+{
+	local rc sha n sent sn
+
+	read -r rc sha n <<< "$(tap_val "PVKIT-NET-RECV-$1")"
+	read -r sent sn <<< "$(peer h2g "$1")"
+	[ "${rc:-1}" = 0 ] && [ -n "$sha" ] && [ "$sha" = "$sent" ] &&
+		[ "$n" = "$2" ] && [ "$sn" = "$2" ]
+}
+xfer_diag()
+{
+	echo "$1: guest send '$(tap_val "PVKIT-NET-SEND-$1")' recv '$(tap_val "PVKIT-NET-RECV-$1")'; host got '$(peer g2h "$1")' sent '$(peer h2g "$1")'"
+}

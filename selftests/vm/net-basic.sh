@@ -74,42 +74,7 @@ seed=$$-$RANDOM
 bytes=$((MB << 20))
 
 # shellcheck disable=SC2016 # expanded by the guest shell
-cmd='
-set -u
-dev=
-for d in /sys/class/net/*; do
-	n=$(basename $d)
-	[ $n = lo ] && continue
-	drv=$(basename "$(readlink $d/device/driver 2>/dev/null)")
-	[ "$drv" = pvkit_net ] && dev=$n
-done
-echo "PVKIT-NET-DEV: ${dev:-none}"
-[ -n "$dev" ] || exit 1
-ip link set lo up
-ip addr add '$GUEST_IP'/24 dev $dev
-ip link set $dev up
-i=0; while [ "$(cat /sys/class/net/$dev/carrier 2>/dev/null)" != 1 ]; do
-	i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1
-done
-echo "PVKIT-NET-CARRIER: $(cat /sys/class/net/$dev/carrier 2>/dev/null)"
-echo "PVKIT-NET-DRIVER: $(ethtool -i $dev | sed -n "s/^driver: //p")"
-i=0; while ! ping -c 1 -W 1 '$HOST_IP' > /dev/null 2>&1; do
-	i=$((i + 1)); [ $i -gt 20 ] && break
-done
-ping -c 3 -W 2 '$HOST_IP' > /dev/null 2>&1
-echo "PVKIT-NET-PING: $?"
-echo PVKIT-NET-READY
-sleep 4
-# xfer NAME BYTES: guest -> host, then host -> guest
-xfer() {
-	out=$(pvkit-netxfer send '$HOST_IP' 5001 '$seed'-$1 $2 2>/tmp/x.err)
-	echo "PVKIT-NET-SEND-$1: $? $out"
-	sed "s/^/PVKIT-NET-XFER: /" /tmp/x.err
-	echo "PVKIT-NET-H2G $1 $2"
-	out=$(pvkit-netxfer recv 5002 2>/tmp/x.err)
-	echo "PVKIT-NET-RECV-$1: $? $out"
-	sed "s/^/PVKIT-NET-XFER: /" /tmp/x.err
-}
+cmd="$(net_guest_prelude "$HOST_IP" "$GUEST_IP" "$seed")"'
 ip link set $dev mtu 1500
 xfer big '$bytes'
 ethtool -K $dev tx off sg off tso off gso off > /dev/null 2>&1
@@ -229,50 +194,7 @@ kill "$srv_pid" 2>/dev/null
 wait "$srv_pid" 2>/dev/null
 srv_pid=
 
-# peer FIELD NAME: what the host saw or sent ("g2h"/"h2g" NAME), "ping",
-# "kill" NAME
-peer()
-{
-	python3 -c '
-import json, sys
-try:
-    r = json.load(open(sys.argv[1]))
-except (OSError, ValueError):
-    sys.exit(0)
-k = sys.argv[2]
-if k == "ping":
-    print(r.get("ping"))
-elif k == "kill":
-    print(r.get("kills", {}).get(sys.argv[3], ""))
-else:
-    v = r.get(k, {}).get(sys.argv[3])
-    print(" ".join(str(x) for x in v) if v else "")
-' "$tmp/peer.json" "$@"
-}
-# g2h_ok NAME BYTES: the host received what the guest says it sent
-g2h_ok()
-{
-	local rc sha n got gn match
-
-	read -r rc sha n <<< "$(tap_val "PVKIT-NET-SEND-$1")"
-	read -r got gn match <<< "$(peer g2h "$1")"
-	[ "${rc:-1}" = 0 ] && [ -n "$sha" ] && [ "$sha" = "$got" ] &&
-		[ "$n" = "$2" ] && [ "$gn" = "$2" ] && [ "$match" = True ]
-}
-# h2g_ok NAME BYTES: the guest received what the host sent
-h2g_ok()
-{
-	local rc sha n sent sn
-
-	read -r rc sha n <<< "$(tap_val "PVKIT-NET-RECV-$1")"
-	read -r sent sn <<< "$(peer h2g "$1")"
-	[ "${rc:-1}" = 0 ] && [ -n "$sha" ] && [ "$sha" = "$sent" ] &&
-		[ "$n" = "$2" ] && [ "$sn" = "$2" ]
-}
-xfer_diag()
-{
-	echo "$1: guest send '$(tap_val "PVKIT-NET-SEND-$1")' recv '$(tap_val "PVKIT-NET-RECV-$1")'; host got '$(peer g2h "$1")' sent '$(peer h2g "$1")'"
-}
+NET_PEER_JSON=$tmp/peer.json
 stat_sum()	# stat_sum REGEX: sum of the ethtool -S counters matching
 {
 	tr -d '\r' < "$log" | sed -n 's/^PVKIT-NET-STAT: //p' |
