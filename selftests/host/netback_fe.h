@@ -121,9 +121,64 @@ void nfe_build(struct nfe *n, uint8_t *buf, size_t len, const uint8_t *dst,
 void nfe_build_tcp4(struct nfe *n, uint8_t *buf, size_t len,
 		    const uint8_t *dst, uint32_t seq);
 
+/*
+ * Build a test frame of @len bytes to @dst with @seq in @a, inject it and
+ * receive the next frame on pair 0 into @b (up to 128 KiB): its length
+ * or -errno.
+ */
+int nfe_inject_rx(struct nfe *n, uint8_t *a, uint8_t *b, uint32_t len,
+		  const uint8_t *dst, uint32_t seq);
+
 #ifdef __KSELFTEST_HARNESS_H
 #include <errno.h>
 #include <string.h>
+
+/*
+ * CTRL_RX on pair 0 (16 buffers of 2 KiB posted from id 0): frames to
+ * another unicast address or a multicast one not in the table are
+ * dropped, ours, broadcast and table entries (unicast and multicast)
+ * pass, promiscuous passes everything.  The TAP and the AF_XDP port
+ * filter alike.  @a and @b: 128 KiB each.
+ */
+static inline void nfe_check_rx_filter(struct __test_metadata *_metadata,
+				       struct nfe *n, uint8_t *a, uint8_t *b)
+{
+	static const uint8_t table[2][8] = {
+		{ 0x02, 0, 0, 0, 0, 0x42 }, { 0x01, 0, 0x5e, 0, 0, 1 },
+	};
+	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	static const uint8_t other[6] = { 0x02, 0, 0, 0, 0, 0x99 };
+	unsigned int i;
+	uint32_t seq;
+
+	for (i = 0; i < 16; i++)
+		ASSERT_EQ(0, nfe_rx_post(n, 0, i, NFE_RX_GPA + i * 65536,
+					 2048));
+	ASSERT_EQ(PVKIT_NET_CTRL_S_OK,
+		  nfe_ctrl(n, PVKIT_NET_CTRL_RX_MODE, 0, 0));
+	nfe_build(n, a, 60, other, 1);
+	ASSERT_EQ(0, nfe_inject(n, a, 60, NULL));
+	nfe_build(n, a, 60, table[1], 2);
+	ASSERT_EQ(0, nfe_inject(n, a, 60, NULL));
+	ASSERT_EQ(61, nfe_inject_rx(n, a, b, 61, n->cfg.mac, 3));
+	memcpy(&seq, b + 14, 4);
+	EXPECT_EQ(3, seq);
+	ASSERT_EQ(62, nfe_inject_rx(n, a, b, 62, bcast, 4));
+
+	/* table entries pass, unicast and multicast */
+	memcpy(fe_gpa(&n->fe, NFE_MAC_GPA, 16), table, 16);
+	ASSERT_EQ(PVKIT_NET_CTRL_S_OK,
+		  nfe_ctrl(n, PVKIT_NET_CTRL_MAC_TABLE, 2, NFE_MAC_GPA));
+	ASSERT_EQ(63, nfe_inject_rx(n, a, b, 63, table[0], 5));
+	ASSERT_EQ(64, nfe_inject_rx(n, a, b, 64, table[1], 6));
+
+	/* promiscuous: everything */
+	ASSERT_EQ(PVKIT_NET_CTRL_S_OK,
+		  nfe_ctrl(n, PVKIT_NET_CTRL_RX_MODE, PVKIT_NET_RX_M_PROMISC,
+			   0));
+	ASSERT_EQ(65, nfe_inject_rx(n, a, b, 65, other, 7));
+	EXPECT_EQ(0, memcmp(a, b, 65));
+}
 
 /*
  * nfe_start() for a test; false if it was skipped (no CAP_NET_ADMIN, or

@@ -293,54 +293,9 @@ TEST_F_TIMEOUT(xdp, rx_waits_for_buffers, 60)
 /* The software filter: frames for other unicast MACs are dropped. */
 TEST_F_TIMEOUT(xdp, rx_filter, 60)
 {
-	static const uint8_t table[2][8] = {
-		{ 0x02, 0, 0, 0, 0, 0x42 }, { 0x01, 0, 0x5e, 0, 0, 1 },
-	};
-	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
-	struct pvkit_net_hdr h;
-	uint32_t seq;
-
 	if (!start(_metadata, &self->n, NULL))
 		return;
-	post(_metadata, &self->n, 0, 16, 2048);
-	ASSERT_EQ(PVKIT_NET_CTRL_S_OK,
-		  nfe_ctrl(&self->n, PVKIT_NET_CTRL_RX_MODE, 0, 0));
-	nfe_build(&self->n, self->a, 60, other_mac, 1);
-	ASSERT_EQ(0, nfe_inject(&self->n, self->a, 60, NULL));
-	nfe_build(&self->n, self->a, 60, table[1], 2);
-	ASSERT_EQ(0, nfe_inject(&self->n, self->a, 60, NULL));
-	nfe_build(&self->n, self->a, 61, self->n.cfg.mac, 3);
-	ASSERT_EQ(0, nfe_inject(&self->n, self->a, 61, NULL));
-	ASSERT_EQ(61, nfe_rx_frame(&self->n, 0, self->b, BUF_MAX, &h, NULL,
-				   FE_TIMEOUT_MS));
-	memcpy(&seq, self->b + 14, 4);
-	EXPECT_EQ(3, seq);
-	nfe_build(&self->n, self->a, 62, bcast, 4);
-	ASSERT_EQ(0, nfe_inject(&self->n, self->a, 62, NULL));
-	ASSERT_EQ(62, nfe_rx_frame(&self->n, 0, self->b, BUF_MAX, &h, NULL,
-				   FE_TIMEOUT_MS));
-
-	/* table entries pass, unicast and multicast */
-	memcpy(fe_gpa(&self->n.fe, NFE_MAC_GPA, 16), table, 16);
-	ASSERT_EQ(PVKIT_NET_CTRL_S_OK,
-		  nfe_ctrl(&self->n, PVKIT_NET_CTRL_MAC_TABLE, 2, NFE_MAC_GPA));
-	nfe_build(&self->n, self->a, 63, table[0], 5);
-	ASSERT_EQ(0, nfe_inject(&self->n, self->a, 63, NULL));
-	ASSERT_EQ(63, nfe_rx_frame(&self->n, 0, self->b, BUF_MAX, &h, NULL,
-				   FE_TIMEOUT_MS));
-	nfe_build(&self->n, self->a, 64, table[1], 6);
-	ASSERT_EQ(0, nfe_inject(&self->n, self->a, 64, NULL));
-	ASSERT_EQ(64, nfe_rx_frame(&self->n, 0, self->b, BUF_MAX, &h, NULL,
-				   FE_TIMEOUT_MS));
-
-	/* promiscuous: everything */
-	ASSERT_EQ(PVKIT_NET_CTRL_S_OK,
-		  nfe_ctrl(&self->n, PVKIT_NET_CTRL_RX_MODE,
-			   PVKIT_NET_RX_M_PROMISC, 0));
-	nfe_build(&self->n, self->a, 65, other_mac, 7);
-	ASSERT_EQ(0, nfe_inject(&self->n, self->a, 65, NULL));
-	ASSERT_EQ(65, nfe_rx_frame(&self->n, 0, self->b, BUF_MAX, &h, NULL,
-				   FE_TIMEOUT_MS));
+	nfe_check_rx_filter(_metadata, &self->n, self->a, self->b);
 }
 
 /*

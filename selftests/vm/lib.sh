@@ -217,6 +217,76 @@ tap_need_guest()
 
 # --- network tests (net-basic.sh, net-xdp.sh): the guest's pvkit-netxfer
 # against selftests/vm/net_peer.py on the host end.
+
+# net_start TEST NS_PREFIX: the start of a network test.  Returns 1 after
+# the kselftest SKIP line without a built guest, pvkit-netback, root or
+# ip(8); else sets tmp (under /dev/shm), log, NET_PEER_JSON, seed,
+# ns=NS_PREFIX-$$ (created, lo up) and an EXIT trap that stops the peer
+# and the guest and removes the namespace and tmp (PVKIT_KEEP=1 keeps the
+# console log as /tmp/TEST.log).
+net_start()
+{
+	tap_need_guest || return 1
+	if [ ! -x "$TOP/build/bin/pvkit-netback" ]; then
+		echo "1..0 # SKIP pvkit-netback not built"
+		return 1
+	fi
+	if [ "$(id -u)" != 0 ] || ! command -v ip > /dev/null; then
+		echo "1..0 # SKIP needs root and ip(8) for a network namespace"
+		return 1
+	fi
+	net_test=$1
+	ns=$2-$$
+	tmp=$(mktemp -d "/dev/shm/$2.XXXXXX")
+	log=$tmp/console.log
+	NET_PEER_JSON=$tmp/peer.json
+	seed=$$-$RANDOM
+	boot_pid=
+	srv_pid=
+	trap net_cleanup EXIT
+	if ! ip netns add "$ns"; then
+		echo "1..0 # SKIP cannot create a network namespace"
+		return 1
+	fi
+	ip -n "$ns" link set lo up
+}
+
+net_cleanup()
+{
+	[ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null
+	[ -n "$boot_pid" ] && kill "$boot_pid" 2>/dev/null
+	wait 2>/dev/null
+	[ -n "${PVKIT_KEEP:-}" ] && cp "$log" "/tmp/$net_test.log"
+	ip netns del "$ns" 2>/dev/null
+	rm -rf "$tmp"
+}
+
+# net_boot NAME NETSPEC CMD: in $ns, net_peer.py (guest $GUEST_IP) and
+# the guest under pvkit-hv (--name NAME --net NETSPEC, boot timeout $TMO)
+# running CMD; returns once the guest is done and the peer stopped, with
+# the boot's exit status in boot_rc.
+net_boot()
+{
+	ip netns exec "$ns" python3 "$TOP/selftests/vm/net_peer.py" "$log" \
+		"$NET_PEER_JSON" "$seed" "$GUEST_IP" "$1" \
+		"$TOP/build/bin/pvkit" &
+	srv_pid=$!
+	ip netns exec "$ns" env PVKIT_BOOT=hv "$TOP/scripts/boot-guest.sh" \
+		--timeout "$TMO" --log "$log" --cmd "$3" -- --name "$1" \
+		--net "$2" > /dev/null 2>&1 &
+	boot_pid=$!
+	wait "$boot_pid"
+	boot_rc=$?
+	boot_pid=
+	# the peer ends at PVKIT-EXIT; give it a moment, then stop it
+	for _ in $(seq 50); do
+		kill -0 "$srv_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill "$srv_pid" 2>/dev/null
+	wait "$srv_pid" 2>/dev/null
+	srv_pid=
+}
 #
 # net_guest_prelude HOST_IP GUEST_IP SEED: the start of the guest command:
 # finds the pvkit_net device ($dev), gives it GUEST_IP/24, waits for the

@@ -41,36 +41,8 @@ TMO=${PVKIT_NET_BOOT_TMO:-600}
 HOST_IP=10.213.0.1
 GUEST_IP=10.213.0.2
 
-tap_need_guest || exit 4
-if [ ! -x "$TOP/build/bin/pvkit-netback" ]; then
-	echo "1..0 # SKIP pvkit-netback not built"
-	exit 4
-fi
-if [ "$(id -u)" != 0 ] || ! command -v ip > /dev/null; then
-	echo "1..0 # SKIP needs root and ip(8) for a network namespace"
-	exit 4
-fi
-
-ns=pvkit-net-$$
+net_start net-basic pvkit-net || exit 4
 tapdev=pvnt$$
-tmp=$(mktemp -d /dev/shm/pvkit-net.XXXXXX)
-log=$tmp/console.log
-boot_pid=
-srv_pid=
-cleanup()
-{
-	[ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null
-	[ -n "$boot_pid" ] && kill "$boot_pid" 2>/dev/null
-	wait 2>/dev/null
-	[ -n "${PVKIT_KEEP:-}" ] && cp "$log" /tmp/net-basic.log
-	ip netns del "$ns" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-ip netns add "$ns" || { echo "1..0 # SKIP cannot create a network namespace"; exit 4; }
-ip -n "$ns" link set lo up
-
-seed=$$-$RANDOM
 bytes=$((MB << 20))
 
 # shellcheck disable=SC2016 # expanded by the guest shell
@@ -176,25 +148,8 @@ ip -n "$ns" tuntap add dev "$tapdev" mode tap multi_queue vnet_hdr &&
 	ip -n "$ns" link set "$tapdev" up ||
 	{ echo "1..0 # SKIP cannot create a TAP in the namespace"; exit 4; }
 
-name=netbasic-$$
-ip netns exec "$ns" python3 "$TOP/selftests/vm/net_peer.py" "$log" \
-	"$tmp/peer.json" "$seed" "$GUEST_IP" "$name" "$TOP/build/bin/pvkit" &
-srv_pid=$!
-ip netns exec "$ns" env PVKIT_BOOT=hv "$TOP/scripts/boot-guest.sh" \
-	--timeout "$TMO" --log "$log" --cmd "$cmd" -- --name "$name" \
-	--net "tap=$tapdev,queues=2,mtu=9000" > /dev/null 2>&1 &
-boot_pid=$!
+net_boot "netbasic-$$" "tap=$tapdev,queues=2,mtu=9000" "$cmd"
 
-wait "$boot_pid"
-boot_rc=$?
-boot_pid=
-# the peer ends at PVKIT-EXIT; give it a moment, then stop it
-for _ in $(seq 50); do kill -0 "$srv_pid" 2>/dev/null || break; sleep 0.1; done
-kill "$srv_pid" 2>/dev/null
-wait "$srv_pid" 2>/dev/null
-srv_pid=
-
-NET_PEER_JSON=$tmp/peer.json
 stat_sum()	# stat_sum REGEX: sum of the ethtool -S counters matching
 {
 	tr -d '\r' < "$log" | sed -n 's/^PVKIT-NET-STAT: //p' |

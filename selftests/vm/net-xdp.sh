@@ -34,36 +34,13 @@ TMO=${PVKIT_NET_BOOT_TMO:-600}
 HOST_IP=10.214.0.1
 GUEST_IP=10.214.0.2
 
-tap_need_guest || exit 4
-if [ ! -x "$TOP/build/bin/pvkit-netback" ]; then
-	echo "1..0 # SKIP pvkit-netback not built"
+net_start net-xdp pvkit-xdp || exit 4
+if ! command -v ethtool > /dev/null; then
+	echo "1..0 # SKIP needs ethtool(8)"
 	exit 4
 fi
-if [ "$(id -u)" != 0 ] || ! command -v ip > /dev/null ||
-   ! command -v ethtool > /dev/null; then
-	echo "1..0 # SKIP needs root, ip(8) and ethtool(8) for a network namespace"
-	exit 4
-fi
-
-ns=pvkit-xdp-$$
 xsk_if=pvxa$$			# the AF_XDP socket's end
 peer_if=pvxb$$			# the host end
-tmp=$(mktemp -d /dev/shm/pvkit-xdp.XXXXXX)
-log=$tmp/console.log
-boot_pid=
-srv_pid=
-cleanup()
-{
-	[ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null
-	[ -n "$boot_pid" ] && kill "$boot_pid" 2>/dev/null
-	wait 2>/dev/null
-	[ -n "${PVKIT_KEEP:-}" ] && cp "$log" /tmp/net-xdp.log
-	ip netns del "$ns" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-ip netns add "$ns" || { echo "1..0 # SKIP cannot create a network namespace"; exit 4; }
-ip -n "$ns" link set lo up
 
 # The veth pair, IPv6 off (the link carries only the test's traffic).  The
 # peer computes its checksums and segments in software: AF_XDP hands the
@@ -79,7 +56,6 @@ ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
 	ip -n "$ns" link set "$peer_if" up ||
 	{ echo "1..0 # SKIP cannot create a veth pair in the namespace"; exit 4; }
 
-seed=$$-$RANDOM
 bytes=$((MB << 20))
 
 # shellcheck disable=SC2016 # expanded by the guest shell
@@ -102,27 +78,10 @@ ethtool -S $dev | sed "s/^ */PVKIT-NET-STAT: /"
 dmesg | grep -E "pvkit|BUG:|WARNING:|Oops|Call Trace" | sed "s/^/PVKIT-DMESG: /"
 '
 
-name=netxdp-$$
-ip netns exec "$ns" python3 "$TOP/selftests/vm/net_peer.py" "$log" \
-	"$tmp/peer.json" "$seed" "$GUEST_IP" "$name" "$TOP/build/bin/pvkit" &
-srv_pid=$!
-ip netns exec "$ns" env PVKIT_BOOT=hv "$TOP/scripts/boot-guest.sh" \
-	--timeout "$TMO" --log "$log" --cmd "$cmd" -- --name "$name" \
-	--net "xdp=$xsk_if" > /dev/null 2>&1 &
-boot_pid=$!
-
-wait "$boot_pid"
-boot_rc=$?
-boot_pid=
-# the peer ends at PVKIT-EXIT; give it a moment, then stop it
-for _ in $(seq 50); do kill -0 "$srv_pid" 2>/dev/null || break; sleep 0.1; done
-kill "$srv_pid" 2>/dev/null
-wait "$srv_pid" 2>/dev/null
-srv_pid=
+net_boot "netxdp-$$" "xdp=$xsk_if" "$cmd"
 # the back-end detached its program when pvkit-hv stopped it
 prog_left=$(ip -n "$ns" link show "$xsk_if" 2>/dev/null | grep -c "prog/xdp")
 
-NET_PEER_JSON=$tmp/peer.json
 M64=67108864
 
 echo "1..10"
