@@ -522,15 +522,16 @@ int nfe_ctrl(struct nfe *n, uint8_t cmd, uint64_t arg0, uint64_t arg1)
 /* ----------------------------------------------------- the host end --- */
 
 int nfe_inject_rx(struct nfe *n, uint8_t *a, uint8_t *b, uint32_t len,
-		  const uint8_t *dst, uint32_t seq)
+		  const uint8_t *dst, uint32_t seq, struct pvkit_net_hdr *hdr,
+		  unsigned int *nbufs)
 {
 	struct pvkit_net_hdr h;
 	int ret;
 
 	nfe_build(n, a, len, dst, seq);
 	ret = nfe_inject(n, a, len, NULL);
-	return ret ? ret : nfe_rx_frame(n, 0, b, 128 << 10, &h, NULL,
-					FE_TIMEOUT_MS);
+	return ret ? ret : nfe_rx_frame(n, 0, b, 128 << 10, hdr ? hdr : &h,
+					nbufs, FE_TIMEOUT_MS);
 }
 
 int nfe_cap(struct nfe *n, uint8_t *buf, size_t max,

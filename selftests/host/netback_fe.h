@@ -124,14 +124,39 @@ void nfe_build_tcp4(struct nfe *n, uint8_t *buf, size_t len,
 /*
  * Build a test frame of @len bytes to @dst with @seq in @a, inject it and
  * receive the next frame on pair 0 into @b (up to 128 KiB): its length
- * or -errno.
+ * or -errno; its header and buffer count in @hdr and @nbufs (if not NULL).
  */
 int nfe_inject_rx(struct nfe *n, uint8_t *a, uint8_t *b, uint32_t len,
-		  const uint8_t *dst, uint32_t seq);
+		  const uint8_t *dst, uint32_t seq, struct pvkit_net_hdr *hdr,
+		  unsigned int *nbufs);
 
 #ifdef __KSELFTEST_HARNESS_H
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+
+#define NFE_BUF_MAX	(128 << 10)
+
+/* The fixture of the netback tests: the device and two frame buffers. */
+#define NFE_FIXTURE(name)						\
+FIXTURE(name) {								\
+	struct nfe n;							\
+	uint8_t *a, *b;		/* NFE_BUF_MAX bytes each */		\
+};									\
+FIXTURE_SETUP(name)							\
+{									\
+	self->a = malloc(NFE_BUF_MAX);					\
+	self->b = malloc(NFE_BUF_MAX);					\
+	memset(&self->n, 0, sizeof(self->n));				\
+	self->n.cap = self->n.inj = -1;					\
+	ASSERT_TRUE(self->a && self->b);				\
+}									\
+FIXTURE_TEARDOWN(name)							\
+{									\
+	nfe_destroy(&self->n);						\
+	free(self->a);							\
+	free(self->b);							\
+}
 
 /*
  * CTRL_RX on pair 0 (16 buffers of 2 KiB posted from id 0): frames to
@@ -160,23 +185,23 @@ static inline void nfe_check_rx_filter(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, nfe_inject(n, a, 60, NULL));
 	nfe_build(n, a, 60, table[1], 2);
 	ASSERT_EQ(0, nfe_inject(n, a, 60, NULL));
-	ASSERT_EQ(61, nfe_inject_rx(n, a, b, 61, n->cfg.mac, 3));
+	ASSERT_EQ(61, nfe_inject_rx(n, a, b, 61, n->cfg.mac, 3, NULL, NULL));
 	memcpy(&seq, b + 14, 4);
 	EXPECT_EQ(3, seq);
-	ASSERT_EQ(62, nfe_inject_rx(n, a, b, 62, bcast, 4));
+	ASSERT_EQ(62, nfe_inject_rx(n, a, b, 62, bcast, 4, NULL, NULL));
 
 	/* table entries pass, unicast and multicast */
 	memcpy(fe_gpa(&n->fe, NFE_MAC_GPA, 16), table, 16);
 	ASSERT_EQ(PVKIT_NET_CTRL_S_OK,
 		  nfe_ctrl(n, PVKIT_NET_CTRL_MAC_TABLE, 2, NFE_MAC_GPA));
-	ASSERT_EQ(63, nfe_inject_rx(n, a, b, 63, table[0], 5));
-	ASSERT_EQ(64, nfe_inject_rx(n, a, b, 64, table[1], 6));
+	ASSERT_EQ(63, nfe_inject_rx(n, a, b, 63, table[0], 5, NULL, NULL));
+	ASSERT_EQ(64, nfe_inject_rx(n, a, b, 64, table[1], 6, NULL, NULL));
 
 	/* promiscuous: everything */
 	ASSERT_EQ(PVKIT_NET_CTRL_S_OK,
 		  nfe_ctrl(n, PVKIT_NET_CTRL_RX_MODE, PVKIT_NET_RX_M_PROMISC,
 			   0));
-	ASSERT_EQ(65, nfe_inject_rx(n, a, b, 65, other, 7));
+	ASSERT_EQ(65, nfe_inject_rx(n, a, b, 65, other, 7, NULL, NULL));
 	EXPECT_EQ(0, memcmp(a, b, 65));
 }
 

@@ -27,31 +27,12 @@
 #include "kselftest_harness.h"
 #include "netback_fe.h"
 
-#define BUF_MAX		(128 << 10)
+#define BUF_MAX		NFE_BUF_MAX
 #define XDP_MAX_MTU	3500	/* NETB_XSK_MAX_MTU */
 
 static const uint8_t other_mac[6] = { 0x02, 0, 0, 0, 0, 0x99 };
 
-FIXTURE(xdp) {
-	struct nfe n;
-	uint8_t *a, *b;
-};
-
-FIXTURE_SETUP(xdp)
-{
-	self->a = malloc(BUF_MAX);
-	self->b = malloc(BUF_MAX);
-	memset(&self->n, 0, sizeof(self->n));
-	self->n.cap = self->n.inj = -1;
-	ASSERT_TRUE(self->a && self->b);
-}
-
-FIXTURE_TEARDOWN(xdp)
-{
-	nfe_destroy(&self->n);
-	free(self->a);
-	free(self->b);
-}
+NFE_FIXTURE(xdp);
 
 /* Start on the veth; false if skipped (no privileges, no AF_XDP). */
 static bool start(struct __test_metadata *_metadata, struct nfe *n,
@@ -241,10 +222,8 @@ TEST_F_TIMEOUT(xdp, rx_frames, 60)
 	post(_metadata, &self->n, 0, 50, 4096);
 	for (i = 0; i < 50; i++) {
 		len = 60 + i * 70;	/* up to 3490 */
-		nfe_build(&self->n, self->a, len, self->n.cfg.mac, i);
-		ASSERT_EQ(0, nfe_inject(&self->n, self->a, len, NULL));
-		got = nfe_rx_frame(&self->n, 0, self->b, BUF_MAX, &h, &nb,
-				   FE_TIMEOUT_MS);
+		got = nfe_inject_rx(&self->n, self->a, self->b, len,
+				    self->n.cfg.mac, i, &h, &nb);
 		ASSERT_EQ((int)len, got) TH_LOG("frame %u", i);
 		EXPECT_EQ(1, nb);
 		EXPECT_EQ(0, memcmp(self->a, self->b, len));

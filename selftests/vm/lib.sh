@@ -292,7 +292,8 @@ net_boot()
 # finds the pvkit_net device ($dev), gives it GUEST_IP/24, waits for the
 # carrier, pings HOST_IP (PVKIT-NET-DEV, -CARRIER, -DRIVER, -PING), says
 # PVKIT-NET-READY (net_peer.py pings back) and defines
-# "xfer NAME BYTES": BYTES guest -> host, then host -> guest.
+# "xfer NAME BYTES": BYTES guest -> host, then host -> guest, and
+# "killed_xfer NAME BYTES": guest -> host across a back-end SIGKILL.
 net_guest_prelude()
 {
 	local host=$1 guest=$2 seed=$3
@@ -332,6 +333,15 @@ xfer() {
 	out=$(pvkit-netxfer recv 5002 2>/tmp/x.err)
 	echo "PVKIT-NET-RECV-$1: $? $out"
 	sed "s/^/PVKIT-NET-XFER: /" /tmp/x.err
+}
+# killed_xfer NAME BYTES: guest -> host while net_peer.py SIGKILLs the
+# back-end 1 s in; then whether the netdev is still there
+killed_xfer() {
+	echo "PVKIT-NET-KILL $1"
+	out=$(pvkit-netxfer send '"$host"' 5001 '"$seed"'-$1 $2 2>/tmp/x.err)
+	echo "PVKIT-NET-SEND-$1: $? $out"
+	sed "s/^/PVKIT-NET-XFER: /" /tmp/x.err
+	echo "PVKIT-NET-DEV-AFTER: $(ls /sys/class/net | grep -c "^$dev$")"
 }'
 }
 
@@ -379,4 +389,17 @@ h2g_ok()
 xfer_diag()
 {
 	echo "$1: guest send '$(tap_val "PVKIT-NET-SEND-$1")' recv '$(tap_val "PVKIT-NET-RECV-$1")'; host got '$(peer g2h "$1")' sent '$(peer h2g "$1")'"
+}
+
+# net_check_link: the first five results of a network test: the boot,
+# the pvkit_net netdev, its carrier, ping guest -> host and host -> guest.
+net_check_link()
+{
+	tap_check boot_ok "$boot_rc" "boot-guest exit $boot_rc"
+	tap_check netdev_bound "$([ "$(tap_val PVKIT-NET-DRIVER)" = pvkit_net ]; echo $?)" \
+		"device '$(tap_val PVKIT-NET-DEV)', driver '$(tap_val PVKIT-NET-DRIVER)'"
+	tap_check carrier_up "$([ "$(tap_val PVKIT-NET-CARRIER)" = 1 ]; echo $?)"
+	tap_check ping_guest_to_host "$([ "$(tap_val PVKIT-NET-PING)" = 0 ]; echo $?)"
+	tap_check ping_host_to_guest "$([ "$(peer ping)" = 0 ]; echo $?)" \
+		"host ping exit '$(peer ping)'"
 }

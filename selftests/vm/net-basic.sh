@@ -77,11 +77,7 @@ i=0; while [ "$(cat /sys/class/net/$dev/carrier 2>/dev/null)" != 1 ]; do
 done
 ping -c 2 -W 2 '$HOST_IP' > /dev/null 2>&1
 echo "PVKIT-NET-PING-AFTER-UPDOWN: $?"
-echo "PVKIT-NET-KILL restart"
-out=$(pvkit-netxfer send '$HOST_IP' 5001 '$seed'-restart 67108864 2>/tmp/x.err)
-echo "PVKIT-NET-SEND-restart: $? $out"
-sed "s/^/PVKIT-NET-XFER: /" /tmp/x.err
-echo "PVKIT-NET-DEV-AFTER: $(ls /sys/class/net | grep -c "^$dev$")"
+killed_xfer restart 67108864
 # native XDP: each program counts what the host sent; tx and redirect
 # send it back (the host counts), drop keeps it
 for p in drop tx redirect; do
@@ -160,13 +156,7 @@ M64=67108864
 M128=134217728
 
 echo "1..22"
-tap_check boot_ok "$boot_rc" "boot-guest exit $boot_rc"
-tap_check netdev_bound "$([ "$(tap_val PVKIT-NET-DRIVER)" = pvkit_net ]; echo $?)" \
-	"device '$(tap_val PVKIT-NET-DEV)', driver '$(tap_val PVKIT-NET-DRIVER)'"
-tap_check carrier_up "$([ "$(tap_val PVKIT-NET-CARRIER)" = 1 ]; echo $?)"
-tap_check ping_guest_to_host "$([ "$(tap_val PVKIT-NET-PING)" = 0 ]; echo $?)"
-tap_check ping_host_to_guest "$([ "$(peer ping)" = 0 ]; echo $?)" \
-	"host ping exit '$(peer ping)'"
+net_check_link
 g2h_ok big "$bytes"
 tap_check "tcp_${MB}M_guest_to_host_sha256" $? "$(xfer_diag big)"
 h2g_ok big "$bytes"

@@ -67,11 +67,7 @@ echo "PVKIT-NET-OFFLOADS: $(ethtool -k $dev | grep -E "^(tx-checksumming|tcp-seg
 s=$(date +%s)
 xfer big '$bytes'
 echo "PVKIT-NET-TIME-big: $(($(date +%s) - s))"
-echo "PVKIT-NET-KILL restart"
-out=$(pvkit-netxfer send '$HOST_IP' 5001 '$seed'-restart 67108864 2>/tmp/x.err)
-echo "PVKIT-NET-SEND-restart: $? $out"
-sed "s/^/PVKIT-NET-XFER: /" /tmp/x.err
-echo "PVKIT-NET-DEV-AFTER: $(ls /sys/class/net | grep -c "^$dev$")"
+killed_xfer restart 67108864
 ping -c 2 -W 2 '$HOST_IP' > /dev/null 2>&1
 echo "PVKIT-NET-PING-AFTER: $?"
 ethtool -S $dev | sed "s/^ */PVKIT-NET-STAT: /"
@@ -85,18 +81,12 @@ prog_left=$(ip -n "$ns" link show "$xsk_if" 2>/dev/null | grep -c "prog/xdp")
 M64=67108864
 
 echo "1..10"
-tap_check boot_ok "$boot_rc" "boot-guest exit $boot_rc"
-tap_check netdev_bound "$([ "$(tap_val PVKIT-NET-DRIVER)" = pvkit_net ]; echo $?)" \
-	"device '$(tap_val PVKIT-NET-DEV)', driver '$(tap_val PVKIT-NET-DRIVER)'"
-tap_check carrier_up "$([ "$(tap_val PVKIT-NET-CARRIER)" = 1 ]; echo $?)"
+net_check_link
 offl=$(tap_val PVKIT-NET-OFFLOADS)
 read -r mtu_rc mtu_now <<< "$(tap_val PVKIT-NET-MTU9000)"
 tap_check no_offloads_mtu_capped \
 	"$(! grep -q ": on" <<< "$offl" && [ -n "$offl" ] && [ "$(tap_val PVKIT-NET-MTU)" = 1500 ] && [ "${mtu_rc:-0}" != 0 ] && [ "$mtu_now" = 1500 ]; echo $?)" \
 	"offloads '$offl', mtu '$(tap_val PVKIT-NET-MTU)', mtu 9000: '$(tap_val PVKIT-NET-MTU9000)'"
-tap_check ping_guest_to_host "$([ "$(tap_val PVKIT-NET-PING)" = 0 ]; echo $?)"
-tap_check ping_host_to_guest "$([ "$(peer ping)" = 0 ]; echo $?)" \
-	"host ping exit '$(peer ping)'"
 g2h_ok big "$bytes"
 tap_check "tcp_${MB}M_guest_to_host_sha256" $? "$(xfer_diag big)"
 h2g_ok big "$bytes"
