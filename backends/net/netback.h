@@ -176,6 +176,10 @@ struct netb_port_ops {
 extern const struct netb_port_ops netb_port_tap;
 extern const struct netb_port_ops netb_port_xdp;
 
+/* xsk.bpf.o, the AF_XDP port's XDP program, embedded by xsk-blob.S */
+extern const uint8_t netb_xsk_bpf[];
+extern const uint8_t netb_xsk_bpf_end[];
+
 /* One AF_XDP ring as mapped: the kernel's indices and our cached copies. */
 struct netb_xring {
 	uint32_t *producer, *consumer, *flags;

@@ -58,10 +58,6 @@
 #define XSK_WAIT_TRIES		200	/* kick + reap rounds for a free tx frame */
 #define XSK_BUSY_TRIES		30	/* binds 100 ms apart while EBUSY */
 
-/* xsk.bpf.o, embedded by xsk-blob.S */
-extern const uint8_t netb_xsk_bpf[];
-extern const uint8_t netb_xsk_bpf_end[];
-
 /* ------------------------------------------------------------ rings --- */
 
 /* Producer side (fill, tx): free entries. */
