@@ -172,7 +172,8 @@ static const struct hv_kind kind_blk = {
 #define NET_CTRL_SLOTS	64
 
 /*
- * tap=NAME[,queues=N] or xdp=IFNAME[,queue=Q] (one of them, once), then
+ * tap=NAME[,queues=N] or xdp=IFNAME[,queue=Q][,attach=native|generic]
+ * (one of them, once), then
  * [,poll=US][,mac=MAC][,mtu=N][,restarts=N]: backends/net/opts.c.  An
  * AF_XDP port serves one queue pair.
  */
@@ -182,7 +183,7 @@ static int net_parse(struct hv_dev_opt *o, const char *spec, char *err,
 	char buf[HV_SPEC_MAX], *tok, *rest = buf;
 	unsigned int v;
 	int port = 0;		/* 't' tap=, 'x' xdp= */
-	bool has_queue = false;
+	bool has_xdp_opt = false;	/* queue=, attach= */
 	size_t n = 0;
 
 	if (strlen(spec) >= sizeof(buf)) {
@@ -219,7 +220,12 @@ static int net_parse(struct hv_dev_opt *o, const char *spec, char *err,
 		} else if (!strncmp(tok, "queue=", 6)) {
 			if (opts_uint(tok + 6, 0, 255, &v))
 				goto syntax;
-			has_queue = true;
+			has_xdp_opt = true;
+		} else if (!strncmp(tok, "attach=", 7)) {
+			if (strcmp(tok + 7, "native") &&
+			    strcmp(tok + 7, "generic"))
+				goto syntax;
+			has_xdp_opt = true;
 		} else if (!strncmp(tok, "poll=", 5)) {
 			if (opts_uint(tok + 5, 0, 1000000, &v))
 				goto syntax;
@@ -243,14 +249,14 @@ static int net_parse(struct hv_dev_opt *o, const char *spec, char *err,
 			 o->queues);
 		return -EINVAL;
 	}
-	if (port == 't' && has_queue) {
-		snprintf(err, errlen, "queue= is an xdp= option (tap= has queues=N)");
+	if (port == 't' && has_xdp_opt) {
+		snprintf(err, errlen, "queue= and attach= are xdp= options");
 		return -EINVAL;
 	}
 	snprintf(o->label, sizeof(o->label), "%s", spec);
 	return 0;
 syntax:
-	snprintf(err, errlen, "expected tap=NAME[,queues=1..%d] or xdp=IFNAME[,queue=0..255], then [,poll=US][,mac=XX:XX:XX:XX:XX:XX][,mtu=N][,restarts=N]",
+	snprintf(err, errlen, "expected tap=NAME[,queues=1..%d] or xdp=IFNAME[,queue=0..255][,attach=native|generic], then [,poll=US][,mac=XX:XX:XX:XX:XX:XX][,mtu=N][,restarts=N]",
 		 PVKIT_NET_MAX_PAIRS);
 	return -EINVAL;
 }
@@ -291,7 +297,7 @@ static const struct hv_kind kind_net = {
 	.type = PVKIT_DEV_NET,
 	.name = "net",
 	.option = "net",
-	.usage = "tap=NAME[,queues=N]|xdp=IFNAME[,queue=Q][,poll=US][,mac=MAC][,mtu=N][,restarts=N]",
+	.usage = "tap=NAME[,queues=N]|xdp=IFNAME[,queue=Q][,attach=native|generic][,poll=US][,mac=MAC][,mtu=N][,restarts=N]",
 	.help = "network device on a TAP or AF_XDP, served by pvkit-netback",
 	.prog = "pvkit-netback",
 	.prog_env = "PVKIT_NETBACK",

@@ -176,7 +176,7 @@ static const struct pvbe_ops netb_ops = {
 	.prog = "pvkit-netback",
 	.dev_name = "net",
 	.dev_type = PVKIT_DEV_NET,
-	.usage = "tap=NAME|xdp=IFNAME[,queue=Q][,poll=US][,mac=XX:XX:XX:XX:XX:XX][,mtu=N]",
+	.usage = "tap=NAME|xdp=IFNAME[,queue=Q][,attach=native|generic][,poll=US][,mac=XX:XX:XX:XX:XX:XX][,mtu=N]",
 	.queue_size = sizeof(struct netb_queue),
 	.queue_offset = offsetof(struct netb_queue, bq),
 	.slot_sizes = netb_slot_sizes,

@@ -72,12 +72,14 @@
 /* ------------------------------------------------------------ options --- */
 
 enum netb_port_kind { NETB_PORT_TAP, NETB_PORT_XDP };
+enum netb_xdp_attach { NETB_XDP_AUTO, NETB_XDP_NATIVE, NETB_XDP_GENERIC };
 
 struct netb_opts {
 	enum netb_port_kind port;	/* tap= or xdp= */
 	char ifname[IFNAMSIZ];		/* the TAP or the interface */
 	unsigned int queue;		/* xdp: the interface's rx queue */
 	bool has_queue;
+	enum netb_xdp_attach attach;	/* xdp: the program's mode */
 	unsigned int poll_us;
 	unsigned int mtu;		/* 0: the TAP's current MTU */
 	bool has_mac;
@@ -86,7 +88,8 @@ struct netb_opts {
 
 /*
  * Parse "tap=NAME[,poll=US][,mac=XX:XX:XX:XX:XX:XX][,mtu=N]" or
- * "xdp=IFNAME[,queue=Q][,poll=US][,mac=..][,mtu=N]".  Returns 0 or
+ * "xdp=IFNAME[,queue=Q][,attach=native|generic][,poll=US][,mac=..][,mtu=N]".
+ * Returns 0 or
  * -EINVAL with a reason in @err.
  */
 int netb_opts_parse(struct netb_opts *o, const char *args, char *err,

@@ -5,6 +5,8 @@
  *   tap=NAME          the TAP device (created if it does not exist), or
  *   xdp=IFNAME        an AF_XDP socket on a host interface (exactly one)
  *   queue=Q           xdp: the interface's rx queue (default 0)
+ *   attach=MODE       xdp: the XDP program in native or generic mode only
+ *                     (default: native, else generic)
  *   poll=US           busy-poll the rings US microseconds before sleeping
  *   mac=XX:..:XX      the guest's MAC (default: derived from the port's
  *                     interface name and the instance)
@@ -65,6 +67,15 @@ static int netb_opt_one(struct netb_opts *o, char *opt, char *err,
 					    val, NETB_XSK_MAX_QUEUE);
 		o->queue = v;
 		o->has_queue = true;
+	} else if (!strcmp(opt, "attach")) {
+		if (!strcmp(val, "native"))
+			o->attach = NETB_XDP_NATIVE;
+		else if (!strcmp(val, "generic"))
+			o->attach = NETB_XDP_GENERIC;
+		else
+			return pvbe_opt_err(err, errlen,
+					    "attach=%s: expected native or generic",
+					    val);
 	} else if (!strcmp(opt, "poll")) {
 		if (pvbe_opt_uint(val, NETB_MAX_POLL_US, &v))
 			return pvbe_opt_err(err, errlen,
@@ -109,8 +120,9 @@ int netb_opts_parse(struct netb_opts *o, const char *args, char *err,
 	free(buf);
 	if (!ret && !o->ifname[0])
 		ret = pvbe_opt_err(err, errlen,
-				   "missing tap= or xdp= (args: tap=NAME|xdp=IFNAME[,queue=Q][,poll=US][,mac=MAC][,mtu=N])");
-	if (!ret && o->has_queue && o->port != NETB_PORT_XDP)
-		ret = pvbe_opt_err(err, errlen, "queue= is an xdp= option");
+				   "missing tap= or xdp= (args: tap=NAME|xdp=IFNAME[,queue=Q][,attach=native|generic][,poll=US][,mac=MAC][,mtu=N])");
+	if (!ret && (o->has_queue || o->attach) && o->port != NETB_PORT_XDP)
+		ret = pvbe_opt_err(err, errlen,
+				   "queue= and attach= are xdp= options");
 	return ret;
 }

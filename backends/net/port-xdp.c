@@ -8,7 +8,8 @@
  *
  * Zero-copy is asked for first; a device that cannot (veth, most NICs
  * without AF_XDP support) gets copy mode.  The program is attached in
- * native mode, or in generic (SKB) mode where the driver has no XDP.  A
+ * native mode, or in generic (SKB) mode where the driver has no XDP
+ * (attach=native or attach=generic: that mode only).  A
  * program of ours left attached by a killed back-end is replaced; a
  * foreign one is refused.
  *
@@ -320,7 +321,7 @@ static int xsk_prog_open(struct netb_dev *dev, char *err, size_t errlen)
 	struct bpf_program *prog;
 	struct bpf_map *map;
 	uint32_t key = dev->opts.queue, val = (uint32_t)x->fd;
-	int ret, mode;
+	int ret, mode, want;
 
 	libbpf_set_print(xsk_libbpf_print);
 	x->obj = bpf_object__open_mem(netb_xsk_bpf,
@@ -354,15 +355,27 @@ static int xsk_prog_open(struct netb_dev *dev, char *err, size_t errlen)
 	mode = xsk_attached_mode(dev, err, errlen);
 	if (mode < 0)
 		return mode;
+	want = dev->opts.attach == NETB_XDP_NATIVE ? XDP_FLAGS_DRV_MODE :
+	       XDP_FLAGS_SKB_MODE;
+	if (mode && dev->opts.attach && mode != want) {
+		/* ours, in the other mode than asked for: replace it */
+		bpf_xdp_detach(x->ifindex, (uint32_t)mode, NULL);
+		mode = 0;
+	}
 	if (mode) {
 		ret = bpf_xdp_attach(x->ifindex, x->prog_fd, (uint32_t)mode,
 				     NULL);
 	} else {
 		/* native where the driver has it, else generic */
-		mode = XDP_FLAGS_DRV_MODE;
-		ret = bpf_xdp_attach(x->ifindex, x->prog_fd,
-				     XDP_FLAGS_UPDATE_IF_NOEXIST | mode, NULL);
-		if (ret && ret != -EEXIST && ret != -EBUSY) {
+		ret = -EOPNOTSUPP;
+		if (dev->opts.attach != NETB_XDP_GENERIC) {
+			mode = XDP_FLAGS_DRV_MODE;
+			ret = bpf_xdp_attach(x->ifindex, x->prog_fd,
+					     XDP_FLAGS_UPDATE_IF_NOEXIST | mode,
+					     NULL);
+		}
+		if (ret && ret != -EEXIST && ret != -EBUSY &&
+		    dev->opts.attach != NETB_XDP_NATIVE) {
 			mode = XDP_FLAGS_SKB_MODE;
 			ret = bpf_xdp_attach(x->ifindex, x->prog_fd,
 					     XDP_FLAGS_UPDATE_IF_NOEXIST | mode,

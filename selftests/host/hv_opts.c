@@ -112,7 +112,8 @@ TEST(net_specs)
 		"tap=t0,mac=02:00:00:00:00:01", "tap=t0,restarts=2",
 		"xdp=veth0", "xdp=veth0,queue=3", "xdp=veth0,queues=1",
 		"xdp=eth0,queue=0,poll=50,mtu=1500,mac=02:00:00:00:00:01",
-		"xdp=veth0,restarts=2",
+		"xdp=veth0,restarts=2", "xdp=v0,attach=generic",
+		"xdp=v0,queue=1,attach=native",
 	};
 	static const char *const bad[] = {
 		"", "t0", "tap=", "tap=t0,queues=0", "tap=t0,queues=9",
@@ -122,6 +123,7 @@ TEST(net_specs)
 		"xdp=v0,xdp=v1", "tap=t0,tap=t1", "xdp=v0,queues=2",
 		"xdp=v0,queue=256", "xdp=v0,queue=-1", "xdp=v0,queue=",
 		"tap=t0,queue=1", "queue=0", "xdp=v0,mtu=67", "xdp=v0,,",
+		"xdp=v0,attach=", "xdp=v0,attach=skb", "tap=t0,attach=native",
 	};
 	const struct hv_kind *k = kind_by_option("net");
 	struct hv_geom g;

@@ -10,7 +10,8 @@
  * small buffers), with no offload header; rx waits for buffers (the
  * frames stay queued); the software MAC filter; no checksum or GSO
  * feature is offered and max_mtu is clamped; a back-end that was killed
- * leaves its XDP program behind and the next one replaces it.
+ * leaves its XDP program behind and the next one replaces it, also in
+ * the other mode (attach=native / attach=generic, checked with ip(8)).
  *
  * Needs CAP_NET_ADMIN and CAP_BPF/CAP_SYS_ADMIN (unshare(CLONE_NEWNET),
  * veth, AF_XDP, an XDP program); skipped otherwise or without AF_XDP.
@@ -74,6 +75,50 @@ static int cap_ours(struct nfe *n, uint8_t *buf, struct virtio_net_hdr *vh,
 		len = nfe_cap(n, buf, BUF_MAX, vh, timeout_ms);
 	} while (len >= 14 && (buf[12] != 0x88 || buf[13] != 0xb5));
 	return len;
+}
+
+/*
+ * SIGKILL the back-end (its XDP program stays attached) and start a new
+ * one on the same veth with SETUP args "xdp=NFE_VETH," @extra, connected;
+ * 0 or -errno (fe.err_msg says why).
+ */
+static int restart_backend(struct nfe *n, const char *extra)
+{
+	char args[128];
+	int ret;
+
+	kill(n->fe.pid, SIGKILL);
+	if (fe_wait_exit(&n->fe, 5000) < 0)
+		return -ETIMEDOUT;
+	fe_destroy(&n->fe);
+	ret = fe_init(&n->fe, 3, NFE_SLOTS);
+	if (!ret)
+		ret = fe_spawn(&n->fe);
+	if (ret)
+		return ret;
+	snprintf(args, sizeof(args), "xdp=%s%s%s", NFE_VETH, extra ? "," : "",
+		 extra ? extra : "");
+	ret = fe_setup(&n->fe, args);
+	if (ret)
+		return ret > 0 ? -EPROTO : ret;
+	memcpy(&n->cfg, n->fe.config, sizeof(n->cfg));
+	return fe_connect(&n->fe, n->fe.features);
+}
+
+/* One frame peer -> guest and one guest -> peer, byte-exact. */
+static void one_each_way(struct __test_metadata *_metadata, struct nfe *n,
+			 uint8_t *a, uint8_t *b)
+{
+	struct virtio_net_hdr vh;
+
+	post(_metadata, n, n->next_id, 1, 2048);
+	n->next_id++;
+	ASSERT_EQ(200, nfe_inject_rx(n, a, b, 200, n->cfg.mac, 1, NULL, NULL));
+	EXPECT_EQ(0, memcmp(a, b, 200));
+	nfe_build(n, a, 300, other_mac, 2);
+	ASSERT_EQ(PVKIT_NET_TX_S_OK, nfe_tx_frame(n, 0, a, 300, 1, false, NULL));
+	ASSERT_EQ(300, cap_ours(n, b, &vh, 2000));
+	EXPECT_EQ(0, memcmp(a, b, 300));
 }
 
 TEST_F_TIMEOUT(xdp, config, 30)
@@ -283,37 +328,47 @@ TEST_F_TIMEOUT(xdp, rx_filter, 60)
  */
 TEST_F_TIMEOUT(xdp, restart_replaces_program, 60)
 {
-	struct virtio_net_hdr vh;
-	struct pvkit_net_hdr h;
-	char args[64];
-	int st;
 
 	if (!start(_metadata, &self->n, NULL))
 		return;
-	kill(self->n.fe.pid, SIGKILL);
-	ASSERT_GE(fe_wait_exit(&self->n.fe, 5000), 0);
-	self->n.fe.pid = 0;
-	fe_destroy(&self->n.fe);
+	ASSERT_EQ(0, restart_backend(&self->n, NULL))
+		TH_LOG("setup: %s", self->n.fe.err_msg);
+	one_each_way(_metadata, &self->n, self->a, self->b);
+}
 
-	ASSERT_EQ(0, fe_init(&self->n.fe, 3, NFE_SLOTS));
-	ASSERT_EQ(0, fe_spawn(&self->n.fe));
-	snprintf(args, sizeof(args), "xdp=%s", NFE_VETH);
-	st = fe_setup(&self->n.fe, args);
-	ASSERT_EQ(0, st) TH_LOG("setup: %s", self->n.fe.err_msg);
-	ASSERT_EQ(0, fe_connect(&self->n.fe, self->n.fe.features));
-	memcpy(&self->n.cfg, self->n.fe.config, sizeof(self->n.cfg));
+/* attach=: the program in the mode asked for; frames move in both. */
+TEST_F_TIMEOUT(xdp, attach_modes, 60)
+{
+	static const struct { const char *arg, *shown; } m[] = {
+		{ "attach=generic", " xdpgeneric " },
+		{ "attach=native", " xdp " },
+		{ "attach=generic", " xdpgeneric " },
+	};
+	unsigned int i;
 
-	post(_metadata, &self->n, 0, 4, 2048);
-	nfe_build(&self->n, self->a, 200, self->n.cfg.mac, 1);
-	ASSERT_EQ(0, nfe_inject(&self->n, self->a, 200, NULL));
-	ASSERT_EQ(200, nfe_rx_frame(&self->n, 0, self->b, BUF_MAX, &h, NULL,
-				    FE_TIMEOUT_MS));
-	EXPECT_EQ(0, memcmp(self->a, self->b, 200));
-	nfe_build(&self->n, self->a, 300, other_mac, 2);
-	ASSERT_EQ(PVKIT_NET_TX_S_OK,
-		  nfe_tx_frame(&self->n, 0, self->a, 300, 1, false, NULL));
-	ASSERT_EQ(300, cap_ours(&self->n, self->b, &vh, 2000));
-	EXPECT_EQ(0, memcmp(self->a, self->b, 300));
+	for (i = 0; i < ARRAY_SIZE(m); i++) {
+		char out[4096] = "";
+		size_t n = 0;
+		FILE *f;
+
+		if (!i && !start(_metadata, &self->n, m[i].arg))
+			return;
+		if (i) {
+			/* ours, in the other mode: the next back-end replaces it */
+			ASSERT_EQ(0, restart_backend(&self->n, m[i].arg))
+				TH_LOG("%s: %s", m[i].arg, self->n.fe.err_msg);
+		}
+		f = popen("ip link show dev " NFE_VETH " 2>/dev/null", "r");
+		if (f) {
+			n = fread(out, 1, sizeof(out) - 1, f);
+			pclose(f);
+		}
+		out[n] = '\0';
+		if (n)
+			EXPECT_NE(NULL, strstr(out, m[i].shown))
+				TH_LOG("%s: %s", m[i].arg, out);
+		one_each_way(_metadata, &self->n, self->a, self->b);
+	}
 }
 
 /* Two pairs are refused with a reason. */
