@@ -514,17 +514,19 @@ static int xdp_read(struct netb_dev *dev, unsigned int pair,
 	*len = 0;
 	base = addr - addr % NETB_XSK_FRAME;
 	/* the kernel's descriptor, checked all the same: no over-read */
-	if (base < (uint64_t)NETB_XSK_RX_FRAMES * NETB_XSK_FRAME &&
-	    addr % NETB_XSK_FRAME + n <= NETB_XSK_FRAME && n <= max) {
-		if (n >= PVKIT_NET_ETH_LEN && xsk_rx_wanted(dev, x->umem + addr)) {
-			memcpy(buf, x->umem + addr, n);
-			*len = n;
-		}
-		/* the frame goes straight back to the kernel */
-		if (xring_room(&x->fill)) {
-			*xring_addr(&x->fill, x->fill.cached_prod++) = base;
-			xring_submit(&x->fill);
-		}
+	if (base >= (uint64_t)NETB_XSK_RX_FRAMES * NETB_XSK_FRAME) {
+		xring_release(&x->rx);
+		return 1;	/* not one of our rx frames: dropped */
+	}
+	if (addr % NETB_XSK_FRAME + n <= NETB_XSK_FRAME && n <= max &&
+	    n >= PVKIT_NET_ETH_LEN && xsk_rx_wanted(dev, x->umem + addr)) {
+		memcpy(buf, x->umem + addr, n);
+		*len = n;
+	}
+	/* the frame goes straight back to the kernel */
+	if (xring_room(&x->fill)) {
+		*xring_addr(&x->fill, x->fill.cached_prod++) = base;
+		xring_submit(&x->fill);
 	}
 	xring_release(&x->rx);
 	return 1;
