@@ -205,6 +205,7 @@ struct netb_xsk {
 	unsigned int nr_tx_free;
 	struct bpf_object *obj;
 	int prog_fd;
+	int old_mode;			/* XDP_FLAGS_*_MODE of a dead one's */
 	uint32_t attach_flags;		/* XDP_FLAGS_*_MODE of our program */
 	bool attached;
 	/* the software rx filter: a copy of the control state */

@@ -11,7 +11,8 @@
  * native mode, or in generic (SKB) mode where the driver has no XDP
  * (attach=native or attach=generic: that mode only).  A
  * program of ours left attached by a killed back-end is replaced; a
- * foreign one is refused.
+ * foreign one, or ours of a live back-end (its pid is in the program's
+ * .rodata), is refused: one back-end per interface.
  *
  * The UMEM is NETB_XSK_RX_FRAMES + NETB_XSK_TX_FRAMES frames of 4 KiB:
  * the rx ones live in the fill ring, the kernel and the rx ring (the rx
@@ -27,6 +28,7 @@
  * unicast address is dropped (counted) unless the guest is promiscuous.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -283,16 +285,65 @@ static int xsk_libbpf_print(enum libbpf_print_level level, const char *fmt,
 	return 0;
 }
 
+/* The pvkit_owner of program @fd (its .rodata), 0 if it cannot be read. */
+static uint32_t xsk_prog_owner(int fd)
+{
+	struct bpf_prog_info info;
+	struct bpf_map_info mi;
+	uint32_t ids[8], len, i, key = 0, owner = 0;
+	uint8_t val[64];
+	int mfd;
+
+	memset(&info, 0, sizeof(info));
+	info.nr_map_ids = 8;
+	info.map_ids = (uintptr_t)ids;
+	len = sizeof(info);
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return 0;
+	for (i = 0; i < info.nr_map_ids && i < 8 && !owner; i++) {
+		mfd = bpf_map_get_fd_by_id(ids[i]);
+		if (mfd < 0)
+			continue;
+		memset(&mi, 0, sizeof(mi));
+		len = sizeof(mi);
+		if (!bpf_obj_get_info_by_fd(mfd, &mi, &len) &&
+		    mi.type == BPF_MAP_TYPE_ARRAY && strstr(mi.name, ".rodata") &&
+		    mi.value_size >= 4 && mi.value_size <= sizeof(val) &&
+		    !bpf_map_lookup_elem(mfd, &key, val))
+			memcpy(&owner, val, 4);
+		close(mfd);
+	}
+	return owner;
+}
+
+/* Is @pid a live pvkit-netback other than us? */
+static bool xsk_owner_alive(uint32_t pid)
+{
+	char path[64], comm[32] = "";
+	ssize_t n;
+	int fd;
+
+	if (!pid || pid == (uint32_t)getpid())
+		return false;
+	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, comm, sizeof(comm) - 1);
+	close(fd);
+	return n > 0 && !strncmp(comm, "pvkit-netback", 13);
+}
+
 /*
- * The mode to attach in: that of a program of ours already attached (a
- * back-end that was killed: replaced), 0 when none is attached, -EBUSY
- * for someone else's program.
+ * The mode to attach in: that of a program of ours already attached by a
+ * back-end that is gone (killed: replaced), 0 when none is attached,
+ * -EBUSY for someone else's program or a live back-end's.
  */
 static int xsk_attached_mode(struct netb_dev *dev, char *err, size_t errlen)
 {
 	LIBBPF_OPTS(bpf_xdp_query_opts, qo);
 	struct bpf_prog_info info;
-	uint32_t len = sizeof(info);
+	uint32_t len = sizeof(info), owner = 0;
 	int fd, ret;
 
 	if (bpf_xdp_query(dev->xsk.ifindex, 0, &qo) || !qo.prog_id)
@@ -300,6 +351,8 @@ static int xsk_attached_mode(struct netb_dev *dev, char *err, size_t errlen)
 	fd = bpf_prog_get_fd_by_id(qo.prog_id);
 	memset(&info, 0, sizeof(info));
 	ret = fd < 0 ? -errno : bpf_obj_get_info_by_fd(fd, &info, &len);
+	if (!ret && !strcmp(info.name, XSK_PROG_NAME))
+		owner = xsk_prog_owner(fd);
 	if (fd >= 0)
 		close(fd);
 	if (ret || strcmp(info.name, XSK_PROG_NAME) ||
@@ -309,8 +362,36 @@ static int xsk_attached_mode(struct netb_dev *dev, char *err, size_t errlen)
 			 dev->opts.ifname, qo.prog_id);
 		return -EBUSY;
 	}
+	if (xsk_owner_alive(owner)) {
+		snprintf(err, errlen, "%s is served by pvkit-netback pid %u: one xdp= back-end per interface",
+			 dev->opts.ifname, owner);
+		return -EBUSY;
+	}
 	return qo.attach_mode == XDP_ATTACHED_DRV ? XDP_FLAGS_DRV_MODE :
 	       XDP_FLAGS_SKB_MODE;
+}
+
+/* pvkit_owner = our pid, in the .rodata image before loading. */
+static int xsk_set_owner(struct bpf_object *obj)
+{
+	uint32_t pid = (uint32_t)getpid();
+	uint8_t img[64];
+	struct bpf_map *m;
+	const void *v;
+	size_t sz = 0;
+
+	bpf_object__for_each_map(m, obj) {
+		if (!strstr(bpf_map__name(m), ".rodata"))
+			continue;
+		v = bpf_map__initial_value(m, &sz);
+		if (!v || sz < sizeof(pid) || sz > sizeof(img))
+			return -ENOENT;
+		/* pvkit_owner is the only variable: at offset 0 */
+		memcpy(img, v, sz);
+		memcpy(img, &pid, sizeof(pid));
+		return bpf_map__set_initial_value(m, img, sz);
+	}
+	return -ENOENT;
 }
 
 /* Load xsk.bpf.o, put our socket in its map, attach it. */
@@ -340,6 +421,8 @@ static int xsk_prog_open(struct netb_dev *dev, char *err, size_t errlen)
 	}
 	ret = bpf_map__set_max_entries(map, dev->opts.queue + 1);
 	if (!ret)
+		ret = xsk_set_owner(x->obj);
+	if (!ret)
 		ret = bpf_object__load(x->obj);
 	if (ret) {
 		snprintf(err, errlen, "XDP program: load: %s", strerror(-ret));
@@ -352,9 +435,7 @@ static int xsk_prog_open(struct netb_dev *dev, char *err, size_t errlen)
 		return ret;
 	}
 
-	mode = xsk_attached_mode(dev, err, errlen);
-	if (mode < 0)
-		return mode;
+	mode = x->old_mode;
 	want = dev->opts.attach == NETB_XDP_NATIVE ? XDP_FLAGS_DRV_MODE :
 	       XDP_FLAGS_SKB_MODE;
 	if (mode && dev->opts.attach && mode != want) {
@@ -432,6 +513,11 @@ static int xdp_open(struct netb_dev *dev, char *err, size_t errlen)
 	}
 	pthread_mutex_init(&x->flt_lock, NULL);
 	x->flt_mode = PVKIT_NET_RX_M_PROMISC;
+	/* is the interface free (or left by a dead back-end)? */
+	ret = xsk_attached_mode(dev, err, errlen);
+	if (ret < 0)
+		return ret;
+	x->old_mode = ret;
 
 	/*
 	 * EBUSY: the queue still has the socket of a back-end that was

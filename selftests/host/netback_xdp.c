@@ -11,7 +11,8 @@
  * frames stay queued); the software MAC filter; no checksum or GSO
  * feature is offered and max_mtu is clamped; a back-end that was killed
  * leaves its XDP program behind and the next one replaces it, also in
- * the other mode (attach=native / attach=generic, checked with ip(8)).
+ * the other mode (attach=native / attach=generic, checked with ip(8));
+ * a second back-end on the interface of a live one is refused.
  *
  * Needs CAP_NET_ADMIN and CAP_BPF/CAP_SYS_ADMIN (unshare(CLONE_NEWNET),
  * veth, AF_XDP, an XDP program); skipped otherwise or without AF_XDP.
@@ -369,6 +370,30 @@ TEST_F_TIMEOUT(xdp, attach_modes, 60)
 				TH_LOG("%s: %s", m[i].arg, out);
 		one_each_way(_metadata, &self->n, self->a, self->b);
 	}
+}
+
+/*
+ * A second back-end on the interface of a live one (on another queue it
+ * would replace the live one's program and cut it off): refused, before
+ * it binds; the first still works.
+ */
+TEST_F_TIMEOUT(xdp, second_backend_refused, 60)
+{
+	struct fe fe2;
+	char args[64];
+
+	if (!start(_metadata, &self->n, NULL))
+		return;
+	memset(&fe2, 0, sizeof(fe2));
+	fe2.kind = &fe_net_kind;
+	ASSERT_EQ(0, fe_init(&fe2, 3, NFE_SLOTS));
+	ASSERT_EQ(0, fe_spawn(&fe2));
+	snprintf(args, sizeof(args), "xdp=%s", NFE_VETH);
+	EXPECT_EQ(1, fe_setup(&fe2, args));
+	EXPECT_NE(NULL, strstr(fe2.err_msg, "served by pvkit-netback pid"))
+		TH_LOG("%s", fe2.err_msg);
+	fe_destroy(&fe2);
+	one_each_way(_metadata, &self->n, self->a, self->b);
 }
 
 /* Two pairs are refused with a reason. */
