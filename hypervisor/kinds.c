@@ -173,13 +173,19 @@ static const struct hv_kind kind_blk = {
 #define NET_RXTX_SLOTS	256
 #define NET_CTRL_SLOTS	64
 
-/* tap=NAME[,queues=N][,poll=US][,mac=MAC][,mtu=N]: backends/net/opts.c */
+/*
+ * tap=NAME[,queues=N] or xdp=IFNAME[,queue=Q][,attach=native|generic]
+ * (one of them, once), then
+ * [,poll=US][,mac=MAC][,mtu=N][,restarts=N]: backends/net/opts.c.  An
+ * AF_XDP port serves one queue pair.
+ */
 static int net_parse(struct hv_dev_opt *o, const char *spec, char *err,
 		     size_t errlen)
 {
 	char buf[HV_SPEC_MAX], *tok, *rest = buf;
 	unsigned int v;
-	bool have_tap = false;
+	int port = 0;		/* 't' tap=, 'x' xdp= */
+	bool has_xdp_opt = false;	/* queue=, attach= */
 	size_t n = 0;
 
 	if (strlen(spec) >= sizeof(buf)) {
@@ -206,8 +212,22 @@ static int net_parse(struct hv_dev_opt *o, const char *spec, char *err,
 				goto syntax;
 			continue;
 		}
-		if (!strncmp(tok, "tap=", 4) && tok[4]) {
-			have_tap = true;
+		if ((!strncmp(tok, "tap=", 4) || !strncmp(tok, "xdp=", 4)) &&
+		    tok[4]) {
+			if (port) {
+				snprintf(err, errlen, "one of tap= and xdp=, once");
+				return -EINVAL;
+			}
+			port = tok[0];
+		} else if (!strncmp(tok, "queue=", 6)) {
+			if (opts_uint(tok + 6, 0, 255, &v))
+				goto syntax;
+			has_xdp_opt = true;
+		} else if (!strncmp(tok, "attach=", 7)) {
+			if (strcmp(tok + 7, "native") &&
+			    strcmp(tok + 7, "generic"))
+				goto syntax;
+			has_xdp_opt = true;
 		} else if (!strncmp(tok, "poll=", 5)) {
 			if (opts_uint(tok + 5, 0, 1000000, &v))
 				goto syntax;
@@ -224,12 +244,21 @@ static int net_parse(struct hv_dev_opt *o, const char *spec, char *err,
 		if (n >= sizeof(o->args))
 			goto syntax;
 	}
-	if (!have_tap)
+	if (!port)
 		goto syntax;
+	if (port == 'x' && o->queues > 1) {
+		snprintf(err, errlen, "xdp= serves one queue pair (queues=%u)",
+			 o->queues);
+		return -EINVAL;
+	}
+	if (port == 't' && has_xdp_opt) {
+		snprintf(err, errlen, "queue= and attach= are xdp= options");
+		return -EINVAL;
+	}
 	snprintf(o->label, sizeof(o->label), "%s", spec);
 	return 0;
 syntax:
-	snprintf(err, errlen, "expected tap=NAME[,queues=1..%d][,poll=US][,mac=XX:XX:XX:XX:XX:XX][,mtu=N][,restarts=N]",
+	snprintf(err, errlen, "expected tap=NAME[,queues=1..%d] or xdp=IFNAME[,queue=0..255][,attach=native|generic], then [,poll=US][,mac=XX:XX:XX:XX:XX:XX][,mtu=N][,restarts=N]",
 		 PVKIT_NET_MAX_PAIRS);
 	return -EINVAL;
 }
@@ -291,8 +320,8 @@ static const struct hv_kind kind_net = {
 	.type = PVKIT_DEV_NET,
 	.name = "net",
 	.option = "net",
-	.usage = "tap=NAME[,queues=N][,poll=US][,mac=MAC][,mtu=N][,restarts=N]",
-	.help = "network device on a TAP, served by pvkit-netback",
+	.usage = "tap=NAME[,queues=N]|xdp=IFNAME[,queue=Q][,attach=native|generic][,poll=US][,mac=MAC][,mtu=N][,restarts=N]",
+	.help = "network device on a TAP or AF_XDP, served by pvkit-netback",
 	.prog = "pvkit-netback",
 	.prog_env = "PVKIT_NETBACK",
 	/* not yet: its tx rings would double the --hotplug reserve per queue */

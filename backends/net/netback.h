@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * pvkit-netback internals: the network back-end serving one pvkit network
- * device (pvkit/net.h) from a multi-queue TAP device.
+ * device (pvkit/net.h) from a host port: a multi-queue TAP device or an
+ * AF_XDP socket on one queue of a host interface.
  *
- *   main.c    the struct pvbe_ops (bemain.h), opening the TAP, READY
- *   opts.c    SETUP.args parsing
- *   txreq.c   copy-then-validate of tx requests, header conversion
- *   queue.c   per-queue threads: rx, tx and control
+ *   main.c      the struct pvbe_ops (bemain.h), MTU and MAC, READY
+ *   opts.c      SETUP.args parsing
+ *   txreq.c     copy-then-validate of tx requests, header conversion
+ *   queue.c     per-queue threads: rx, tx and control, on a port
+ *   port-tap.c  the TAP port
+ *   port-xdp.c  the AF_XDP port (and xsk.bpf.c, its XDP program)
  *
- * Queue pair i is TAP queue i (one fd each, IFF_MULTI_QUEUE): the kernel
- * steers each flow to one queue, so pairs scale like virtio-net's.
+ * TAP: queue pair i is TAP queue i (one fd each, IFF_MULTI_QUEUE): the
+ * kernel steers each flow to one queue, so pairs scale like virtio-net's.
+ * AF_XDP: one pair, one socket; no offload metadata either way.
  */
 #ifndef PVKIT_NETBACK_H
 #define PVKIT_NETBACK_H
@@ -54,10 +58,30 @@
 /* rx: one frame read from the TAP, then copied into guest buffers */
 #define NETB_RX_BOUNCE		(128U << 10)
 
+/*
+ * AF_XDP: a UMEM of 4 KiB frames, half of them lent to the kernel for rx
+ * (fill ring), half the tx thread's.  A received frame starts after
+ * XDP_PACKET_HEADROOM (256 bytes): 3840 bytes fit; a native XDP program
+ * on a veth takes frames of up to 3506 bytes of MTU.  The MTU offered is
+ * kept under both.
+ */
+#define NETB_XSK_FRAME		4096U
+#define NETB_XSK_RX_FRAMES	1024U
+#define NETB_XSK_TX_FRAMES	1024U
+#define NETB_XSK_MAX_MTU	3500U
+#define NETB_XSK_MAX_QUEUE	255U
+
 /* ------------------------------------------------------------ options --- */
 
+enum netb_port_kind { NETB_PORT_TAP, NETB_PORT_XDP };
+enum netb_xdp_attach { NETB_XDP_AUTO, NETB_XDP_NATIVE, NETB_XDP_GENERIC };
+
 struct netb_opts {
-	char tap[IFNAMSIZ];
+	enum netb_port_kind port;	/* tap= or xdp= */
+	char ifname[IFNAMSIZ];		/* the TAP or the interface */
+	unsigned int queue;		/* xdp: the interface's rx queue */
+	bool has_queue;
+	enum netb_xdp_attach attach;	/* xdp: the program's mode */
 	unsigned int poll_us;
 	unsigned int mtu;		/* 0: the TAP's current MTU */
 	bool has_mac;
@@ -65,8 +89,10 @@ struct netb_opts {
 };
 
 /*
- * Parse "tap=NAME[,poll=US][,mac=XX:XX:XX:XX:XX:XX][,mtu=N]".  Returns 0
- * or -EINVAL with a reason in @err.
+ * Parse "tap=NAME[,poll=US][,mac=XX:XX:XX:XX:XX:XX][,mtu=N]" or
+ * "xdp=IFNAME[,queue=Q][,attach=native|generic][,poll=US][,mac=..][,mtu=N]".
+ * Returns 0 or
+ * -EINVAL with a reason in @err.
  */
 int netb_opts_parse(struct netb_opts *o, const char *args, char *err,
 		    size_t errlen);
@@ -111,6 +137,85 @@ int netb_rx_hdr(const struct virtio_net_hdr *vh, uint32_t len,
 /* ------------------------------------------------------------- queues --- */
 
 struct netb_dev;
+struct bpf_object;
+
+/*
+ * A host port: what the queue threads do to move frames and what the
+ * control queue changes.  Calls for one pair come from that pair's rx
+ * thread (read, rx_fd) and tx thread (write, tx_flush) only; the set_*
+ * calls from the control thread (and from CONNECT, before any thread).
+ * All return 0 or -errno.
+ */
+struct netb_port_ops {
+	const char *name;
+	/* open the port: the fds, dev->max_mtu, dev->mtu from the host */
+	int (*open)(struct netb_dev *dev, char *err, size_t errlen);
+	void (*close)(struct netb_dev *dev);
+	/* feature bits the port adds to the common ones */
+	uint64_t (*features)(const struct netb_dev *dev);
+	/*
+	 * One frame into @buf (@max bytes) and its header: 1 with *@len
+	 * (the caller checks it; 0: a frame dropped by the port), 0 when
+	 * none is waiting, -errno on an error.
+	 */
+	int (*read)(struct netb_dev *dev, unsigned int pair,
+		    struct virtio_net_hdr *vh, uint8_t *buf, uint32_t max,
+		    uint32_t *len);
+	/*
+	 * Send a validated frame: 0, -EINVAL when the port refuses it for
+	 * its header or size (answered INVAL), other -errno: lost as on a
+	 * wire (full, down).
+	 */
+	int (*write)(struct netb_dev *dev, unsigned int pair,
+		     const struct netb_tx *tx);
+	/* optional: after a batch of writes, push out what is queued */
+	void (*tx_flush)(struct netb_dev *dev, unsigned int pair);
+	/* the fd that is readable (POLLIN) when read() has a frame */
+	int (*rx_fd)(struct netb_dev *dev, unsigned int pair);
+	int (*set_offloads)(struct netb_dev *dev, uint64_t offloads);
+	/* dev->rx_mode, dev->macs and dev->nr_macs changed */
+	int (*set_filter)(struct netb_dev *dev);
+	int (*set_pairs)(struct netb_dev *dev, unsigned int pairs);
+};
+
+extern const struct netb_port_ops netb_port_tap;
+extern const struct netb_port_ops netb_port_xdp;
+
+/* xsk.bpf.o, the AF_XDP port's XDP program, embedded by xsk-blob.S */
+extern const uint8_t netb_xsk_bpf[];
+extern const uint8_t netb_xsk_bpf_end[];
+
+/* One AF_XDP ring as mapped: the kernel's indices and our cached copies. */
+struct netb_xring {
+	uint32_t *producer, *consumer, *flags;
+	void *ring;			/* __u64 addrs or struct xdp_desc */
+	uint32_t size;			/* entries, a power of two */
+	uint32_t cached_prod, cached_cons;
+	void *map;
+	size_t map_len;
+};
+
+/* The AF_XDP port's state (port-xdp.c). */
+struct netb_xsk {
+	int fd;
+	int ifindex;
+	uint8_t *umem;			/* NETB_XSK_*_FRAMES frames */
+	size_t umem_len;
+	bool zerocopy;
+	struct netb_xring fill, comp, rx, tx;	/* rx thread: rx, fill */
+	uint64_t tx_free[NETB_XSK_TX_FRAMES];	/* tx thread: tx, comp */
+	unsigned int nr_tx_free;
+	struct bpf_object *obj;
+	int prog_fd;
+	int old_mode;			/* XDP_FLAGS_*_MODE of a dead one's */
+	uint32_t attach_flags;		/* XDP_FLAGS_*_MODE of our program */
+	bool attached;
+	/* the software rx filter: a copy of the control state */
+	pthread_mutex_t flt_lock;
+	uint8_t flt_mode;		/* PVKIT_NET_RX_M_* */
+	unsigned int flt_nr;
+	uint8_t flt_macs[PVKIT_NET_MAC_TABLE_MAX][6];
+};
 
 enum netb_qtype { NETB_Q_RX, NETB_Q_TX, NETB_Q_CTRL };
 
@@ -158,10 +263,11 @@ struct netb_queue {
 struct netb_dev {
 	struct pvbe be;
 	struct netb_opts opts;
+	const struct netb_port_ops *port;
 	unsigned int max_pairs;		/* (nr_queues - 1) / 2 */
 	int tap_fd[PVKIT_NET_MAX_PAIRS];	/* one TAP queue per pair */
-	unsigned int tap_offloads;	/* TUN_F_* the TAP accepts */
 	bool has_uso;			/* the kernel knows TUN_F_USO4/6 */
+	struct netb_xsk xsk;		/* xdp= */
 	uint8_t mac[6];
 	uint16_t mtu, max_mtu;
 	bool link_up;			/* as last reported (control thread) */
@@ -188,10 +294,8 @@ static inline struct netb_queue *netb_queue(struct pvbe_queue *bq)
 /* The TUN_F_* flags for the rx offloads @offloads (PVKIT_NET_F_GUEST_*). */
 unsigned int netb_tun_offloads(uint64_t offloads);
 
-/* TAP ioctls of the control state; 0 or -errno. */
-int netb_tap_set_offloads(struct netb_dev *dev, uint64_t offloads);
-int netb_tap_set_filter(struct netb_dev *dev);
-int netb_tap_set_pairs(struct netb_dev *dev, unsigned int pairs);
+/* SIOCSIFMTU (@set) or SIOCGIFMTU on @ifname: the MTU or -errno. */
+int netb_if_mtu(const char *ifname, unsigned int set);
 
 int netb_queue_start(struct pvbe *be, struct pvbe_queue *bq);
 void netb_queue_join(struct pvbe *be, struct pvbe_queue *bq);

@@ -2,10 +2,15 @@
 /*
  * SETUP.args: a comma-separated list of options.
  *
- *   tap=NAME          the TAP device (created if it does not exist)
+ *   tap=NAME          the TAP device (created if it does not exist), or
+ *   xdp=IFNAME        an AF_XDP socket on a host interface (exactly one)
+ *   queue=Q           xdp: the interface's rx queue (default 0)
+ *   attach=MODE       xdp: the XDP program in native or generic mode only
+ *                     (default: native, else generic)
  *   poll=US           busy-poll the rings US microseconds before sleeping
- *   mac=XX:..:XX      the guest's MAC (default: derived from tap and instance)
- *   mtu=N             set the TAP's MTU and suggest it to the guest
+ *   mac=XX:..:XX      the guest's MAC (default: derived from the port's
+ *                     interface name and the instance)
+ *   mtu=N             set the interface's MTU and suggest it to the guest
  */
 #include <errno.h>
 #include <stdio.h>
@@ -43,12 +48,34 @@ static int netb_opt_one(struct netb_opts *o, char *opt, char *err,
 	if (!val)
 		return pvbe_opt_err(err, errlen, "unknown option '%s'", opt);
 	*val++ = '\0';
-	if (!strcmp(opt, "tap")) {
-		if (!*val || strlen(val) >= sizeof(o->tap) || strchr(val, '/'))
+	if (!strcmp(opt, "tap") || !strcmp(opt, "xdp")) {
+		if (o->ifname[0])
 			return pvbe_opt_err(err, errlen,
-					    "tap=%s: expected an interface name of 1..%zu bytes",
-					    val, sizeof(o->tap) - 1);
-		strcpy(o->tap, val);
+					    "%s=%s: one of tap= and xdp=, once",
+					    opt, val);
+		if (!*val || strlen(val) >= sizeof(o->ifname) ||
+		    strchr(val, '/'))
+			return pvbe_opt_err(err, errlen,
+					    "%s=%s: expected an interface name of 1..%zu bytes",
+					    opt, val, sizeof(o->ifname) - 1);
+		strcpy(o->ifname, val);
+		o->port = opt[0] == 'x' ? NETB_PORT_XDP : NETB_PORT_TAP;
+	} else if (!strcmp(opt, "queue")) {
+		if (pvbe_opt_uint(val, NETB_XSK_MAX_QUEUE, &v))
+			return pvbe_opt_err(err, errlen,
+					    "queue=%s: expected 0..%u",
+					    val, NETB_XSK_MAX_QUEUE);
+		o->queue = v;
+		o->has_queue = true;
+	} else if (!strcmp(opt, "attach")) {
+		if (!strcmp(val, "native"))
+			o->attach = NETB_XDP_NATIVE;
+		else if (!strcmp(val, "generic"))
+			o->attach = NETB_XDP_GENERIC;
+		else
+			return pvbe_opt_err(err, errlen,
+					    "attach=%s: expected native or generic",
+					    val);
 	} else if (!strcmp(opt, "poll")) {
 		if (pvbe_opt_uint(val, NETB_MAX_POLL_US, &v))
 			return pvbe_opt_err(err, errlen,
@@ -91,8 +118,11 @@ int netb_opts_parse(struct netb_opts *o, const char *args, char *err,
 			break;
 	}
 	free(buf);
-	if (!ret && !o->tap[0])
+	if (!ret && !o->ifname[0])
 		ret = pvbe_opt_err(err, errlen,
-				   "missing tap= (args: tap=NAME[,poll=US][,mac=MAC][,mtu=N])");
+				   "missing tap= or xdp= (args: tap=NAME|xdp=IFNAME[,queue=Q][,attach=native|generic][,poll=US][,mac=MAC][,mtu=N])");
+	if (!ret && (o->has_queue || o->attach) && o->port != NETB_PORT_XDP)
+		ret = pvbe_opt_err(err, errlen,
+				   "queue= and attach= are xdp= options");
 	return ret;
 }

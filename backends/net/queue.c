@@ -1,23 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * One thread per queue: rx and tx of each pair, and the control queue.
+ * One thread per queue: rx and tx of each pair, and the control queue,
+ * on the device's host port (struct netb_port_ops: a TAP or AF_XDP).
  *
- * tx: drain every published request, validate it (txreq.c) and writev()
- * the vnet header and the segments, straight from guest RAM, to the
- * pair's TAP queue; the responses of the batch go out with one push.  A
- * full or down TAP drops the frame as a link would (TX_S_OK, counted).
+ * tx: drain every published request, validate it (txreq.c) and hand it
+ * to the port (TAP: writev() of the vnet header and the segments,
+ * straight from guest RAM; AF_XDP: a copy into a UMEM frame); the
+ * responses of the batch go out with one push.  A full or down port
+ * drops the frame as a link would (TX_S_OK, counted).
  *
- * rx: a frame is read from the TAP only when the guest has a buffer
+ * rx: a frame is read from the port only when the guest has a buffer
  * posted, into a bounce buffer, then copied into as many posted buffers
  * as it needs (consumed one by one, in order; ABI.md 10 "merged").  With
- * no buffer posted the TAP is left alone, so the kernel queues (and at
+ * no buffer posted the port is left alone, so the kernel queues (and at
  * its limit drops) frames, and the thread sleeps until the guest kicks.
  * A pair not in use (CTRL_QUEUE_PAIRS) reads nothing: its TAP queue is
  * detached, the kernel steers no flow to it.
  *
  * Sleeping follows pvkit-host/bequeue.h: poll=US spins first; the final
  * check re-arms req_event only when the thread waits for requests (rx
- * waiting for the TAP does not want the guest's kicks).
+ * waiting for the port does not want the guest's kicks).
  */
 #include <endian.h>
 #include <errno.h>
@@ -46,17 +48,18 @@ static void netb_drop(struct netb_queue *q)
 }
 
 /*
- * Sleep until a kick, the stop eventfd, our wake eventfd or (@tap) the
- * TAP queue is readable.
+ * Sleep until a kick, the stop eventfd, our wake eventfd or (@port) the
+ * port has a frame for our pair.
  */
-static void netb_wait(struct netb_queue *q, bool tap)
+static void netb_wait(struct netb_queue *q, bool port)
 {
 	struct pvbe_queue *bq = &q->bq;
 	struct pollfd pfd[4] = {
 		{ .fd = bq->kick_fd, .events = POLLIN },
 		{ .fd = q->dev->be.stop_fd, .events = POLLIN },
 		{ .fd = q->wake_fd, .events = POLLIN },
-		{ .fd = tap ? q->dev->tap_fd[q->pair] : -1, .events = POLLIN },
+		{ .fd = port ? q->dev->port->rx_fd(q->dev, q->pair) : -1,
+		  .events = POLLIN },
 	};
 	eventfd_t v;
 
@@ -82,50 +85,33 @@ static void netb_tx_respond(struct netb_queue *q, uint64_t id, uint8_t st)
 	pvbe_queue_answer(&q->bq, &rsp, sizeof(rsp), st != PVKIT_NET_TX_S_OK);
 }
 
-/* writev() the frame to our TAP queue, or pair 0's if ours is detached. */
-static ssize_t netb_tx_write(struct netb_queue *q, const struct netb_tx *tx)
-{
-	struct netb_dev *dev = q->dev;
-	unsigned int pair = q->pair;
-	ssize_t n;
-
-	if (pair >= __atomic_load_n(&dev->pairs, __ATOMIC_ACQUIRE))
-		pair = 0;
-	n = writev(dev->tap_fd[pair], tx->iov, (int)tx->nr_iov + 1);
-	if (n < 0 && errno == EBADFD && pair) {
-		/* detached under us by CTRL_QUEUE_PAIRS */
-		n = writev(dev->tap_fd[0], tx->iov, (int)tx->nr_iov + 1);
-	}
-	return n;
-}
-
 static void netb_tx_req(struct pvbe_queue *bq, const void *req)
 {
 	struct netb_queue *q = netb_queue(bq);
 	const struct pvkit_net_tx_req *rq = req;
 	uint64_t id = le64toh(rq->id);
 	uint8_t st;
-	ssize_t n;
+	int ret;
 
 	st = netb_tx_parse(&q->lim, &q->dev->be.gm, rq, q->segbuf, &q->tx);
 	if (st != PVKIT_NET_TX_S_OK) {
 		netb_tx_respond(q, id, st);
 		return;
 	}
-	n = netb_tx_write(q, &q->tx);
-	if (n == (ssize_t)(q->tx.len + NETB_VNET_HDR_LEN)) {
+	ret = q->dev->port->write(q->dev, q->pair, &q->tx);
+	if (!ret) {
 		pvbe_stat_add(bq, bytes, q->tx.len);
-	} else if (n < 0 && errno == EINVAL) {
-		/* the kernel refused the offload header for this frame */
+	} else if (ret == -EINVAL) {
+		/* the port refused the offload header or size of this frame */
 		netb_drop(q);
 		st = PVKIT_NET_TX_S_INVAL;
 	} else {
-		/* full queue (EAGAIN), TAP down (EIO): lost like on a wire */
+		/* full queue (EAGAIN), port down (EIO): lost like on a wire */
 		netb_drop(q);
-		if (n < 0 && errno != EAGAIN && errno != EIO &&
-		    errno != ENOBUFS && netb_log_ok(q))
-			log_warn("queue %u: TAP write: %s", bq->index,
-				 strerror(errno));
+		if (ret != -EAGAIN && ret != -EIO && ret != -ENOBUFS &&
+		    ret != -ENETDOWN && netb_log_ok(q))
+			log_warn("queue %u: %s write: %s", bq->index,
+				 q->dev->port->name, strerror(-ret));
 	}
 	netb_tx_respond(q, id, st);
 }
@@ -149,6 +135,9 @@ static void *netb_sync_thread(void *arg)
 		progress = !bq->stopping &&
 			   pvbe_queue_drain(bq, &rq, bq->ring.req_size,
 					    bq->ring.slots, fn) > 0;
+		if (progress && q->type == NETB_Q_TX &&
+		    q->dev->port->tx_flush)
+			q->dev->port->tx_flush(q->dev, q->pair);
 		pvbe_queue_push(bq);
 		if (bq->stopping)
 			break;
@@ -246,32 +235,25 @@ static void netb_rx_deliver(struct netb_queue *q, const struct pvkit_net_hdr *h)
 	q->pend_len = 0;
 }
 
-/* Read one frame from the TAP into the bounce buffer: 1, 0 (none), -errno. */
+/* Read one frame from the port into the bounce buffer: 1, 0 (none), -errno. */
 static int netb_rx_read(struct netb_queue *q)
 {
-	struct iovec iov[2] = {
-		{ &q->pend_vh, NETB_VNET_HDR_LEN },
-		{ q->bounce, NETB_RX_BOUNCE },
-	};
-	ssize_t n;
+	uint32_t len = 0;
+	int ret;
 
-	n = readv(q->dev->tap_fd[q->pair], iov, 2);
-	if (n < 0) {
-		/* EBADFD: detached by CTRL_QUEUE_PAIRS meanwhile */
-		if (errno == EAGAIN || errno == EINTR || errno == EBADFD)
-			return 0;
-		return -errno;
-	}
-	if (n < NETB_VNET_HDR_LEN + PVKIT_NET_ETH_LEN ||
-	    n > NETB_VNET_HDR_LEN + PVKIT_NET_MAX_FRAME) {
+	ret = q->dev->port->read(q->dev, q->pair, &q->pend_vh, q->bounce,
+				 NETB_RX_BOUNCE, &len);
+	if (ret <= 0)
+		return ret;
+	if (len < PVKIT_NET_ETH_LEN || len > PVKIT_NET_MAX_FRAME) {
 		netb_drop(q);
 		return 1;
 	}
-	q->pend_len = (uint32_t)(n - NETB_VNET_HDR_LEN);
+	q->pend_len = len;
 	return 1;
 }
 
-enum netb_rx_wait { NETB_RX_BUSY, NETB_RX_WANT_REQS, NETB_RX_WANT_TAP,
+enum netb_rx_wait { NETB_RX_BUSY, NETB_RX_WANT_REQS, NETB_RX_WANT_PORT,
 		    NETB_RX_IDLE };
 
 /* Move up to a budget of frames; says what the thread waits for next. */
@@ -299,12 +281,14 @@ static enum netb_rx_wait netb_rx_work(struct netb_queue *q, bool *progress)
 			ret = netb_rx_read(q);
 			if (ret < 0) {
 				if (netb_log_ok(q))
-					log_warn("queue %u: TAP read: %s",
-						 bq->index, strerror(-ret));
-				return NETB_RX_WANT_TAP;
+					log_warn("queue %u: %s read: %s",
+						 bq->index,
+						 q->dev->port->name,
+						 strerror(-ret));
+				return NETB_RX_WANT_PORT;
 			}
 			if (!ret)
-				return NETB_RX_WANT_TAP;
+				return NETB_RX_WANT_PORT;
 			*progress = true;
 			if (!q->pend_len)
 				continue;
@@ -356,7 +340,7 @@ static void *netb_rx_thread(void *arg)
 		/* only a thread waiting for buffers asks for kicks */
 		if (w == NETB_RX_WANT_REQS && !pvbe_queue_may_sleep(bq))
 			continue;
-		netb_wait(q, w == NETB_RX_WANT_TAP);
+		netb_wait(q, w == NETB_RX_WANT_PORT);
 		pvbe_poll_busy(bq);
 	}
 	pvbe_queue_push(bq);
@@ -365,6 +349,26 @@ static void *netb_rx_thread(void *arg)
 }
 
 /* ---------------------------------------------------------- control --- */
+
+/* The port's part of a control change, then the state the threads read. */
+static int netb_set_pairs(struct netb_dev *dev, unsigned int pairs)
+{
+	int ret = dev->port->set_pairs(dev, pairs);
+
+	if (!ret)
+		__atomic_store_n(&dev->pairs, pairs, __ATOMIC_RELEASE);
+	return ret;
+}
+
+static int netb_set_offloads(struct netb_dev *dev, uint64_t offloads)
+{
+	int ret = dev->port->set_offloads(dev, offloads);
+
+	if (!ret)
+		__atomic_store_n(&dev->rx_offloads, offloads,
+				 __ATOMIC_RELEASE);
+	return ret;
+}
 
 static uint8_t netb_ctrl_mac_table(struct netb_dev *dev,
 				   const struct pvkit_net_ctrl_req *rq)
@@ -386,7 +390,7 @@ static uint8_t netb_ctrl_mac_table(struct netb_dev *dev,
 	memcpy(old, dev->macs, sizeof(old));
 	memcpy(dev->macs, macs, count * 8);
 	dev->nr_macs = count;
-	if (netb_tap_set_filter(dev)) {
+	if (dev->port->set_filter(dev)) {
 		memcpy(dev->macs, old, sizeof(old));
 		dev->nr_macs = old_nr;
 		return PVKIT_NET_CTRL_S_ERR;
@@ -429,7 +433,7 @@ static uint8_t netb_ctrl_do(struct netb_queue *q,
 	case PVKIT_NET_CTRL_QUEUE_PAIRS:
 		if (!arg0 || arg0 > dev->max_pairs)
 			return PVKIT_NET_CTRL_S_INVAL;
-		if (netb_tap_set_pairs(dev, (unsigned int)arg0))
+		if (netb_set_pairs(dev, (unsigned int)arg0))
 			return PVKIT_NET_CTRL_S_ERR;
 		/* rx threads of the pairs switched look at their state */
 		for (i = 0; i < dev->max_pairs; i++)
@@ -441,7 +445,7 @@ static uint8_t netb_ctrl_do(struct netb_queue *q,
 			return PVKIT_NET_CTRL_S_INVAL;
 		old = dev->rx_mode;
 		dev->rx_mode = (uint8_t)arg0;
-		if (netb_tap_set_filter(dev)) {
+		if (dev->port->set_filter(dev)) {
 			dev->rx_mode = old;
 			return PVKIT_NET_CTRL_S_ERR;
 		}
@@ -453,7 +457,7 @@ static uint8_t netb_ctrl_do(struct netb_queue *q,
 		    ((arg0 & PVKIT_NET_F_GUEST_GSO) &&
 		     !(arg0 & PVKIT_NET_F_GUEST_CSUM)))
 			return PVKIT_NET_CTRL_S_INVAL;
-		if (netb_tap_set_offloads(dev, arg0))
+		if (netb_set_offloads(dev, arg0))
 			return PVKIT_NET_CTRL_S_ERR;
 		return PVKIT_NET_CTRL_S_OK;
 	}
@@ -481,11 +485,11 @@ static int netb_connect_defaults(struct netb_dev *dev)
 
 	dev->rx_mode = PVKIT_NET_RX_M_PROMISC;
 	dev->nr_macs = 0;
-	ret = netb_tap_set_filter(dev);
+	ret = dev->port->set_filter(dev);
 	if (!ret)
-		ret = netb_tap_set_pairs(dev, dev->max_pairs);
+		ret = netb_set_pairs(dev, dev->max_pairs);
 	if (!ret)
-		ret = netb_tap_set_offloads(dev, dev->be.acked &
+		ret = netb_set_offloads(dev, dev->be.acked &
 					    NETB_RX_OFFLOADS);
 	return ret;
 }

@@ -111,11 +111,20 @@ TEST(net_specs)
 	static const char *const good[] = {
 		"tap=t0", "tap=t0,queues=8", "tap=t0,poll=50,mtu=9000",
 		"tap=t0,mac=02:00:00:00:00:01", "tap=t0,restarts=2",
+		"xdp=veth0", "xdp=veth0,queue=3", "xdp=veth0,queues=1",
+		"xdp=eth0,queue=0,poll=50,mtu=1500,mac=02:00:00:00:00:01",
+		"xdp=veth0,restarts=2", "xdp=v0,attach=generic",
+		"xdp=v0,queue=1,attach=native",
 	};
 	static const char *const bad[] = {
 		"", "t0", "tap=", "tap=t0,queues=0", "tap=t0,queues=9",
 		"tap=t0,mtu=67", "tap=t0,mtu=65522", "tap=t0,,mtu=1500",
 		"tap=t0,", "tap=t0,bogus=1", "queues=2", "tap=t0,poll=x",
+		"xdp=", "xdp", "xdp=v0,tap=t0", "tap=t0,xdp=v0",
+		"xdp=v0,xdp=v1", "tap=t0,tap=t1", "xdp=v0,queues=2",
+		"xdp=v0,queue=256", "xdp=v0,queue=-1", "xdp=v0,queue=",
+		"tap=t0,queue=1", "queue=0", "xdp=v0,mtu=67", "xdp=v0,,",
+		"xdp=v0,attach=", "xdp=v0,attach=skb", "tap=t0,attach=native",
 	};
 	const struct hv_kind *k = kind_by_option("net");
 	struct hv_geom g;
@@ -145,6 +154,13 @@ TEST(net_specs)
 	EXPECT_EQ(3, kind_queues(&d, 4));
 	ASSERT_EQ(0, kind_parse(k, &d, "tap=t0,queues=8", err, sizeof(err)));
 	EXPECT_EQ(17, kind_queues(&d, 1));
+	/* xdp= goes to the back-end like tap=, with its queue= */
+	ASSERT_EQ(0, kind_parse(k, &d, "xdp=v0,queue=2,restarts=1,mtu=1500",
+				err, sizeof(err)));
+	EXPECT_STREQ("xdp=v0,queue=2,mtu=1500", d.args);
+	EXPECT_EQ(3, kind_queues(&d, 4));
+	EXPECT_NE(0, kind_parse(k, &d, "xdp=v0,queues=2", err, sizeof(err)));
+	EXPECT_NE(NULL, strstr(err, "one queue pair")) TH_LOG("%s", err);
 	/* segmentation needs the checksum offload of its direction */
 	ASSERT_NE(NULL, k->ack_ok);
 	EXPECT_TRUE(k->ack_ok(PVKIT_NET_F_CSUM | PVKIT_NET_F_HOST_TSO4));

@@ -17,7 +17,10 @@
 #include <linux/if.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <linux/if_link.h>
 #include <linux/if_tun.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <netinet/in.h>
 
 #include "netback_fe.h"
@@ -88,30 +91,67 @@ static int nfe_write_file(const char *path, const char *s)
 	return ret;
 }
 
-/* One SIOC* ioctl on the TAP through a throw-away socket; 0 or -errno. */
-static int nfe_ifreq(unsigned long req, struct ifreq *ifr)
+/* One SIOC* ioctl on @name through a throw-away socket; 0 or -errno. */
+static int nfe_ifreq(const char *name, unsigned long req, struct ifreq *ifr)
 {
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), ret = 0;
 
 	if (s < 0)
 		return -errno;
-	strcpy(ifr->ifr_name, NFE_TAP);
+	strcpy(ifr->ifr_name, name);
 	if (ioctl(s, req, ifr) < 0)
 		ret = -errno;
 	close(s);
 	return ret;
 }
 
-int nfe_netns_tap(void)
+/* @name up, with IPv4 address @addr/24 unless 0 and MTU @mtu unless 0. */
+static int nfe_if_up(const char *name, uint32_t addr, int mtu)
 {
 	struct sockaddr_in *sin;
 	struct ifreq ifr;
-	int fd, ret = 0;
+	int ret = 0;
 
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_mtu = mtu;
+	if (mtu)
+		ret = nfe_ifreq(name, SIOCSIFMTU, &ifr);
+	memset(&ifr, 0, sizeof(ifr));
+	sin = (struct sockaddr_in *)&ifr.ifr_addr;
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(addr);
+	if (!ret && addr)
+		ret = nfe_ifreq(name, SIOCSIFADDR, &ifr);
+	sin->sin_addr.s_addr = htonl(0xffffff00);
+	if (!ret && addr)
+		ret = nfe_ifreq(name, SIOCSIFNETMASK, &ifr);
+	memset(&ifr, 0, sizeof(ifr));
+	if (!ret)
+		ret = nfe_ifreq(name, SIOCGIFFLAGS, &ifr);
+	ifr.ifr_flags |= IFF_UP;
+	if (!ret)
+		ret = nfe_ifreq(name, SIOCSIFFLAGS, &ifr);
+	return ret;
+}
+
+/* A network namespace of our own, IPv6 off: the link is ours alone. */
+static int nfe_netns(void)
+{
 	if (unshare(CLONE_NEWNET))
 		return -errno;
-	/* no router solicitations, DAD or MLD: the link is ours alone */
+	/* no router solicitations, DAD or MLD */
 	nfe_write_file("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
+	return 0;
+}
+
+int nfe_netns_tap(void)
+{
+	struct ifreq ifr;
+	int fd, ret;
+
+	ret = nfe_netns();
+	if (ret)
+		return ret;
 	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -124,20 +164,30 @@ int nfe_netns_tap(void)
 	if (ret)
 		return ret;
 
-	memset(&ifr, 0, sizeof(ifr));
-	sin = (struct sockaddr_in *)&ifr.ifr_addr;
-	sin->sin_family = AF_INET;
-	sin->sin_addr.s_addr = htonl(NFE_TAP_ADDR);
-	ret = nfe_ifreq(SIOCSIFADDR, &ifr);
-	sin->sin_addr.s_addr = htonl(0xffffff00);
-	if (!ret)
-		ret = nfe_ifreq(SIOCSIFNETMASK, &ifr);
-	memset(&ifr, 0, sizeof(ifr));
-	if (!ret)
-		ret = nfe_ifreq(SIOCGIFFLAGS, &ifr);
-	ifr.ifr_flags |= IFF_UP;
-	if (!ret)
-		ret = nfe_ifreq(SIOCSIFFLAGS, &ifr);
+	return nfe_if_up(NFE_TAP, NFE_TAP_ADDR, 0);
+}
+
+/* One netlink request, its ack awaited; 0 or -errno. */
+static int nfe_rtnl(struct nlmsghdr *nh)
+{
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	struct {
+		struct nlmsghdr nh;
+		struct nlmsgerr err;
+	} ack;
+	int s, ret;
+
+	s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (s < 0)
+		return -errno;
+	nh->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+	ret = sendto(s, nh, nh->nlmsg_len, 0, (struct sockaddr *)&sa,
+		     sizeof(sa)) < 0 ? -errno : 0;
+	if (!ret && recv(s, &ack, sizeof(ack), 0) < (ssize_t)sizeof(ack))
+		ret = -EIO;
+	if (!ret && ack.nh.nlmsg_type == NLMSG_ERROR)
+		ret = ack.err.error;
+	close(s);
 	return ret;
 }
 
@@ -147,21 +197,83 @@ int nfe_set_link(bool up)
 	int ret;
 
 	memset(&ifr, 0, sizeof(ifr));
-	ret = nfe_ifreq(SIOCGIFFLAGS, &ifr);
+	ret = nfe_ifreq(NFE_TAP, SIOCGIFFLAGS, &ifr);
 	if (up)
 		ifr.ifr_flags |= IFF_UP;
 	else
 		ifr.ifr_flags &= ~IFF_UP;
-	return ret ?: nfe_ifreq(SIOCSIFFLAGS, &ifr);
+	return ret ?: nfe_ifreq(NFE_TAP, SIOCSIFFLAGS, &ifr);
 }
 
-static int nfe_ifindex(void)
+/* Append attribute @type (@len bytes of @data) at the end of @nh. */
+static struct rtattr *nfe_rta(struct nlmsghdr *nh, unsigned short type,
+			      const void *data, size_t len)
+{
+	struct rtattr *rta = (void *)((char *)nh + NLMSG_ALIGN(nh->nlmsg_len));
+
+	rta->rta_type = type;
+	rta->rta_len = RTA_LENGTH(len);
+	if (len)
+		memcpy(RTA_DATA(rta), data, len);
+	nh->nlmsg_len = NLMSG_ALIGN(nh->nlmsg_len) + RTA_ALIGN(rta->rta_len);
+	return rta;
+}
+
+/* Close a nested attribute opened with nfe_rta(.., NULL, 0). */
+static void nfe_rta_end(struct nlmsghdr *nh, struct rtattr *nest)
+{
+	nest->rta_len = (unsigned short)((char *)nh + nh->nlmsg_len -
+					 (char *)nest);
+}
+
+int nfe_netns_veth(void)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct ifinfomsg ifi;
+		char attrs[256];
+	} req;
+	struct rtattr *linkinfo, *data, *peer;
+	struct ifinfomsg pifi;
+	int ret;
+
+	ret = nfe_netns();
+	if (ret)
+		return ret;
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(req.ifi));
+	req.nh.nlmsg_type = RTM_NEWLINK;
+	req.nh.nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
+	req.ifi.ifi_family = AF_UNSPEC;
+	nfe_rta(&req.nh, IFLA_IFNAME, NFE_VETH, sizeof(NFE_VETH));
+	linkinfo = nfe_rta(&req.nh, IFLA_LINKINFO, NULL, 0);
+	nfe_rta(&req.nh, IFLA_INFO_KIND, "veth", 4);
+	data = nfe_rta(&req.nh, IFLA_INFO_DATA, NULL, 0);
+	peer = nfe_rta(&req.nh, 1 /* VETH_INFO_PEER */, NULL, 0);
+	/* the peer's struct ifinfomsg, then its attributes */
+	memset(&pifi, 0, sizeof(pifi));
+	memcpy(RTA_DATA(peer), &pifi, sizeof(pifi));
+	req.nh.nlmsg_len += NLMSG_ALIGN(sizeof(pifi));
+	nfe_rta(&req.nh, IFLA_IFNAME, NFE_VETH_PEER, sizeof(NFE_VETH_PEER));
+	nfe_rta_end(&req.nh, peer);
+	nfe_rta_end(&req.nh, data);
+	nfe_rta_end(&req.nh, linkinfo);
+	ret = nfe_rtnl(&req.nh);
+	if (ret)
+		return ret;
+	ret = nfe_if_up(NFE_VETH, 0, NFE_VETH_MTU);
+	if (!ret)
+		ret = nfe_if_up(NFE_VETH_PEER, NFE_TAP_ADDR, NFE_VETH_MTU);
+	return ret;
+}
+
+static int nfe_ifindex(const char *name)
 {
 	struct ifreq ifr;
 	int ret;
 
 	memset(&ifr, 0, sizeof(ifr));
-	ret = nfe_ifreq(SIOCGIFINDEX, &ifr);
+	ret = nfe_ifreq(name, SIOCGIFINDEX, &ifr);
 	return ret ? ret : ifr.ifr_ifindex;
 }
 
@@ -170,14 +282,14 @@ static int nfe_ifindex(void)
  * activates the qdisc a little later (asynchronously): until then the
  * kernel drops what we inject.  Wait for IFF_RUNNING, then a bit.
  */
-static int nfe_wait_running(void)
+static int nfe_wait_running(const char *name)
 {
 	struct ifreq ifr;
 	int i;
 
 	for (i = 0; i < 500; i++) {
 		memset(&ifr, 0, sizeof(ifr));
-		if (!nfe_ifreq(SIOCGIFFLAGS, &ifr) &&
+		if (!nfe_ifreq(name, SIOCGIFFLAGS, &ifr) &&
 		    (ifr.ifr_flags & IFF_RUNNING))
 			break;
 		usleep(10000);
@@ -212,21 +324,17 @@ static int nfe_packet_socket(struct nfe *n, bool capture)
 	return s;
 }
 
-int nfe_start(struct nfe *n, unsigned int pairs, const char *extra,
-	      uint64_t drop)
+/* The host end is up: packet sockets on it, the back-end on @port. */
+static int nfe_start_on(struct nfe *n, unsigned int pairs, const char *port,
+			const char *extra, uint64_t drop)
 {
 	char args[256];
 	int ret;
 
-	memset(n, 0, sizeof(*n));
-	n->cap = n->inj = -1;
 	n->pairs = pairs;
 	n->next_id = 1;
 	n->fe.kind = &fe_net_kind;
-	ret = nfe_netns_tap();
-	if (ret)
-		return ret;
-	n->ifindex = nfe_ifindex();
+	n->ifindex = nfe_ifindex(n->host_if);
 	if (n->ifindex < 0)
 		return n->ifindex;
 	n->cap = nfe_packet_socket(n, true);
@@ -240,7 +348,7 @@ int nfe_start(struct nfe *n, unsigned int pairs, const char *extra,
 		ret = fe_spawn(&n->fe);
 	if (ret)
 		return ret;
-	snprintf(args, sizeof(args), "tap=%s%s%s", NFE_TAP,
+	snprintf(args, sizeof(args), "%s%s%s", port,
 		 extra && *extra ? "," : "", extra ? extra : "");
 	ret = fe_setup(&n->fe, args);
 	if (ret)
@@ -249,8 +357,31 @@ int nfe_start(struct nfe *n, unsigned int pairs, const char *extra,
 	n->acked = n->fe.features & ~drop;
 	ret = fe_connect(&n->fe, n->acked);
 	if (!ret)
-		ret = nfe_wait_running();
+		ret = nfe_wait_running(n->host_if);
 	return ret;
+}
+
+int nfe_start(struct nfe *n, unsigned int pairs, const char *extra,
+	      uint64_t drop)
+{
+	int ret;
+
+	memset(n, 0, sizeof(*n));
+	n->cap = n->inj = -1;
+	strcpy(n->host_if, NFE_TAP);
+	ret = nfe_netns_tap();
+	return ret ? ret : nfe_start_on(n, pairs, "tap=" NFE_TAP, extra, drop);
+}
+
+int nfe_start_xdp(struct nfe *n, const char *extra, uint64_t drop)
+{
+	int ret;
+
+	memset(n, 0, sizeof(*n));
+	n->cap = n->inj = -1;
+	strcpy(n->host_if, NFE_VETH_PEER);
+	ret = nfe_netns_veth();
+	return ret ? ret : nfe_start_on(n, 1, "xdp=" NFE_VETH, extra, drop);
 }
 
 void nfe_destroy(struct nfe *n)
@@ -404,6 +535,19 @@ int nfe_ctrl(struct nfe *n, uint8_t cmd, uint64_t arg0, uint64_t arg1)
 
 /* ----------------------------------------------------- the host end --- */
 
+int nfe_inject_rx(struct nfe *n, uint8_t *a, uint8_t *b, uint32_t len,
+		  const uint8_t *dst, uint32_t seq, struct pvkit_net_hdr *hdr,
+		  unsigned int *nbufs)
+{
+	struct pvkit_net_hdr h;
+	int ret;
+
+	nfe_build(n, a, len, dst, seq);
+	ret = nfe_inject(n, a, len, NULL);
+	return ret ? ret : nfe_rx_frame(n, 0, b, 128 << 10, hdr ? hdr : &h,
+					nbufs, FE_TIMEOUT_MS);
+}
+
 int nfe_cap(struct nfe *n, uint8_t *buf, size_t max,
 	    struct virtio_net_hdr *vh, int timeout_ms)
 {
@@ -442,10 +586,9 @@ static void nfe_tap_mac(struct nfe *n, uint8_t *mac)
 {
 	struct ifreq ifr;
 
-	(void)n;
 	memset(&ifr, 0, sizeof(ifr));
 	memset(mac, 0x02, 6);
-	if (!nfe_ifreq(SIOCGIFHWADDR, &ifr))
+	if (!nfe_ifreq(n->host_if, SIOCGIFHWADDR, &ifr))
 		memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
 }
 

@@ -24,30 +24,11 @@
 #include "kselftest_harness.h"
 #include "netback_fe.h"
 
-#define BUF_MAX		(128 << 10)
+#define BUF_MAX		NFE_BUF_MAX
 
 static const uint8_t other_mac[6] = { 0x02, 0, 0, 0, 0, 0x99 };
 
-FIXTURE(net) {
-	struct nfe n;
-	uint8_t *a, *b;
-};
-
-FIXTURE_SETUP(net)
-{
-	self->a = malloc(BUF_MAX);
-	self->b = malloc(BUF_MAX);
-	memset(&self->n, 0, sizeof(self->n));
-	self->n.cap = self->n.inj = -1;
-	ASSERT_TRUE(self->a && self->b);
-}
-
-FIXTURE_TEARDOWN(net)
-{
-	nfe_destroy(&self->n);
-	free(self->a);
-	free(self->b);
-}
+NFE_FIXTURE(net);
 
 
 /* Post @count buffers of @len bytes on @pair, ids from @id. */
@@ -176,10 +157,8 @@ TEST_F_TIMEOUT(net, rx_frames, 60)
 	post(_metadata, &self->n, 0, 0, 32, 2048);
 	for (i = 0; i < 20; i++) {
 		len = 60 + i * 71;
-		nfe_build(&self->n, self->a, len, self->n.cfg.mac, i);
-		ASSERT_EQ(0, nfe_inject(&self->n, self->a, len, NULL));
-		got = nfe_rx_frame(&self->n, 0, self->b, BUF_MAX, &h, &nb,
-				   FE_TIMEOUT_MS);
+		got = nfe_inject_rx(&self->n, self->a, self->b, len,
+				    self->n.cfg.mac, i, &h, &nb);
 		ASSERT_EQ((int)len, got) TH_LOG("frame %u", i);
 		EXPECT_EQ(1, nb);
 		EXPECT_EQ(0, memcmp(self->a, self->b, len));
@@ -446,43 +425,9 @@ TEST_F_TIMEOUT(net, rx_waits_for_buffers, 60)
 /* CTRL_RX: the filter drops what is not for us, promisc lets it in. */
 TEST_F_TIMEOUT(net, rx_filter, 60)
 {
-	static const uint8_t table[2][8] = {
-		{ 0x02, 0, 0, 0, 0, 0x42 }, { 0x01, 0, 0x5e, 0, 0, 1 },
-	};
-	struct pvkit_net_hdr h;
-	uint32_t seq;
-
 	if (!nfe_start_test(_metadata, &self->n, 1, NULL, 0))
 		return;
-	post(_metadata, &self->n, 0, 0, 16, 2048);
-	ASSERT_EQ(PVKIT_NET_CTRL_S_OK,
-		  nfe_ctrl(&self->n, PVKIT_NET_CTRL_RX_MODE, 0, 0));
-	nfe_build(&self->n, self->a, 60, other_mac, 1);
-	ASSERT_EQ(0, nfe_inject(&self->n, self->a, 60, NULL));
-	nfe_build(&self->n, self->a, 61, self->n.cfg.mac, 2);
-	ASSERT_EQ(0, nfe_inject(&self->n, self->a, 61, NULL));
-	ASSERT_EQ(61, nfe_rx_frame(&self->n, 0, self->b, BUF_MAX, &h, NULL,
-				   FE_TIMEOUT_MS));
-	memcpy(&seq, self->b + 14, 4);
-	EXPECT_EQ(2, seq);
-
-	/* a table entry passes */
-	memcpy(fe_gpa(&self->n.fe, NFE_MAC_GPA, 16), table, 16);
-	ASSERT_EQ(PVKIT_NET_CTRL_S_OK,
-		  nfe_ctrl(&self->n, PVKIT_NET_CTRL_MAC_TABLE, 2, NFE_MAC_GPA));
-	nfe_build(&self->n, self->a, 62, table[0], 3);
-	ASSERT_EQ(0, nfe_inject(&self->n, self->a, 62, NULL));
-	ASSERT_EQ(62, nfe_rx_frame(&self->n, 0, self->b, BUF_MAX, &h, NULL,
-				   FE_TIMEOUT_MS));
-
-	/* promiscuous: everything */
-	ASSERT_EQ(PVKIT_NET_CTRL_S_OK,
-		  nfe_ctrl(&self->n, PVKIT_NET_CTRL_RX_MODE,
-			   PVKIT_NET_RX_M_PROMISC, 0));
-	nfe_build(&self->n, self->a, 63, other_mac, 4);
-	ASSERT_EQ(0, nfe_inject(&self->n, self->a, 63, NULL));
-	ASSERT_EQ(63, nfe_rx_frame(&self->n, 0, self->b, BUF_MAX, &h, NULL,
-				   FE_TIMEOUT_MS));
+	nfe_check_rx_filter(_metadata, &self->n, self->a, self->b);
 }
 
 /* Two pairs: tx on both; QUEUE_PAIRS 1 steers rx to pair 0 only. */

@@ -214,3 +214,195 @@ tap_need_guest()
 		return 1
 	fi
 }
+
+# --- network tests (net-basic.sh, net-xdp.sh): the guest's pvkit-netxfer
+# against selftests/vm/net_peer.py on the host end.
+
+# net_start TEST NS_PREFIX: the start of a network test.  Returns 1 after
+# the kselftest SKIP line without a built guest, pvkit-netback, root or
+# ip(8); else sets tmp (under /dev/shm), log, NET_PEER_JSON, seed,
+# ns=NS_PREFIX-$$ (created, lo up) and an EXIT trap that stops the peer
+# and the guest and removes the namespace and tmp (PVKIT_KEEP=1 keeps the
+# console log as /tmp/TEST.log).
+net_start()
+{
+	tap_need_guest || return 1
+	if [ ! -x "$TOP/build/bin/pvkit-netback" ]; then
+		echo "1..0 # SKIP pvkit-netback not built"
+		return 1
+	fi
+	if [ "$(id -u)" != 0 ] || ! command -v ip > /dev/null; then
+		echo "1..0 # SKIP needs root and ip(8) for a network namespace"
+		return 1
+	fi
+	net_test=$1
+	ns=$2-$$
+	tmp=$(mktemp -d "/dev/shm/$2.XXXXXX")
+	log=$tmp/console.log
+	NET_PEER_JSON=$tmp/peer.json
+	seed=$$-$RANDOM
+	boot_pid=
+	srv_pid=
+	trap net_cleanup EXIT
+	if ! ip netns add "$ns"; then
+		echo "1..0 # SKIP cannot create a network namespace"
+		return 1
+	fi
+	ip -n "$ns" link set lo up
+}
+
+net_cleanup()
+{
+	[ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null
+	[ -n "$boot_pid" ] && kill "$boot_pid" 2>/dev/null
+	wait 2>/dev/null
+	[ -n "${PVKIT_KEEP:-}" ] && cp "$log" "/tmp/$net_test.log"
+	ip netns del "$ns" 2>/dev/null
+	rm -rf "$tmp"
+}
+
+# net_boot NAME NETSPEC CMD: in $ns, net_peer.py (guest $GUEST_IP; the
+# host end $NET_PEER_TAP, if set, for PVKIT-NET-HOSTLINK) and
+# the guest under pvkit-hv (--name NAME --net NETSPEC, boot timeout $TMO)
+# running CMD; returns once the guest is done and the peer stopped, with
+# the boot's exit status in boot_rc.
+net_boot()
+{
+	ip netns exec "$ns" python3 "$TOP/selftests/vm/net_peer.py" "$log" \
+		"$NET_PEER_JSON" "$seed" "$GUEST_IP" "$1" \
+		"$TOP/build/bin/pvkit" ${NET_PEER_TAP:+"$NET_PEER_TAP"} &
+	srv_pid=$!
+	ip netns exec "$ns" env PVKIT_BOOT=hv "$TOP/scripts/boot-guest.sh" \
+		--timeout "$TMO" --log "$log" --cmd "$3" -- --name "$1" \
+		--net "$2" > /dev/null 2>&1 &
+	boot_pid=$!
+	wait "$boot_pid"
+	boot_rc=$?
+	boot_pid=
+	# the peer ends at PVKIT-EXIT; give it a moment, then stop it
+	for _ in $(seq 50); do
+		kill -0 "$srv_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill "$srv_pid" 2>/dev/null
+	wait "$srv_pid" 2>/dev/null
+	srv_pid=
+}
+#
+# net_guest_prelude HOST_IP GUEST_IP SEED: the start of the guest command:
+# finds the pvkit_net device ($dev), gives it GUEST_IP/24, waits for the
+# carrier, pings HOST_IP (PVKIT-NET-DEV, -CARRIER, -DRIVER, -PING), says
+# PVKIT-NET-READY (net_peer.py pings back) and defines
+# "xfer NAME BYTES": BYTES guest -> host, then host -> guest, and
+# "killed_xfer NAME BYTES": guest -> host across a back-end SIGKILL.
+net_guest_prelude()
+{
+	local host=$1 guest=$2 seed=$3
+
+	# shellcheck disable=SC2016 # expanded by the guest shell
+	printf '%s\n' 'set -u
+dev=
+for d in /sys/class/net/*; do
+	n=$(basename $d)
+	[ $n = lo ] && continue
+	drv=$(basename "$(readlink $d/device/driver 2>/dev/null)")
+	[ "$drv" = pvkit_net ] && dev=$n
+done
+echo "PVKIT-NET-DEV: ${dev:-none}"
+[ -n "$dev" ] || exit 1
+ip link set lo up
+ip addr add '"$guest"'/24 dev $dev
+ip link set $dev up
+i=0; while [ "$(cat /sys/class/net/$dev/carrier 2>/dev/null)" != 1 ]; do
+	i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1
+done
+echo "PVKIT-NET-CARRIER: $(cat /sys/class/net/$dev/carrier 2>/dev/null)"
+echo "PVKIT-NET-DRIVER: $(ethtool -i $dev | sed -n "s/^driver: //p")"
+i=0; while ! ping -c 1 -W 1 '"$host"' > /dev/null 2>&1; do
+	i=$((i + 1)); [ $i -gt 20 ] && break
+done
+ping -c 3 -W 2 '"$host"' > /dev/null 2>&1
+echo "PVKIT-NET-PING: $?"
+echo PVKIT-NET-READY
+sleep 4
+# xfer NAME BYTES: guest -> host, then host -> guest
+xfer() {
+	out=$(pvkit-netxfer send '"$host"' 5001 '"$seed"'-$1 $2 2>/tmp/x.err)
+	echo "PVKIT-NET-SEND-$1: $? $out"
+	sed "s/^/PVKIT-NET-XFER: /" /tmp/x.err
+	echo "PVKIT-NET-H2G $1 $2"
+	out=$(pvkit-netxfer recv 5002 2>/tmp/x.err)
+	echo "PVKIT-NET-RECV-$1: $? $out"
+	sed "s/^/PVKIT-NET-XFER: /" /tmp/x.err
+}
+# killed_xfer NAME BYTES: guest -> host while net_peer.py SIGKILLs the
+# back-end 1 s in; then whether the netdev is still there
+killed_xfer() {
+	echo "PVKIT-NET-KILL $1"
+	out=$(pvkit-netxfer send '"$host"' 5001 '"$seed"'-$1 $2 2>/tmp/x.err)
+	echo "PVKIT-NET-SEND-$1: $? $out"
+	sed "s/^/PVKIT-NET-XFER: /" /tmp/x.err
+	echo "PVKIT-NET-DEV-AFTER: $(ls /sys/class/net | grep -c "^$dev$")"
+}'
+}
+
+# The host's side, read from net_peer.py's results in $NET_PEER_JSON.
+# peer FIELD NAME: what the host saw or sent ("g2h"/"h2g" NAME), "ping",
+# "kill" NAME
+peer()
+{
+	python3 -c '
+import json, sys
+try:
+    r = json.load(open(sys.argv[1]))
+except (OSError, ValueError):
+    sys.exit(0)
+k = sys.argv[2]
+if k == "ping":
+    print(r.get("ping"))
+elif k == "kill":
+    print(r.get("kills", {}).get(sys.argv[3], ""))
+elif k == "link":
+    print(r.get("link", {}).get(sys.argv[3], ""))
+else:
+    v = r.get(k, {}).get(sys.argv[3])
+    print(" ".join(str(x) for x in v) if v else "")
+' "$NET_PEER_JSON" "$@"
+}
+# g2h_ok NAME BYTES: the host received what the guest says it sent
+g2h_ok()
+{
+	local rc sha n got gn match
+
+	read -r rc sha n <<< "$(tap_val "PVKIT-NET-SEND-$1")"
+	read -r got gn match <<< "$(peer g2h "$1")"
+	[ "${rc:-1}" = 0 ] && [ -n "$sha" ] && [ "$sha" = "$got" ] &&
+		[ "$n" = "$2" ] && [ "$gn" = "$2" ] && [ "$match" = True ]
+}
+# h2g_ok NAME BYTES: the guest received what the host sent
+h2g_ok()
+{
+	local rc sha n sent sn
+
+	read -r rc sha n <<< "$(tap_val "PVKIT-NET-RECV-$1")"
+	read -r sent sn <<< "$(peer h2g "$1")"
+	[ "${rc:-1}" = 0 ] && [ -n "$sha" ] && [ "$sha" = "$sent" ] &&
+		[ "$n" = "$2" ] && [ "$sn" = "$2" ]
+}
+xfer_diag()
+{
+	echo "$1: guest send '$(tap_val "PVKIT-NET-SEND-$1")' recv '$(tap_val "PVKIT-NET-RECV-$1")'; host got '$(peer g2h "$1")' sent '$(peer h2g "$1")'"
+}
+
+# net_check_link: the first five results of a network test: the boot,
+# the pvkit_net netdev, its carrier, ping guest -> host and host -> guest.
+net_check_link()
+{
+	tap_check boot_ok "$boot_rc" "boot-guest exit $boot_rc"
+	tap_check netdev_bound "$([ "$(tap_val PVKIT-NET-DRIVER)" = pvkit_net ]; echo $?)" \
+		"device '$(tap_val PVKIT-NET-DEV)', driver '$(tap_val PVKIT-NET-DRIVER)'"
+	tap_check carrier_up "$([ "$(tap_val PVKIT-NET-CARRIER)" = 1 ]; echo $?)"
+	tap_check ping_guest_to_host "$([ "$(tap_val PVKIT-NET-PING)" = 0 ]; echo $?)"
+	tap_check ping_host_to_guest "$([ "$(peer ping)" = 0 ]; echo $?)" \
+		"host ping exit '$(peer ping)'"
+}

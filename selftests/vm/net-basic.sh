@@ -43,75 +43,12 @@ TMO=${PVKIT_NET_BOOT_TMO:-600}
 HOST_IP=10.213.0.1
 GUEST_IP=10.213.0.2
 
-tap_need_guest || exit 4
-if [ ! -x "$TOP/build/bin/pvkit-netback" ]; then
-	echo "1..0 # SKIP pvkit-netback not built"
-	exit 4
-fi
-if [ "$(id -u)" != 0 ] || ! command -v ip > /dev/null; then
-	echo "1..0 # SKIP needs root and ip(8) for a network namespace"
-	exit 4
-fi
-
-ns=pvkit-net-$$
+net_start net-basic pvkit-net || exit 4
 tapdev=pvnt$$
-tmp=$(mktemp -d /dev/shm/pvkit-net.XXXXXX)
-log=$tmp/console.log
-boot_pid=
-srv_pid=
-cleanup()
-{
-	[ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null
-	[ -n "$boot_pid" ] && kill "$boot_pid" 2>/dev/null
-	wait 2>/dev/null
-	[ -n "${PVKIT_KEEP:-}" ] && cp "$log" /tmp/net-basic.log
-	ip netns del "$ns" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-ip netns add "$ns" || { echo "1..0 # SKIP cannot create a network namespace"; exit 4; }
-ip -n "$ns" link set lo up
-
-seed=$$-$RANDOM
 bytes=$((MB << 20))
 
 # shellcheck disable=SC2016 # expanded by the guest shell
-cmd='
-set -u
-dev=
-for d in /sys/class/net/*; do
-	n=$(basename $d)
-	[ $n = lo ] && continue
-	drv=$(basename "$(readlink $d/device/driver 2>/dev/null)")
-	[ "$drv" = pvkit_net ] && dev=$n
-done
-echo "PVKIT-NET-DEV: ${dev:-none}"
-[ -n "$dev" ] || exit 1
-ip link set lo up
-ip addr add '$GUEST_IP'/24 dev $dev
-ip link set $dev up
-i=0; while [ "$(cat /sys/class/net/$dev/carrier 2>/dev/null)" != 1 ]; do
-	i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1
-done
-echo "PVKIT-NET-CARRIER: $(cat /sys/class/net/$dev/carrier 2>/dev/null)"
-echo "PVKIT-NET-DRIVER: $(ethtool -i $dev | sed -n "s/^driver: //p")"
-i=0; while ! ping -c 1 -W 1 '$HOST_IP' > /dev/null 2>&1; do
-	i=$((i + 1)); [ $i -gt 20 ] && break
-done
-ping -c 3 -W 2 '$HOST_IP' > /dev/null 2>&1
-echo "PVKIT-NET-PING: $?"
-echo PVKIT-NET-READY
-sleep 4
-# xfer NAME BYTES: guest -> host, then host -> guest
-xfer() {
-	out=$(pvkit-netxfer send '$HOST_IP' 5001 '$seed'-$1 $2 2>/tmp/x.err)
-	echo "PVKIT-NET-SEND-$1: $? $out"
-	sed "s/^/PVKIT-NET-XFER: /" /tmp/x.err
-	echo "PVKIT-NET-H2G $1 $2"
-	out=$(pvkit-netxfer recv 5002 2>/tmp/x.err)
-	echo "PVKIT-NET-RECV-$1: $? $out"
-	sed "s/^/PVKIT-NET-XFER: /" /tmp/x.err
-}
+cmd="$(net_guest_prelude "$HOST_IP" "$GUEST_IP" "$seed")"'
 ip link set $dev mtu 1500
 xfer big '$bytes'
 ethtool -K $dev tx off sg off tso off gso off > /dev/null 2>&1
@@ -158,11 +95,7 @@ i=0; while ! ping -c 1 -W 1 '$HOST_IP' > /dev/null 2>&1; do
 	i=$((i + 1)); [ $i -gt 10 ] && break
 done
 echo "PVKIT-NET-PING-AFTER-HOSTLINK: $i"
-echo "PVKIT-NET-KILL restart"
-out=$(pvkit-netxfer send '$HOST_IP' 5001 '$seed'-restart 67108864 2>/tmp/x.err)
-echo "PVKIT-NET-SEND-restart: $? $out"
-sed "s/^/PVKIT-NET-XFER: /" /tmp/x.err
-echo "PVKIT-NET-DEV-AFTER: $(ls /sys/class/net | grep -c "^$dev$")"
+killed_xfer restart 67108864
 # native XDP: each program counts what the host sent; tx and redirect
 # send it back (the host counts), drop keeps it
 for p in drop tx redirect; do
@@ -229,71 +162,9 @@ ip -n "$ns" tuntap add dev "$tapdev" mode tap multi_queue vnet_hdr &&
 	ip -n "$ns" link set "$tapdev" up ||
 	{ echo "1..0 # SKIP cannot create a TAP in the namespace"; exit 4; }
 
-name=netbasic-$$
-ip netns exec "$ns" python3 "$TOP/selftests/vm/net_peer.py" "$log" \
-	"$tmp/peer.json" "$seed" "$GUEST_IP" "$name" "$TOP/build/bin/pvkit" \
-	"$tapdev" &
-srv_pid=$!
-ip netns exec "$ns" env PVKIT_BOOT=hv "$TOP/scripts/boot-guest.sh" \
-	--timeout "$TMO" --log "$log" --cmd "$cmd" -- --name "$name" \
-	--net "tap=$tapdev,queues=2,mtu=9000" > /dev/null 2>&1 &
-boot_pid=$!
+NET_PEER_TAP=$tapdev
+net_boot "netbasic-$$" "tap=$tapdev,queues=2,mtu=9000" "$cmd"
 
-wait "$boot_pid"
-boot_rc=$?
-boot_pid=
-# the peer ends at PVKIT-EXIT; give it a moment, then stop it
-for _ in $(seq 50); do kill -0 "$srv_pid" 2>/dev/null || break; sleep 0.1; done
-kill "$srv_pid" 2>/dev/null
-wait "$srv_pid" 2>/dev/null
-srv_pid=
-
-# peer FIELD NAME: what the host saw or sent ("g2h"/"h2g" NAME), "ping",
-# "kill" NAME
-peer()
-{
-	python3 -c '
-import json, sys
-try:
-    r = json.load(open(sys.argv[1]))
-except (OSError, ValueError):
-    sys.exit(0)
-k = sys.argv[2]
-if k == "ping":
-    print(r.get("ping"))
-elif k == "kill":
-    print(r.get("kills", {}).get(sys.argv[3], ""))
-elif k == "link":
-    print(r.get("link", {}).get(sys.argv[3], ""))
-else:
-    v = r.get(k, {}).get(sys.argv[3])
-    print(" ".join(str(x) for x in v) if v else "")
-' "$tmp/peer.json" "$@"
-}
-# g2h_ok NAME BYTES: the host received what the guest says it sent
-g2h_ok()
-{
-	local rc sha n got gn match
-
-	read -r rc sha n <<< "$(tap_val "PVKIT-NET-SEND-$1")"
-	read -r got gn match <<< "$(peer g2h "$1")"
-	[ "${rc:-1}" = 0 ] && [ -n "$sha" ] && [ "$sha" = "$got" ] &&
-		[ "$n" = "$2" ] && [ "$gn" = "$2" ] && [ "$match" = True ]
-}
-# h2g_ok NAME BYTES: the guest received what the host sent
-h2g_ok()
-{
-	local rc sha n sent sn
-
-	read -r rc sha n <<< "$(tap_val "PVKIT-NET-RECV-$1")"
-	read -r sent sn <<< "$(peer h2g "$1")"
-	[ "${rc:-1}" = 0 ] && [ -n "$sha" ] && [ "$sha" = "$sent" ] &&
-		[ "$n" = "$2" ] && [ "$sn" = "$2" ]
-}
-xfer_diag()
-{
-	echo "$1: guest send '$(tap_val "PVKIT-NET-SEND-$1")' recv '$(tap_val "PVKIT-NET-RECV-$1")'; host got '$(peer g2h "$1")' sent '$(peer h2g "$1")'"
-}
 stat_sum()	# stat_sum REGEX: sum of the ethtool -S counters matching
 {
 	tr -d '\r' < "$log" | sed -n 's/^PVKIT-NET-STAT: //p' |
@@ -304,13 +175,7 @@ M64=67108864
 M128=134217728
 
 echo "1..23"
-tap_check boot_ok "$boot_rc" "boot-guest exit $boot_rc"
-tap_check netdev_bound "$([ "$(tap_val PVKIT-NET-DRIVER)" = pvkit_net ]; echo $?)" \
-	"device '$(tap_val PVKIT-NET-DEV)', driver '$(tap_val PVKIT-NET-DRIVER)'"
-tap_check carrier_up "$([ "$(tap_val PVKIT-NET-CARRIER)" = 1 ]; echo $?)"
-tap_check ping_guest_to_host "$([ "$(tap_val PVKIT-NET-PING)" = 0 ]; echo $?)"
-tap_check ping_host_to_guest "$([ "$(peer ping)" = 0 ]; echo $?)" \
-	"host ping exit '$(peer ping)'"
+net_check_link
 g2h_ok big "$bytes"
 tap_check "tcp_${MB}M_guest_to_host_sha256" $? "$(xfer_diag big)"
 h2g_ok big "$bytes"
