@@ -14,7 +14,7 @@ pvkit-blkback_LDLIBS := -luring -lpthread
 # beside it).
 HOST_PROGS += pvkit-netback
 pvkit-netback_SRCS := backends/net/main.c backends/net/opts.c \
-		      backends/net/txreq.c backends/net/queue.c \
+		      backends/net/txreq.c backends/net/queue.c backends/net/ctrl.c \
 		      backends/net/port-tap.c backends/net/port-xdp.c
 pvkit-netback_LDLIBS := $(shell pkg-config --libs libbpf 2>/dev/null || \
 			  echo -lbpf) -lpthread

@@ -297,6 +297,19 @@ unsigned int netb_tun_offloads(uint64_t offloads);
 /* SIOCSIFMTU (@set) or SIOCGIFMTU on @ifname: the MTU or -errno. */
 int netb_if_mtu(const char *ifname, unsigned int set);
 
+/*
+ * ctrl.c: carry out control command @rq (a private copy) on @dev: the
+ * status to answer.  QUEUE_PAIRS answered OK changed dev->pairs; the
+ * caller wakes the rx threads.
+ */
+uint8_t netb_ctrl(struct netb_dev *dev, const struct pvkit_net_ctrl_req *rq);
+/*
+ * The port's part of a control change, then the state the threads read
+ * (dev->pairs, dev->rx_offloads).  0 or the port's -errno.
+ */
+int netb_set_pairs(struct netb_dev *dev, unsigned int pairs);
+int netb_set_offloads(struct netb_dev *dev, uint64_t offloads);
+
 int netb_queue_start(struct pvbe *be, struct pvbe_queue *bq);
 void netb_queue_join(struct pvbe *be, struct pvbe_queue *bq);
 
