@@ -305,7 +305,7 @@ static long pvbal_inflate(struct pvbal *b, unsigned long want)
 static long pvbal_deflate(struct pvbal *b, unsigned long want, bool any)
 {
 	struct pvbal_q *q = &b->q[PVKIT_BALLOON_Q_PAGES];
-	unsigned long pages = 0, ns;
+	unsigned long pages = 0, ns = 0;
 	struct page *page, *next;
 	LIST_HEAD(small);
 	LIST_HEAD(huge);
@@ -363,15 +363,20 @@ static void pvbal_read_config(struct pvbal *b, struct pvkit_balloon_config *c)
 					 sizeof(*c)));
 }
 
-/* The host's target, clamped to what the kernel manages. */
+/*
+ * The host's target, clamped to what the kernel manages (balloon pages
+ * count there only with deflate-on-OOM, see pvbal_managed()).
+ */
 static unsigned long pvbal_target(struct pvbal *b)
 {
 	struct pvkit_balloon_config c;
-	u64 t;
+	u64 t, ram = totalram_pages();
 
 	pvbal_read_config(b, &c);
 	t = le64_to_cpu(c.target_pages);
-	return min_t(u64, t, totalram_pages() + pvbal_actual(b));
+	if (!pvbal_has(b, PVKIT_BALLOON_F_DEFLATE_ON_OOM))
+		ram += pvbal_actual(b);
+	return min_t(u64, t, ram);
 }
 
 static void pvbal_size_work(struct work_struct *work)
