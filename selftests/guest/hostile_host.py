@@ -52,6 +52,20 @@ RING0, RING1 = 0x8000, 0xc000
 VEC_CONFIG, VEC_HC, VEC_TEST, VEC_BLK = 0, 1, 2, 3
 KICK_HC, KICK_TEST, KICK_BLK = 0, 1, 2
 MAGIC = 0x544b5650
+
+
+def abi_minor():
+    """PVKIT_ABI_MINOR as the guest driver was built with (pvkit/abi.h)."""
+    with open(os.path.join(TOP, "hypercall-abi", "include", "pvkit",
+                           "abi.h")) as f:
+        for line in f:
+            w = line.split()
+            if len(w) >= 3 and w[:2] == ["#define", "PVKIT_ABI_MINOR"]:
+                return int(w[2])
+    raise SystemExit("hostile_host.py: PVKIT_ABI_MINOR not in abi.h")
+
+
+ABI_MINOR = abi_minor()
 TEST_XOR = 0x5a5a5a5a5a5a5a5a
 M64 = (1 << 64) - 1
 MAX_QUEUES = 20           # PVKIT_MAX_QUEUES: queue descriptors per entry
@@ -461,7 +475,8 @@ SCENARIOS = [
     Scenario("good device table", action=BENCH),
     Scenario("no magic", "", "ivshmem device without pvkit magic",
              info=dict(magic=0x12345678)),
-    Scenario("ABI major 2", "", "host speaks pvkit ABI 2.3, this driver 1.2",
+    Scenario("ABI major 2", "", "host speaks pvkit ABI 2.3, this driver 1.%d"
+             % ABI_MINOR,
              info=dict(abi_major=2, abi_minor=3)),
     Scenario("ABI minor 7 is compatible", "test.0", "pvkit ABI 1.7",
              info=dict(abi_minor=7), action=BENCH),
