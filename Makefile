@@ -325,6 +325,18 @@ bench-blk:
 	@python3 scripts/bench-blk.py $(BENCH_BLK_ARGS)
 BENCH_TARGETS += bench-blk
 
+# pvkit_balloon against QEMU's virtio-balloon (plain, and with free page
+# reporting), two boots of a 2 GiB guest: inflate/deflate 768 MiB, host
+# CPU, the RAM file's release, free page reporting delay; writes
+# build/bench/balloon.json and balloon.md.  BENCH_BALLOON_ARGS= passes
+# options (scripts/bench-balloon.py --help).
+.PHONY: bench-balloon
+bench-balloon:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory all guest
+	@python3 scripts/bench-balloon.py $(BENCH_BALLOON_ARGS)
+BENCH_TARGETS += bench-balloon
+
 check-host: host-tests
 	@mkdir -p $(BUILD)/check
 	@scripts/check-host.sh $(BUILD)/check/host.counts

@@ -26,14 +26,15 @@ import argparse
 import json
 import os
 import re
-import shlex
 import subprocess
 import sys
 import time
 
+sys.dont_write_bytecode = True  # the source tree is never written
+from benchlib import follow, fmt, host_cpu  # noqa: E402
+
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(TOP, "build", "bench")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 DEVICES = ["ide", "ahci", "virtio-blk", "pvkit", "pvkit-poll", "null_blk"]
 WORKLOADS = [
@@ -102,82 +103,6 @@ def guest_script(runtime, ramp, devices):
     return "\n".join(lines) + "\n"
 
 
-def follow(path, proc):
-    """Yield lines of path as they are written, until proc has exited."""
-    f = None
-    pending = ""
-    while True:
-        if f is None:
-            try:
-                f = open(path, errors="replace")
-            except OSError:
-                f = None
-        chunk = f.read() if f else ""
-        if chunk:
-            pending += chunk.replace("\r", "")
-            *lines, pending = pending.split("\n")
-            for line in lines:
-                yield line
-            continue
-        if proc.poll() is not None:
-            if f:
-                pending += f.read().replace("\r", "")
-                for line in pending.split("\n"):
-                    yield line
-                f.close()
-            return
-        time.sleep(0.02)
-
-
-def proc_children(root):
-    """Every descendant pid of root (QEMU, back-ends) plus root."""
-    kids = {}
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % p) as f:
-                st = f.read()
-        except OSError:
-            continue
-        ppid = int(st[st.rindex(")") + 2:].split()[1])
-        kids.setdefault(ppid, []).append(int(p))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo += kids.get(pid, [])
-    return out
-
-
-def cpu_seconds(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            st = f.read()
-    except OSError:
-        return 0.0
-    fields = st[st.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def comm(pid):
-    try:
-        with open("/proc/%d/comm" % pid) as f:
-            return f.read().strip()
-    except OSError:
-        return ""
-
-
-def host_cpu(root):
-    """CPU seconds of the engine: QEMU + back-ends (+ pvkit-hv itself)."""
-    total = 0.0
-    for pid in proc_children(root):
-        c = comm(pid)
-        if c.startswith("qemu") or c.startswith("pvkit-"):
-            total += cpu_seconds(pid)
-    return total
-
-
 def fio_summary(js):
     job = js["jobs"][0]
     rd, wr = job["read"], job["write"]
@@ -192,10 +117,6 @@ def fio_summary(js):
         "lat_p99_us": pct.get("99.000000", 0) / 1000.0,
         "ios": side["total_ios"],
     }
-
-
-def fmt(v, nd=1):
-    return "-" if v is None else ("%.*f" % (nd, v))
 
 
 def main():
@@ -271,7 +192,8 @@ def main():
             pass
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env)
         results, marks, json_buf, in_json, cur = {}, {}, [], False, None
-        for line in follow(console, proc):
+        alive = lambda: proc.poll() is None  # noqa: E731
+        for line in follow(console, alive):
             line = line.strip()
             m = re.match(r"BENCH-BEGIN (\S+)$", line)
             if m:
