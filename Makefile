@@ -314,28 +314,26 @@ run:
 		exec scripts/boot-guest.sh "$$@"; \
 	fi
 
-# Paravirt vs emulated block I/O in one guest boot: IDE, AHCI,
-# virtio-blk, pvkit_blk (interrupts and polled) and null_blk; writes
-# build/bench/blk.json and blk.md.  BENCH_BLK_ARGS= passes options
-# (scripts/bench-blk.py --help).
-.PHONY: bench-blk
-bench-blk:
+# Benchmarks run by a script, scripts/bench-NAME.py, after a build of
+# everything and the guest; BENCH_<NAME>_ARGS= passes options
+# (scripts/bench-NAME.py --help).
+#   bench-blk      paravirt vs emulated block I/O in one guest boot: IDE,
+#                  AHCI, virtio-blk, pvkit_blk (interrupts and polled) and
+#                  null_blk -> build/bench/blk.json and blk.md
+#   bench-balloon  pvkit_balloon against QEMU's virtio-balloon (plain, and
+#                  with free page reporting), two boots of a 2 GiB guest:
+#                  inflate/deflate 768 MiB, host CPU, the RAM file's
+#                  release, free page reporting delay
+#                  -> build/bench/balloon.json and balloon.md
+BENCH_PY := bench-blk bench-balloon
+bench_args_bench-blk = $(BENCH_BLK_ARGS)
+bench_args_bench-balloon = $(BENCH_BALLOON_ARGS)
+.PHONY: $(BENCH_PY)
+$(BENCH_PY): bench-%:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory all guest
-	@python3 scripts/bench-blk.py $(BENCH_BLK_ARGS)
-BENCH_TARGETS += bench-blk
-
-# pvkit_balloon against QEMU's virtio-balloon (plain, and with free page
-# reporting), two boots of a 2 GiB guest: inflate/deflate 768 MiB, host
-# CPU, the RAM file's release, free page reporting delay; writes
-# build/bench/balloon.json and balloon.md.  BENCH_BALLOON_ARGS= passes
-# options (scripts/bench-balloon.py --help).
-.PHONY: bench-balloon
-bench-balloon:
-	@$(MAKE) --no-print-directory deps
-	@$(MAKE) --no-print-directory all guest
-	@python3 scripts/bench-balloon.py $(BENCH_BALLOON_ARGS)
-BENCH_TARGETS += bench-balloon
+	@python3 scripts/bench-$*.py $(bench_args_$@)
+BENCH_TARGETS += $(BENCH_PY)
 
 check-host: host-tests
 	@mkdir -p $(BUILD)/check

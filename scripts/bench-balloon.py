@@ -27,6 +27,7 @@ waits for the host.  Results: build/bench/balloon.json and balloon.md.
 """
 
 import argparse
+import ctypes
 import json
 import os
 import subprocess
@@ -74,8 +75,12 @@ pv free_page_reporting=0
 '''
 
 GUEST_INFLATE = r'''
+# touch all but 16 MiB of what is free: pages never touched are holes in
+# the RAM file, and a balloon that takes them releases nothing
 inflate() {
-	pvkit-mem fill $(( $(avail) - 64 )) > /dev/null; echo "BENCH-FILL $1-$2: $?"
+	echo 3 > /proc/sys/vm/drop_caches
+	pvkit-mem fill $(( $(avail) - 16 )) > /dev/null; echo "BENCH-FILL $1-$2: $?"
+	echo "BENCH-FREE $1-$2: $(awk "/^MemFree:/ {print int(\$2 / 1024)}" /proc/meminfo)"
 	mark PVKIT-BAL-STEP filled-$1-$2
 	mark PVKIT-BAL-MEASURE inflate-$1-$2 $1 %(mib)d
 	mark PVKIT-BAL-MEASURE deflate-$1-$2 $1 0
@@ -165,6 +170,39 @@ def boot(kind, script, args, tmp, budget):
     return rc, peer.res, notes
 
 
+def punch_calibration(mib=INFLATE_MIB):
+    """Host only: what releasing MIB MiB of a memfd costs, punched 4 KiB
+    at a time (virtio-balloon's 196608 calls for 768 MiB, one per page
+    in QEMU) and 2 MiB at a time (pvkit's 2 MiB blocks; pvkit-hv merges
+    neighbours into longer runs).  A null system call loop of the same
+    length gives the Python/ctypes overhead to subtract."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long,
+                               ctypes.c_long]
+    punch = 0x02 | 0x01   # FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
+    out = {"mib": mib}
+    fd = os.memfd_create("bench-punch")
+    try:
+        size = mib * MIB
+        os.ftruncate(fd, size)
+        for name, step in (("4k", 4096), ("2m", 2 * MIB)):
+            os.posix_fallocate(fd, 0, size)
+            t0, c0 = time.perf_counter(), time.process_time()
+            for off in range(0, size, step):
+                if libc.fallocate(fd, punch, off, step):
+                    raise OSError(ctypes.get_errno(), "fallocate")
+            out[name] = {"calls": size // step,
+                         "s": time.perf_counter() - t0,
+                         "cpu_s": time.process_time() - c0}
+        t0 = time.perf_counter()
+        for _ in range(size // 4096):
+            libc.getppid()
+        out["null_loop_4k_s"] = time.perf_counter() - t0
+    finally:
+        os.close(fd)
+    return out
+
+
 def cpu_delta(a, b):
     """CPU seconds between two samples: "qemu", "pvkit-hv", "total"."""
     d = {"qemu": 0.0, "pvkit-hv": 0.0}
@@ -185,7 +223,11 @@ def inflate_row(m, nbytes):
            "cpu_until_done": cpu_delta(m["cpu0"], m["cpu1"]),
            "release_s": m.get("t_release"),
            "ram_allocated0": m["ram_allocated0"],
-           "ram_allocated1": m["ram_allocated1"]}
+           "ram_allocated1": m["ram_allocated1"],
+           # never touched before: a hole already, nothing to release
+           "unbacked_mib": (m.get("ram", 0) - m["ram_allocated0"]) / MIB,
+           "dropped_mib": (m["ram_allocated0"] -
+                           (m["ram_allocated1"] or 0)) / MIB}
     if m.get("t_release") is not None:
         row["release_lag_s"] = m["t_release"] - m["t_actual"]
     if m["dev"] == "pvkit" and m.get("inflates1") is not None:
@@ -241,6 +283,8 @@ def summarize(res_inflate, res_report, rounds):
                         "cpu_hv_s": stats(inf, "cpu", "pvkit-hv"),
                         "release_s": stats(inf, "release_s"),
                         "release_lag_s": stats(inf, "release_lag_s"),
+                        "dropped_mib": stats(inf, "dropped_mib"),
+                        "unbacked_mib": stats(inf, "unbacked_mib"),
                         "requests": stats(inf, "requests")},
             "deflate": {"rounds": dfl,
                         "s": stats(dfl, "s"), "mib_s": stats(dfl, "mib_s"),
@@ -318,6 +362,10 @@ def table(devs):
         "(< 0: before)", "inflate", "release_lag_s", 2,
         "<= 1 s: **%s**" % ("met" if lag_ok else "missed"),
         has_ratio=False)
+    row("RAM file drop when done, MiB (of 768)", "inflate", "dropped_mib",
+        0)
+    row("guest RAM never touched before the inflate, MiB", "inflate",
+        "unbacked_mib", 0, has_ratio=False)
     row("deflate 768 MiB: ms", "deflate", "s", 0, scale=1000.0)
     row("deflate: host CPU s", "deflate", "cpu_s")
     row("deflate: requests", "deflate", "requests", 0)
@@ -350,6 +398,16 @@ def markdown(devs, meta):
         "(for times, below 1 means pvkit is faster).  pvkit's requests "
         "are pvkit-hv's inflate + deflate counters; each virtio-balloon "
         "request carries at most 256 4 KiB pages." % REPORT_S]
+    pc = meta.get("punch")
+    if pc:
+        lines += [
+            "",
+            "The host's release alone (a %d MiB memfd, no guest, no "
+            "VM): %d punches of 4 KiB (virtio-balloon's way) %.3f s, %d "
+            "of 2 MiB (pvkit's blocks) %.3f s; a loop of as many null "
+            "system calls costs %.3f s of the former." % (
+                pc["mib"], pc["4k"]["calls"], pc["4k"]["s"],
+                pc["2m"]["calls"], pc["2m"]["s"], pc["null_loop_4k_s"])]
     return "\n".join(lines) + "\n"
 
 
@@ -362,8 +420,9 @@ def main():
     ap.add_argument("--settle", type=int, default=20,
                     help="guest seconds between loading a reporting "
                          "driver and the fill (default 20)")
-    ap.add_argument("--parts", default="inflate,report",
-                    help="boots to run (default inflate,report)")
+    ap.add_argument("--parts", default="punch,inflate,report",
+                    help="boots to run and 'punch', the host's release "
+                         "cost alone (default punch,inflate,report)")
     ap.add_argument("--append", default="",
                     help="guest kernel arguments, for a diagnostic run "
                          "(e.g. init_on_alloc=0); with --out")
@@ -399,9 +458,11 @@ def main():
                     "/proc/PID/stat; virtio requests inferred as "
                     "pages / 256; the host polls `pvkit balloon --json` "
                     "(and QMP query-balloon for virtio) every 20 ms"}
+    if "punch" in parts:
+        meta["punch"] = punch_calibration()
     res, notes, rcs = {}, {}, {}
     with tempfile.TemporaryDirectory(prefix="pvkit-bench-bal.") as tmp:
-        for kind in parts:
+        for kind in (p for p in parts if p in ("inflate", "report")):
             body = GUEST_INFLATE if kind == "inflate" else GUEST_REPORT
             script = GUEST_COMMON + body % {
                 "mib": INFLATE_MIB if kind == "inflate" else REPORT_MIB,

@@ -19,8 +19,9 @@ Follows the guest's console log and acts on its markers, each once:
                               virtio-balloon, QMP `balloon`, needs --qmp)
                               to MIB MiB and time it: until the balloon
                               holds it and, when inflating, until the RAM
-                              file has released 95% of what was added;
-                              host CPU time over both; then ack
+                              file has released 95% of what was added
+                              (at most 30 s more); host CPU time over
+                              both; then ack
   PVKIT-EXIT                  write the results and stop
 An ack is `pvkit balloon VM --stats`: the guest sees stats_seq move once
 its stats report went out, so it knows the host is done with the step
@@ -47,6 +48,7 @@ from benchlib import comm, host_cpu_split  # noqa: E402
 
 MIB = 1 << 20
 MEASURE_CAP_S = 300
+RELEASE_CAP_S = 30      # after the balloon reached its target
 POLL_S = 0.02
 
 
@@ -95,6 +97,7 @@ class Peer:
         self.res = {"steps": {}, "pressure": 0, "watch": {}, "measure": {}}
         self.stop_pressure = threading.Event()
         self.pth = None
+        self.alive = lambda: True
 
     def pvkit(self, *args):
         try:
@@ -127,7 +130,7 @@ class Peer:
         start = self.balloon().get("ram_allocated", 0)
         t0 = time.monotonic()
         series = []
-        while time.monotonic() - t0 < secs:
+        while time.monotonic() - t0 < secs and self.alive():
             now = self.balloon().get("ram_allocated", start)
             series.append([round(time.monotonic() - t0, 2), start - now])
             if start - now >= 0.9 * mib * MIB:
@@ -159,7 +162,7 @@ class Peer:
         b0 = self.balloon()
         ram, base = b0.get("ram", 0), b0.get("ram_allocated", 0)
         want = mib * MIB
-        r = {"dev": dev, "target": want, "ram_allocated0": base,
+        r = {"dev": dev, "target": want, "ram": ram, "ram_allocated0": base,
              "inflates0": b0.get("inflates"), "deflates0": b0.get("deflates")}
         if dev == "virtio" and self.qmp is None:
             self.qmp = Qmp(self.qmp_path)
@@ -179,7 +182,7 @@ class Peer:
             self.pvkit("--target", "%dM" % mib)
         t_act = t_rel = None
         polls = 0
-        while time.monotonic() - t0 < MEASURE_CAP_S:
+        while time.monotonic() - t0 < MEASURE_CAP_S and self.alive():
             b = self.balloon()
             now = time.monotonic() - t0
             polls += 1
@@ -188,7 +191,8 @@ class Peer:
             if release and t_rel is None and \
                b.get("ram_allocated", base) <= release:
                 t_rel = now
-            if t_act is not None and (t_rel is not None or not release):
+            if t_act is not None and (t_rel is not None or not release or
+                                      now - t_act > RELEASE_CAP_S):
                 break
             time.sleep(POLL_S)
         cpu1 = self.cpu()
@@ -240,6 +244,8 @@ class Peer:
                 self.ack()
 
     def run(self, limit_s=1500, alive=lambda: True):
+        """Until PVKIT-EXIT, limit_s or alive() false (the VM is gone)."""
+        self.alive = alive
         seen, done = 0, set()
         deadline = time.monotonic() + limit_s
         while time.monotonic() < deadline and alive():
