@@ -230,6 +230,13 @@ def inflate_row(m, nbytes):
                            (m["ram_allocated1"] or 0)) / MIB}
     if m.get("t_release") is not None:
         row["release_lag_s"] = m["t_release"] - m["t_actual"]
+    # when the RAM file got within 1% of the balloon's size of its
+    # lowest: the release is over, whatever it came to
+    series = m.get("ram_allocated_series") or []
+    if series and nbytes:
+        low = min(a for _, a in series)
+        t_done = next(t for t, a in series if a <= low + nbytes // 100)
+        row["release_done_lag_s"] = t_done - m["t_actual"]
     if m["dev"] == "pvkit" and m.get("inflates1") is not None:
         row["requests"] = (m["inflates1"] - m["inflates0"] +
                            m["deflates1"] - m["deflates0"])
@@ -255,7 +262,7 @@ def stats(rows, key, sub=None):
     if not vals:
         return None
     return {"median": median(vals), "min": min(vals), "max": max(vals),
-            "n": len(vals), "values": vals}
+            "n": len(vals), "of": len(rows), "values": vals}
 
 
 def summarize(res_inflate, res_report, rounds):
@@ -283,6 +290,8 @@ def summarize(res_inflate, res_report, rounds):
                         "cpu_hv_s": stats(inf, "cpu", "pvkit-hv"),
                         "release_s": stats(inf, "release_s"),
                         "release_lag_s": stats(inf, "release_lag_s"),
+                        "release_done_lag_s": stats(inf,
+                                                    "release_done_lag_s"),
                         "dropped_mib": stats(inf, "dropped_mib"),
                         "unbacked_mib": stats(inf, "unbacked_mib"),
                         "requests": stats(inf, "requests")},
@@ -304,9 +313,11 @@ def cell(st, nd=2, scale=1.0):
         return "-"
     v = [None if x is None else x * scale
          for x in (st["median"], st["min"], st["max"])]
+    n = "" if st["n"] == st["of"] else " (%d of %d)" % (st["n"], st["of"])
     if st["n"] == 1:
-        return fmt(v[0], nd)
-    return "%s [%s–%s]" % (fmt(v[0], nd), fmt(v[1], nd), fmt(v[2], nd))
+        return fmt(v[0], nd) + n
+    return "%s [%s–%s]%s" % (fmt(v[0], nd), fmt(v[1], nd), fmt(v[2], nd),
+                             n)
 
 
 def med(devs, dev, part, key):
@@ -323,7 +334,8 @@ def verdicts(devs):
     of pvkit, met)."""
     tput = ratio(med(devs, "pvkit", "inflate", "mib_s"),
                  med(devs, "virtio", "inflate", "mib_s"))
-    lag = med(devs, "pvkit", "inflate", "release_lag_s")
+    st = devs["pvkit"]["inflate"].get("release_done_lag_s")
+    lag = st["max"] if st else None
     return ((tput, tput is not None and tput >= 5),
             (lag, lag is not None and lag <= 1.0))
 
@@ -356,11 +368,13 @@ def table(devs):
         "cpu_hv_s")
     row("inflate: requests (virtio: pages / 256)", "inflate", "requests",
         0)
-    row("RAM file −95% of 768 MiB: s from the command", "inflate",
-        "release_s")
-    row("RAM file −95%: s after the balloon reached the target "
-        "(< 0: before)", "inflate", "release_lag_s", 2,
-        "<= 1 s: **%s**" % ("met" if lag_ok else "missed"),
+    row("RAM file −95% of 768 MiB: s from the command (rounds that "
+        "got there)", "inflate", "release_s")
+    row("… s after the balloon reached the target (< 0: before)",
+        "inflate", "release_lag_s", 2, has_ratio=False)
+    row("RAM file at its lowest (±1%): s after the balloon reached the "
+        "target", "inflate", "release_done_lag_s", 2,
+        "<= 1 s (every round): **%s**" % ("met" if lag_ok else "missed"),
         has_ratio=False)
     row("RAM file drop when done, MiB (of 768)", "inflate", "dropped_mib",
         0)

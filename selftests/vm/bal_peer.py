@@ -20,8 +20,9 @@ Follows the guest's console log and acts on its markers, each once:
                               to MIB MiB and time it: until the balloon
                               holds it and, when inflating, until the RAM
                               file has released 95% of what was added
-                              (at most 30 s more); host CPU time over
-                              both; then ack
+                              (and 1.5 s more, at most 10 s more); host
+                              CPU time over both; the RAM file's series;
+                              then ack
   PVKIT-EXIT                  write the results and stop
 An ack is `pvkit balloon VM --stats`: the guest sees stats_seq move once
 its stats report went out, so it knows the host is done with the step
@@ -48,7 +49,8 @@ from benchlib import comm, host_cpu_split  # noqa: E402
 
 MIB = 1 << 20
 MEASURE_CAP_S = 300
-RELEASE_CAP_S = 30      # after the balloon reached its target
+RELEASE_CAP_S = 10      # after the balloon reached its target
+RELEASE_MORE_S = 1.5
 POLL_S = 0.02
 
 
@@ -181,23 +183,27 @@ class Peer:
         else:
             self.pvkit("--target", "%dM" % mib)
         t_act = t_rel = None
-        polls = 0
+        series = []
         while time.monotonic() - t0 < MEASURE_CAP_S and self.alive():
             b = self.balloon()
             now = time.monotonic() - t0
-            polls += 1
+            series.append([round(now, 3), b.get("ram_allocated", base)])
             if t_act is None and held(b) == want:
                 t_act, cpu_act = now, self.cpu()
             if release and t_rel is None and \
                b.get("ram_allocated", base) <= release:
                 t_rel = now
-            if t_act is not None and (t_rel is not None or not release or
-                                      now - t_act > RELEASE_CAP_S):
+            # past the target, watch the RAM file a little longer: what
+            # it releases late shows
+            if t_act is not None and (
+                    not release or now - t_act > RELEASE_CAP_S or
+                    (t_rel is not None and now - t_act > RELEASE_MORE_S)):
                 break
             time.sleep(POLL_S)
         cpu1 = self.cpu()
         b1 = self.balloon()
-        r.update({"t_actual": t_act, "t_release": t_rel, "polls": polls,
+        r.update({"t_actual": t_act, "t_release": t_rel,
+                  "ram_allocated_series": series,
                   "ram_allocated1": b1.get("ram_allocated"),
                   "inflates1": b1.get("inflates"),
                   "deflates1": b1.get("deflates"),
