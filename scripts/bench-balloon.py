@@ -350,8 +350,11 @@ def table(devs):
 
     def row(name, part, key, nd=2, target="", report=False, scale=1.0,
             has_ratio=True):
-        r = ratio(med(devs, p, part, key), med(devs, v, part, key)) \
-            if has_ratio else None
+        sv, sp = devs[v][part].get(key), devs[p][part].get(key)
+        # a ratio only of medians over every round
+        whole = sv and sp and sv["n"] == sv["of"] and sp["n"] == sp["of"]
+        r = ratio(sp["median"], sv["median"]) \
+            if has_ratio and whole else None
         vcell = cell(devs[v][part].get(key), nd, scale)
         lines.append("| %s | %s | %s | %s | %s | %s |" % (
             name, "-" if report else vcell, vcell if report else "-",
@@ -367,7 +370,7 @@ def table(devs):
     row("… of which pvkit-hv (pvkit's requests and punches)", "inflate",
         "cpu_hv_s")
     row("inflate: requests (virtio: pages / 256)", "inflate", "requests",
-        0)
+        0, has_ratio=False)
     row("RAM file −95% of 768 MiB: s from the command (rounds that "
         "got there)", "inflate", "release_s")
     row("… s after the balloon reached the target (< 0: before)",
@@ -382,7 +385,7 @@ def table(devs):
         "unbacked_mib", 0, has_ratio=False)
     row("deflate 768 MiB: ms", "deflate", "s", 0, scale=1000.0)
     row("deflate: host CPU s", "deflate", "cpu_s")
-    row("deflate: requests", "deflate", "requests", 0)
+    row("deflate: requests", "deflate", "requests", 0, has_ratio=False)
     row("free page reporting, 512 MiB freed: RAM file −50%: s", "report",
         "t50_s", 1, report=True)
     row("free page reporting: RAM file −80%: s", "report", "t80_s", 1,
@@ -444,8 +447,8 @@ def main():
                     help="results: build/bench/OUT.{json,md} "
                          "(default balloon)")
     ap.add_argument("--render", metavar="JSON",
-                    help="only write the markdown again from a "
-                         "balloon.json")
+                    help="summarize a balloon.json's raw results again "
+                         "(rewrites it and the .md beside it)")
     args = ap.parse_args()
     if args.render:
         with open(args.render) as f:
@@ -453,7 +456,10 @@ def main():
         d["devices"] = summarize(d["raw"].get("inflate", {}),
                                  d["raw"].get("report", {}),
                                  d["meta"]["rounds"])
-        print(markdown(d["devices"], d["meta"]))
+        with open(args.render, "w") as f:
+            json.dump(d, f, indent=2)
+        with open(os.path.splitext(args.render)[0] + ".md", "w") as f:
+            f.write(markdown(d["devices"], d["meta"]))
         return 0
     for b in ("pvkit-hv", "pvkit"):
         if not os.access(os.path.join(TOP, "build", "bin", b), os.X_OK):
