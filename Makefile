@@ -314,33 +314,34 @@ run:
 		exec scripts/boot-guest.sh "$$@"; \
 	fi
 
-# bench_py,NAME,ARGS: the recipe of a scripts/bench-NAME.py benchmark
-# (deps, host programs and the guest image first).
-define bench_py
+# Benchmarks run by a script, scripts/bench-NAME.py, after a build of
+# everything and the guest; BENCH_<NAME>_ARGS= passes options
+# (scripts/bench-NAME.py --help).
+#   bench-blk      paravirt vs emulated block I/O in one guest boot: IDE,
+#                  AHCI, virtio-blk, pvkit_blk (interrupts and polled) and
+#                  null_blk -> build/bench/blk.json and blk.md
+#   bench-balloon  pvkit_balloon against QEMU's virtio-balloon (plain, and
+#                  with free page reporting), two boots of a 2 GiB guest:
+#                  inflate/deflate 768 MiB, host CPU, the RAM file's
+#                  release, free page reporting delay
+#                  -> build/bench/balloon.json and balloon.md
+#   bench-net      paravirt vs emulated networking in one guest boot:
+#                  e1000, virtio-net (vhost off, and on where
+#                  /dev/vhost-net exists), pvkit_net (interrupts, polled,
+#                  AF_XDP), each on its own TAP or veth inside a network
+#                  namespace the script makes and removes
+#                  -> build/bench/net.json and net.md
+BENCH_PY := bench-blk bench-balloon bench-net
+bench_args_bench-blk = $(BENCH_BLK_ARGS)
+bench_args_bench-balloon = $(BENCH_BALLOON_ARGS)
+bench_args_bench-net = $(BENCH_NET_ARGS)
+.PHONY: $(BENCH_PY)
+$(BENCH_PY): bench-%:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory all guest
-	@python3 scripts/bench-$(1).py $(2)
-endef
+	@python3 scripts/bench-$*.py $(bench_args_$@)
+BENCH_TARGETS += $(BENCH_PY)
 
-# Paravirt vs emulated block I/O in one guest boot: IDE, AHCI,
-# virtio-blk, pvkit_blk (interrupts and polled) and null_blk; writes
-# build/bench/blk.json and blk.md.  BENCH_BLK_ARGS= passes options
-# (scripts/bench-blk.py --help).
-.PHONY: bench-blk
-bench-blk:
-	$(call bench_py,blk,$(BENCH_BLK_ARGS))
-BENCH_TARGETS += bench-blk
-
-# Paravirt vs emulated networking in one guest boot: e1000, virtio-net
-# (vhost off, and on where /dev/vhost-net exists), pvkit_net (interrupts,
-# polled, AF_XDP once the back-end has it), each on its own TAP inside a
-# network namespace the script makes and removes; writes
-# build/bench/net.json and net.md.  BENCH_NET_ARGS= passes options
-# (scripts/bench-net.py --help).
-.PHONY: bench-net
-bench-net:
-	$(call bench_py,net,$(BENCH_NET_ARGS))
-BENCH_TARGETS += bench-net
 
 check-host: host-tests
 	@mkdir -p $(BUILD)/check

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""Helpers shared by the host-side benchmarks (bench-blk.py, bench-net.py).
+"""Helpers shared by the host-side benchmarks (bench-blk.py, bench-net.py,
+bench-balloon.py) and selftests/vm/bal_peer.py.
 
 The guest prints BENCH-* markers on its serial console; follow() reads
 the console file as QEMU writes it, and host_cpu() samples the CPU time
@@ -17,7 +18,10 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def follow(path, proc):
-    """Yield lines of path as they are written, until proc has exited."""
+    """Yield lines of path as they are written, until proc (a Popen, or a
+    callable saying whether the writer is alive) has exited; then what is
+    left of the file."""
+    alive = proc if callable(proc) else (lambda: proc.poll() is None)
     f = None
     pending = ""
     while True:
@@ -33,7 +37,7 @@ def follow(path, proc):
             for line in lines:
                 yield line
             continue
-        if proc.poll() is not None:
+        if not alive():
             if f:
                 pending += f.read().replace("\r", "")
                 for line in pending.split("\n"):
@@ -93,9 +97,34 @@ def engine_procs(root):
     return out
 
 
+def host_cpu_split(root):
+    """CPU seconds of the engine under root, {comm: seconds}: QEMU, the
+    back-ends and pvkit-hv itself."""
+    out = {}
+    for pid, c in engine_procs(root):
+        out[c] = out.get(c, 0.0) + cpu_seconds(pid)
+    return out
+
+
 def host_cpu(root):
     """CPU seconds of the engine: QEMU + back-ends (+ pvkit-hv itself)."""
-    return sum(cpu_seconds(pid) for pid, _ in engine_procs(root))
+    return sum(host_cpu_split(root).values())
+
+
+def median(xs):
+    xs = sorted(x for x in xs if x is not None)
+    if not xs:
+        return None
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2.0
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return f.read().split()[:3]
+    except OSError:
+        return []
 
 
 def fmt(v, nd=1):

@@ -28,7 +28,7 @@ ROOT=build/guest/root
 # first: library modules look them up at init time and there is no modprobe.
 GUEST_KMODS=${GUEST_KMODS:-"crc32c_generic crc64_rocksoft_generic
 	crct10dif_generic libcrc32c crc64 null_blk virtio_pci virtio_blk
-	virtio_net virtio_console ata_piix ahci sd_mod ext4 e1000"}
+	virtio_net virtio_console virtio_balloon ata_piix ahci sd_mod ext4 e1000"}
 
 die()
 {
