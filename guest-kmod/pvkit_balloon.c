@@ -134,7 +134,14 @@ static bool pvbal_complete(struct pvkit_fe_queue *fq, struct pvkit_fe_req *r,
 			   const void *rsp, void *ctx)
 {
 	struct pvbal_q *q = container_of(fq, struct pvbal_q, fq);
+	const struct pvkit_balloon_rsp *br = rsp;
 
+	/* an unknown status is a protocol violation (ABI.md 8): broken */
+	if (br->status > PVKIT_BALLOON_S_UNSUPP) {
+		snprintf(fq->why, sizeof(fq->why),
+			 "queue %u: unknown status %u", fq->index, br->status);
+		return false;
+	}
 	return pvkit_fe_call_complete(&q->call, rsp);
 }
 
@@ -465,8 +472,17 @@ static void pvbal_stats_work(struct work_struct *work)
 	s->valid = cpu_to_le32(valid);
 	s->seq = c.stats_seq;
 	if (!pvkit_fe_call(&b->fd, &q->fq, &q->call, 0, PVBAL_CALL_TIMEOUT_MS,
-			   PVBAL_RESTART_MS))
-		b->stats_seq = le32_to_cpu(c.stats_seq);
+			   PVBAL_RESTART_MS)) {
+		/* refused: not answered; the next config change sends again */
+		if (q->rsp.status == PVKIT_BALLOON_S_OK) {
+			b->stats_seq = le32_to_cpu(c.stats_seq);
+		} else {
+			b->refused++;
+			dev_err_ratelimited(&b->pdev->dev,
+					    "host refused the stats: status %u\n",
+					    q->rsp.status);
+		}
+	}
 	mutex_unlock(&b->lock);
 	if (stats_interval_s)
 		schedule_delayed_work(&b->stats_work, stats_interval_s * HZ);
