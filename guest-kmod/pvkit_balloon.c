@@ -45,6 +45,8 @@ MODULE_IMPORT_NS(PVKIT);
 #define PVBAL_RETRY_MIN_MS	200	/* after a failed allocation */
 #define PVBAL_RETRY_MAX_MS	5000
 #define PVBAL_REPORT_MAX	PAGE_REPORTING_CAPACITY
+/* without deflate-on-OOM: available memory never inflated (4 KiB pages) */
+#define PVBAL_FLOOR_MIN		(16UL << (20 - PAGE_SHIFT))
 
 static unsigned int stats_interval_s = 10;
 module_param(stats_interval_s, uint, 0644);
@@ -134,7 +136,14 @@ static bool pvbal_complete(struct pvkit_fe_queue *fq, struct pvkit_fe_req *r,
 			   const void *rsp, void *ctx)
 {
 	struct pvbal_q *q = container_of(fq, struct pvbal_q, fq);
+	const struct pvkit_balloon_rsp *br = rsp;
 
+	/* an unknown status is a protocol violation (ABI.md 8): broken */
+	if (br->status > PVKIT_BALLOON_S_UNSUPP) {
+		snprintf(fq->why, sizeof(fq->why),
+			 "queue %u: unknown status %u", fq->index, br->status);
+		return false;
+	}
 	return pvkit_fe_call_complete(&q->call, rsp);
 }
 
@@ -226,9 +235,27 @@ static void pvbal_managed(struct pvbal *b, struct page *page, long pages)
 }
 
 /*
+ * Without deflate-on-OOM nothing gives balloon pages back under pressure:
+ * inflating stops while less than 1/32 of RAM (at least 16 MiB) is
+ * available, or a host target near the RAM size leaves the kernel
+ * nothing to run on ("System is deadlocked on memory").  With it the
+ * OOM notifier is the guard, and the target may take everything.
+ */
+static unsigned long pvbal_room(struct pvbal *b, unsigned long want)
+{
+	unsigned long floor, avail;
+
+	if (pvbal_has(b, PVKIT_BALLOON_F_DEFLATE_ON_OOM))
+		return want;
+	floor = max(PVBAL_FLOOR_MIN, totalram_pages() >> 5);
+	avail = max(si_mem_available(), 0L);
+	return avail > floor ? min(want, avail - floor) : 0;
+}
+
+/*
  * One inflate request toward @want more pages: 2 MiB blocks while they
  * come, then 4 KiB pages.  Returns the pages inflated, or -errno (-ENOMEM:
- * nothing could be allocated).  Lock held.
+ * nothing could be allocated, or nothing may be).  Lock held.
  */
 static long pvbal_inflate(struct pvbal *b, unsigned long want)
 {
@@ -241,7 +268,11 @@ static long pvbal_inflate(struct pvbal *b, unsigned long want)
 	u32 n = 0;
 	int err;
 
+	want = pvbal_room(b, want);
 	while (n < PVKIT_BALLOON_MAX_ENTRIES && pages < want) {
+		/* others allocate meanwhile: the floor holds all along */
+		if (pages && !(pages % PVBAL_HUGE_PAGES) && !pvbal_room(b, 1))
+			break;
 		if (try_huge && want - pages >= PVBAL_HUGE_PAGES) {
 			page = alloc_pages(GFP_HIGHUSER | __GFP_NORETRY |
 					   __GFP_NOWARN | __GFP_NOMEMALLOC,
@@ -465,8 +496,17 @@ static void pvbal_stats_work(struct work_struct *work)
 	s->valid = cpu_to_le32(valid);
 	s->seq = c.stats_seq;
 	if (!pvkit_fe_call(&b->fd, &q->fq, &q->call, 0, PVBAL_CALL_TIMEOUT_MS,
-			   PVBAL_RESTART_MS))
-		b->stats_seq = le32_to_cpu(c.stats_seq);
+			   PVBAL_RESTART_MS)) {
+		/* refused: not answered; the next config change sends again */
+		if (q->rsp.status == PVKIT_BALLOON_S_OK) {
+			b->stats_seq = le32_to_cpu(c.stats_seq);
+		} else {
+			b->refused++;
+			dev_err_ratelimited(&b->pdev->dev,
+					    "host refused the stats: status %u\n",
+					    q->rsp.status);
+		}
+	}
 	mutex_unlock(&b->lock);
 	if (stats_interval_s)
 		schedule_delayed_work(&b->stats_work, stats_interval_s * HZ);

@@ -561,6 +561,18 @@ def need_event(event, new, old):
     return ((new - event - 1) & 0xffffffff) < ((new - old) & 0xffffffff)
 
 
+RING_HDR = 256
+
+
+class RingConn:
+    """A connected device with several queues (a subclass's device): per
+    queue the private req_cons, rsp_prod and the rsp_prod published."""
+
+    def __init__(self, d):
+        n = len(d.queues)
+        self.cons, self.prod, self.pub = [0] * n, [0] * n, [0] * n
+
+
 class Host:
     """The fake pvkit-hv: serves the ivshmem device and the scenarios of
     @scenarios (the test and block devices; a subclass adds others)."""
@@ -748,6 +760,38 @@ class Host:
             self.publish()
             return HC_OK
         return HC_ENOSYS
+
+    # ---- ring access for a subclass's devices (state: a RingConn)
+    def reqs(self, d, c, q):
+        """The new requests of queue @q (copies), consumed."""
+        base, slots, rqs = d.queues[q][:3]
+        prod = self.r32(base)
+        out = []
+        while c.cons[q] != prod and \
+                ((prod - c.cons[q]) & 0xffffffff) <= slots:
+            off = base + RING_HDR + rqs * (c.cons[q] & (slots - 1))
+            out.append(bytes(self.mm[off:off + rqs]))
+            c.cons[q] = (c.cons[q] + 1) & 0xffffffff
+        self.w32(base + 64, c.cons[q])      # req_event: kick me next
+        return out
+
+    def rsp(self, d, c, q, data):
+        base, slots, rqs, rss = d.queues[q][:4]
+        off = base + RING_HDR + rqs * slots + rss * (c.prod[q] & (slots - 1))
+        self.mm[off:off + rss] = data.ljust(rss, b"\0")
+        c.prod[q] = (c.prod[q] + 1) & 0xffffffff
+
+    def publish_q(self, d, c, q, extra=0):
+        """Publish queue @q's responses (@extra: rsp_prod that far beyond
+        them, a ring index violation) and raise its vector if asked."""
+        if c.prod[q] == c.pub[q] and not extra:
+            return
+        base, old = d.queues[q][0], c.pub[q]
+        new = (c.prod[q] + extra) & 0xffffffff
+        self.w32(base + 128, new)
+        c.pub[q] = c.prod[q]
+        if extra or need_event(self.r32(base + 192), new, old):
+            self.irq(d.queues[q][5])
 
     def ring_state(self, d):
         """What serve_rings keeps per connected device: [req_cons,

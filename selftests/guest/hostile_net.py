@@ -54,7 +54,6 @@ RX_S_INVAL = 1
 NET_BASE = 0x10000
 RX_SLOTS, TX_SLOTS, CTRL_SLOTS = 64, 64, 8
 RX_REQ, RX_RSP, TX_REQ, TX_RSP, CTRL_REQ, CTRL_RSP = 24, 32, 256, 16, 64, 16
-RING_HDR = 256
 M32 = 0xffffffff
 
 GUEST_MAC = bytes.fromhex("027000000002")
@@ -110,14 +109,14 @@ def udp_frame(dst=GUEST_MAC, size=60):
     return dst + PEER_MAC + b"\x08\x00" + ip + udp
 
 
-class NetConn:
+class NetConn(hh.RingConn):
     """A connected net.0: per queue the private indices, per rx ring the
     buffers posted and not answered yet (id, gpa, len), oldest first."""
 
     def __init__(self, d):
+        super().__init__(d)
         n = len(d.queues)
         self.pairs = (n - 1) // 2
-        self.cons, self.prod, self.pub = [0] * n, [0] * n, [0] * n
         self.posted = [collections.deque() for _ in range(n)]
         self.backlog = []           # frames for rx ring 0 without buffers
 
@@ -150,35 +149,6 @@ class NetHost(hh.Host):
 
     def ring_state(self, d):
         return NetConn(d) if d.type == DEV_NET else super().ring_state(d)
-
-    # ---- ring access
-    def reqs(self, d, c, q):
-        """The new requests of queue @q (copies), consumed."""
-        base, slots, rqs = d.queues[q][:3]
-        prod = self.r32(base)
-        out = []
-        while c.cons[q] != prod and ((prod - c.cons[q]) & M32) <= slots:
-            off = base + RING_HDR + rqs * (c.cons[q] & (slots - 1))
-            out.append(bytes(self.mm[off:off + rqs]))
-            c.cons[q] = (c.cons[q] + 1) & M32
-        self.w32(base + 64, c.cons[q])      # req_event: kick me next
-        return out
-
-    def rsp(self, d, c, q, data):
-        base, slots, rqs, rss = d.queues[q][:4]
-        off = base + RING_HDR + rqs * slots + rss * (c.prod[q] & (slots - 1))
-        self.mm[off:off + rss] = data.ljust(rss, b"\0")
-        c.prod[q] = (c.prod[q] + 1) & M32
-
-    def publish_q(self, d, c, q, extra=0):
-        if c.prod[q] == c.pub[q] and not extra:
-            return
-        base, old = d.queues[q][0], c.pub[q]
-        new = (c.prod[q] + extra) & M32
-        self.w32(base + 128, new)
-        c.pub[q] = c.prod[q]
-        if extra or hh.need_event(self.r32(base + 192), new, old):
-            self.irq(d.queues[q][5])
 
     # ---- rx helpers for the forgeries (rx ring 0)
     def take(self, c):
