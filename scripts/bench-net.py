@@ -156,6 +156,10 @@ class Namespace:
                     "name", "pvbh%d" % n)
             self.ip("link", "set", "pvbx%d" % n, "up")
             self.host_addr("pvbh%d" % n, n)
+            # AF_XDP carries no offload metadata: the peer must send
+            # whole, checksummed frames (docs/net.md, AF_XDP set-up)
+            run("ip", "netns", "exec", self.name, "ethtool", "-K",
+                "pvbh%d" % n, "tx", "off", "tso", "off", "gso", "off")
             return
         # QEMU opens a single-queue TAP, pvkit-netback a multi_queue one
         mq = ["multi_queue"] if DEV_KIND[dev] == "pvkit" else []
