@@ -235,14 +235,7 @@ tap_check granule_2m_released "$([ "$(peer 's["inflated"]["granule"]')" = 209715
 # the report the "inflated" step asked for (kept until the next one)
 tap_check guest_stats_reach_host "$(t=$(peer 's["deflate"]["stats"]["total"]'); isint "$t" && [ "$t" -gt $((512 * MIB)) ] && [ "$(peer 's["deflate"]["stats"]["balloon"]')" = $((768 * MIB)) ]; echo $?)" \
 	"stats total '$(peer 's["deflate"]["stats"]["total"]')', balloon '$(peer 's["deflate"]["stats"]["balloon"]')'"
-memdelta()
-{
-	local a b
-
-	a=$(tap_val PVKIT-BAL-MEM0 | tr ' ' '\n' | grep -A1 "^$1:" | tail -1)
-	b=$(tap_val PVKIT-BAL-MEM1 | tr ' ' '\n' | grep -A1 "^$1:" | tail -1)
-	echo $((${b:-0} - ${a:-0}))
-}
+memdelta() { tap_memdelta PVKIT-BAL-MEM "$1"; }
 tap_check "reload_${CYCLES}_cycles_no_leak" \
 	"$([ "$(tap_val PVKIT-BAL-CYCLES)" = "$CYCLES" ] && [ "$(memdelta SUnreclaim)" -lt $((256 + 4 * CYCLES)) ] && [ "$(memdelta Percpu)" -lt $((64 + CYCLES)) ] && [ "$(memdelta VmallocUsed)" -lt $((256 + 4 * CYCLES)) ]; echo $?)" \
 	"cycles $(tap_val PVKIT-BAL-CYCLES)/$CYCLES; from cycle $WARM: SUnreclaim +$(memdelta SUnreclaim) kB, Percpu +$(memdelta Percpu) kB, VmallocUsed +$(memdelta VmallocUsed) kB"

@@ -178,6 +178,17 @@ tap_val()	# tap_val KEY: the last value the guest printed for KEY
 	tr -d '\r' < "$log" | sed -n "s/^$1: //p" | tail -n 1
 }
 
+# tap_memdelta MARK KEY: growth (kB) of /proc/meminfo KEY between the
+# guest's "MARK0: KEY: n ..." and "MARK1: ..." lines (reload-leak tests)
+tap_memdelta()
+{
+	local a b
+
+	a=$(tap_val "${1}0" | tr ' ' '\n' | grep -A1 "^$2:" | tail -1)
+	b=$(tap_val "${1}1" | tr ' ' '\n' | grep -A1 "^$2:" | tail -1)
+	echo $((${b:-0} - ${a:-0}))
+}
+
 tap_check()
 {
 	tap_n=$((tap_n + 1))

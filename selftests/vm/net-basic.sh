@@ -250,15 +250,7 @@ tap_check xdp_mtu_limit "$([ "$(tap_val PVKIT-NET-XDP-MTU9000)" = 1 ] && [ "$set
 	"attach at MTU 9000 exit '$(tap_val PVKIT-NET-XDP-MTU9000)', MTU 9000 while attached '$(tap_val PVKIT-NET-XDP-SETMTU)'"
 tap_check rmmod_clean "$([ "$(tap_val PVKIT-NET-RMMOD)" = 0 ]; echo $?)" \
 	"rmmod exit '$(tap_val PVKIT-NET-RMMOD)'"
-# memdelta KEY: growth of /proc/meminfo KEY (kB) from cycle 1 to the end
-memdelta()
-{
-	local a b
-
-	a=$(tap_val PVKIT-NET-MEM0 | tr ' ' '\n' | grep -A1 "^$1:" | tail -1)
-	b=$(tap_val PVKIT-NET-MEM1 | tr ' ' '\n' | grep -A1 "^$1:" | tail -1)
-	echo $((${b:-0} - ${a:-0}))
-}
+memdelta() { tap_memdelta PVKIT-NET-MEM "$1"; }
 # The bound: a leaked netdev with its rings is over 100 kB a cycle; the
 # guest stack's own churn is not zero (virtio_net reloaded the same way in
 # the same guest: +60..+156 kB SUnreclaim per 60 cycles, pvkit_net
