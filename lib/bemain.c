@@ -17,7 +17,6 @@
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <pvkit-host/bemain.h>
@@ -480,14 +479,6 @@ int pvbe_send_config(struct pvbe *be, const void *config, uint16_t size)
 	return pvbe_send_msg(be, &c, PVKIT_BE_CONFIG);
 }
 
-static uint64_t pvbe_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static int pvbe_serve(struct pvbe *be)
 {
 	const struct pvbe_ops *ops = be->ops;
@@ -500,7 +491,7 @@ static int pvbe_serve(struct pvbe *be)
 	for (;;) {
 		timeout = -1;
 		if (ops->tick && ops->tick_ms && be->state != PVBE_INIT) {
-			now = pvbe_now_ms();
+			now = pvbe_now_ns() / 1000000;
 			if (now >= next_tick) {
 				ops->tick(be);
 				next_tick = now + ops->tick_ms;
