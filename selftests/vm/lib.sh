@@ -172,6 +172,7 @@ echo "PVKIT-DMESG-END"
 # prints the totals and returns the verdict.
 tap_n=0
 tap_fail=0
+tap_failed=""
 
 tap_val()	# tap_val KEY: the last value the guest printed for KEY
 {
@@ -198,6 +199,7 @@ tap_check()
 		echo "not ok $tap_n $1"
 		[ -n "${3:-}" ] && echo "# $3"
 		tap_fail=$((tap_fail + 1))
+		tap_failed+="# not ok $tap_n $1${3:+: $3}"$'\n'
 	fi
 }
 
@@ -206,10 +208,18 @@ tap_finish()
 	if tr -d '\r' < "$log" | grep -q -E 'PVKIT-DMESG: .*(BUG:|WARNING:|Oops|Call Trace)'; then
 		echo "# guest kernel log has a BUG/WARNING/Oops"
 		tap_fail=$((tap_fail + 1))
+		tap_failed+="# guest kernel log has a BUG/WARNING/Oops"$'\n'
 	fi
+	# The console tail with repeated lines folded (a reload loop logs
+	# the same line a hundred times), then the failures again: a CI log
+	# that keeps only the last lines still says what failed and why.
 	if [ $tap_fail -ne 0 ]; then
-		echo "# ---- console (last 60 lines)"
-		tr -d '\r' < "$log" | tail -n 60 | sed 's/^/# /'
+		echo "# ---- console (last 60 distinct lines)"
+		tr -d '\r' < "$log" | sed 's/^\[ *[0-9.]*\] //; s/^\(PVKIT-DMESG: \)\[ *[0-9.]*\] /\1/' |
+			uniq -c | tail -n 60 |
+			sed 's/^ *1 /# /; s/^ *\([0-9][0-9]*\) \(.*\)/# \2  [x\1]/'
+		echo "# ---- failed"
+		printf '%s' "$tap_failed"
 	fi
 	echo "# Totals: pass:$((tap_n - tap_fail)) fail:$tap_fail xfail:0 xpass:0 skip:0 error:0"
 	[ $tap_fail -eq 0 ]
