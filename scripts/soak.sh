@@ -11,10 +11,12 @@
 #   bigmem   selftests/vm/blk-memsizes.sh for 4 GiB guests with 4 vCPUs
 #            (pc and q35: RAM across the PCI hole, buffers above 4 GiB),
 #            blk_memmap and the blk_fio suite at PVKIT_BLK_FIO_SCALE=4
+#   memsizes selftests/vm/blk-memsizes.sh with all nine layouts ('make
+#            check' boots four of them)
 #   net      selftests/vm/net-basic.sh with SOAK_NET_CYCLES (1000)
 #            insmod / ping / rmmod cycles of pvkit_net
 # Arguments pick parts (default: all).  Writes build/soak/summary.md and
-# exits 1 if any part failed.  About 25 minutes under TCG on 2 cores.
+# exits 1 if any part failed.  About 35 minutes under TCG on 2 cores.
 
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +24,7 @@ TOP=$PWD
 OUT=$TOP/build/soak
 mkdir -p "$OUT"
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(kill cycles bigmem net)
+[ ${#parts[@]} -gt 0 ] || parts=(kill cycles bigmem memsizes net)
 fail=0
 summary=$OUT/summary.md
 {
@@ -91,6 +93,17 @@ soak_bigmem()
 	row bigmem "$rc" "$(grep -c '^PASS' "$OUT/bigmem.out") passed, $(grep -c '^FAIL' "$OUT/bigmem.out") failed (4 GiB, 4 vCPUs, pc and q35)"
 }
 
+soak_memsizes()
+{
+	local rc
+
+	PVKIT_MEMSIZES=all PVKIT_TEST_TIMEOUT=1800 \
+		bash selftests/vm/blk-memsizes.sh > "$OUT/memsizes.out" 2>&1
+	rc=$?
+	cat "$OUT/memsizes.out"
+	row memsizes "$rc" "$(grep -c '^PASS' "$OUT/memsizes.out") passed, $(grep -c '^FAIL' "$OUT/memsizes.out") failed (all nine layouts)"
+}
+
 soak_net()
 {
 	local rc
@@ -104,8 +117,8 @@ soak_net()
 
 for p in "${parts[@]}"; do
 	case $p in
-	kill|cycles|bigmem|net) "soak_$p" ;;
-	*) echo "soak: unknown part '$p' (kill, cycles, bigmem, net)" >&2; exit 2 ;;
+	kill|cycles|bigmem|memsizes|net) "soak_$p" ;;
+	*) echo "soak: unknown part '$p' (kill, cycles, bigmem, memsizes, net)" >&2; exit 2 ;;
 	esac
 done
 cat "$summary"
