@@ -299,7 +299,6 @@ static void hv_info_fill(struct hv *hv)
 	in->devtab_offset = htole32(HV_DEVTAB_OFFSET);
 	in->devtab_entries = htole32(PVKIT_MAX_DEVICES);
 	in->devtab_entry_size = htole32(sizeof(struct pvkit_dev_entry));
-	in->clock_offset = htole32(HV_CLOCK_OFFSET);
 	in->hv_peer_id = htole32(HV_PEER_ID);
 	in->nr_vectors = htole32(hv->nr_vectors);
 	in->nr_kicks = htole32(hv->nr_kicks);

@@ -280,7 +280,7 @@ static bool pvkit_overlap(u64 a, u64 alen, u64 b, u64 blen)
 
 /*
  * Is [off, off + len) inside the shared region and clear of the info page,
- * the mailboxes, the device table and (if offered) the clock page?
+ * the mailboxes and the device table?
  */
 static bool pvkit_ring_area_ok(const struct pvkit_layout *l, u64 off, u64 len)
 {
@@ -294,9 +294,6 @@ static bool pvkit_ring_area_ok(const struct pvkit_layout *l, u64 off, u64 len)
 	if (pvkit_overlap(off, len, l->devtab_offset,
 			  (u64)l->devtab_entries *
 			  sizeof(struct pvkit_dev_entry)))
-		return false;
-	if ((l->features[0] & PVKIT_F_CLOCK) &&
-	    pvkit_overlap(off, len, l->clock_offset, PVKIT_PAGE_SIZE))
 		return false;
 	return true;
 }

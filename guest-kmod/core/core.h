@@ -36,7 +36,6 @@ struct pvkit_layout {
 	u32 mailbox_offset;
 	u32 devtab_offset;
 	u32 devtab_entries;
-	u32 clock_offset;
 	u32 hv_peer_id;
 	u32 nr_vectors;
 	u32 nr_kicks;

@@ -42,8 +42,6 @@ static int pvkit_info_show(struct seq_file *s, void *unused)
 	seq_printf(s, "mailbox_offset   0x%x\n", l->mailbox_offset);
 	seq_printf(s, "devtab_entries   %u\n", l->devtab_entries);
 	seq_printf(s, "devtab_offset    0x%x\n", l->devtab_offset);
-	if (l->features[0] & PVKIT_F_CLOCK)
-		seq_printf(s, "clock_offset     0x%x\n", l->clock_offset);
 	seq_printf(s, "shm_size         0x%llx\n", l->shm_size);
 	seq_printf(s, "hv_peer_id       %u\n", l->hv_peer_id);
 	seq_printf(s, "guest_peer_id    %u\n", core->iv_position);

@@ -43,7 +43,7 @@ static int pvkit_info_parse(struct pci_dev *pci, const struct pvkit_info *info,
 			    u64 bar_len, struct pvkit_layout *l)
 {
 	struct device *dev = &pci->dev;
-	struct pvkit_area areas[4];
+	struct pvkit_area areas[3];
 	unsigned int i, j, nr_areas;
 	u32 mbox_size, entry_size;
 
@@ -67,7 +67,6 @@ static int pvkit_info_parse(struct pci_dev *pci, const struct pvkit_info *info,
 	l->devtab_offset = le32_to_cpu(info->devtab_offset);
 	l->devtab_entries = le32_to_cpu(info->devtab_entries);
 	entry_size = le32_to_cpu(info->devtab_entry_size);
-	l->clock_offset = le32_to_cpu(info->clock_offset);
 	l->hv_peer_id = le32_to_cpu(info->hv_peer_id);
 	l->nr_vectors = le32_to_cpu(info->nr_vectors);
 	l->nr_kicks = le32_to_cpu(info->nr_kicks);
@@ -129,9 +128,6 @@ static int pvkit_info_parse(struct pci_dev *pci, const struct pvkit_info *info,
 	areas[2] = (struct pvkit_area){ "device table", l->devtab_offset,
 					(u64)l->devtab_entries * entry_size };
 	nr_areas = 3;
-	if (l->features[0] & PVKIT_F_CLOCK)
-		areas[nr_areas++] = (struct pvkit_area){ "clock page",
-			l->clock_offset, PVKIT_PAGE_SIZE };
 	for (i = 0; i < nr_areas; i++) {
 		const struct pvkit_area *a = &areas[i];
 

@@ -27,7 +27,6 @@
 #define HV_SHM_MIN_SIZE		(4ULL << 20)
 #define HV_SHM_MAX_SIZE		(1ULL << 30)
 #define HV_MBOX_OFFSET		0x1000
-#define HV_CLOCK_OFFSET		0x3000
 #define HV_DEVTAB_OFFSET	0x4000
 #define HV_RINGS_OFFSET		0x8000
 

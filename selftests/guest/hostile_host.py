@@ -15,9 +15,10 @@ pvkit.ko (and pvkit_blk where there is a disk), checks what it bound and
 what it logged, runs pvkit-bench or a disk check, and unloads it.  The guest kernel must log no BUG, WARNING,
 Oops or Call Trace, and every unload must succeed.
 
-The guest asks for the next scenario through two words in the (unused)
-clock page of the shared region, written with devmem while pvkit.ko is not
-loaded; the server answers once the region is set up.
+The guest asks for the next scenario through two words in the last page
+of the shared region (no area the info page names, no ring, reaches it),
+written with devmem while pvkit.ko is not loaded; the server answers once
+the region is set up.
 
 usage: hostile_host.py [--only N[,N...]] [--keep-log FILE]
 """
@@ -42,11 +43,11 @@ SHM_SIZE = 1 << 20
 NVEC = 8                  # QEMU vectors= (and eventfds per peer)
 HV_PEER, GUEST_PEER = 0, 1
 MBOX_OFF, NR_MBOX = 0x1000, 2
-CLOCK_OFF = 0x3000        # never offered: holds the control words
-CTL_REQ, CTL_ACK = 0x3f00, 0x3f04
-CTL_CONNECTS = 0x3f08     # DEV_CONNECTs the host accepted this scenario
-CTL_DISCONNECTS = 0x3f0c  # DEV_DISCONNECTs of a CLOSING device (-> FREE)
-CTL_VERDICT = 0x3f10      # host-side checks failing now (0: none)
+CTL_PAGE = SHM_SIZE - 0x1000  # the control words: outside every area
+CTL_REQ, CTL_ACK = CTL_PAGE, CTL_PAGE + 4
+CTL_CONNECTS = CTL_PAGE + 8      # DEV_CONNECTs the host accepted this scenario
+CTL_DISCONNECTS = CTL_PAGE + 12  # DEV_DISCONNECTs of a CLOSING device (-> FREE)
+CTL_VERDICT = CTL_PAGE + 16      # host-side checks failing now (0: none)
 DEVTAB_OFF, DEVTAB_N = 0x4000, 32
 RING0, RING1 = 0x8000, 0xc000
 VEC_CONFIG, VEC_HC, VEC_TEST, VEC_BLK = 0, 1, 2, 3
@@ -91,7 +92,7 @@ INFO_FIELDS = [  # name, offset, struct format
     ("nr_mailboxes", 44, "I"), ("mailbox_offset", 48, "I"),
     ("mailbox_size", 52, "I"), ("devtab_offset", 56, "I"),
     ("devtab_entries", 60, "I"), ("devtab_entry_size", 64, "I"),
-    ("clock_offset", 68, "I"), ("hv_peer_id", 72, "I"),
+    ("reserved2", 68, "I"), ("hv_peer_id", 72, "I"),
     ("nr_vectors", 76, "I"), ("nr_kicks", 80, "I"),
     ("nr_mem_ranges", 84, "I"), ("vec_config", 88, "I"),
     ("vec_hypercall", 92, "I"), ("kick_hypercall", 96, "I"),
@@ -105,7 +106,7 @@ def good_info():
                 nr_vcpus=2, nr_mailboxes=NR_MBOX, mailbox_offset=MBOX_OFF,
                 mailbox_size=128, devtab_offset=DEVTAB_OFF,
                 devtab_entries=DEVTAB_N, devtab_entry_size=512,
-                clock_offset=CLOCK_OFF, hv_peer_id=HV_PEER, nr_vectors=NVEC,
+                reserved2=0, hv_peer_id=HV_PEER, nr_vectors=NVEC,
                 nr_kicks=NVEC, nr_mem_ranges=1, vec_config=VEC_CONFIG,
                 vec_hypercall=VEC_HC, kick_hypercall=KICK_HC,
                 ram_size=1 << 30)

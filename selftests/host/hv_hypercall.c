@@ -46,12 +46,12 @@ TEST_F(hc, version_and_features)
 	EXPECT_EQ(PVKIT_HC_EINVAL,
 		  hvt_call(hv, PVKIT_HC_GET_FEATURES, UINT64_MAX, 0, 0, 0));
 	/* never clock or hotplug: not implemented */
-	EXPECT_EQ(0, hv->features[0] & (PVKIT_F_CLOCK | PVKIT_F_HOTPLUG));
+	EXPECT_EQ(0, hv->features[0] & (PVKIT_F_RETIRED_2 | PVKIT_F_HOTPLUG));
 
 	EXPECT_EQ(PVKIT_HC_OK, hvt_call(hv, PVKIT_HC_ACK_FEATURES, 0, PVKIT_F_LOG, 0, 0));
 	EXPECT_EQ(PVKIT_F_LOG, hv->acked[0]);
 	EXPECT_EQ(PVKIT_HC_ENOTSUP,
-		  hvt_call(hv, PVKIT_HC_ACK_FEATURES, 0, PVKIT_F_CLOCK, 0, 0));
+		  hvt_call(hv, PVKIT_HC_ACK_FEATURES, 0, PVKIT_F_RETIRED_2, 0, 0));
 	EXPECT_EQ(PVKIT_HC_ENOTSUP,
 		  hvt_call(hv, PVKIT_HC_ACK_FEATURES, 0, 1ULL << 63, 0, 0));
 	EXPECT_EQ(PVKIT_HC_ENOTSUP, hvt_call(hv, PVKIT_HC_ACK_FEATURES, 1, 1, 0, 0));

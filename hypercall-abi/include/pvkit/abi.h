@@ -49,7 +49,7 @@
 
 #define PVKIT_MAGIC			0x544b5650	/* "PVKT" little-endian */
 #define PVKIT_ABI_MAJOR			1
-#define PVKIT_ABI_MINOR			3
+#define PVKIT_ABI_MINOR			4
 
 /* ------------------------------------------------------------ layout --- */
 
@@ -80,10 +80,15 @@
  */
 #define PVKIT_F_LOG			(1ULL << 0)	/* PVKIT_HC_LOG works */
 #define PVKIT_F_TESTDEV			(1ULL << 1)	/* test device present */
-#define PVKIT_F_CLOCK			(1ULL << 2)	/* clock page valid */
+/*
+ * Bit 2 was PVKIT_F_CLOCK, a global clock page no host ever offered.
+ * 1.4 retired it for the clock device (PVKIT_DEV_CLOCK, pvkit/clock.h)
+ * so there is one clock mechanism: never offered, never acknowledged.
+ */
+#define PVKIT_F_RETIRED_2		(1ULL << 2)
 #define PVKIT_F_HOTPLUG			(1ULL << 3)	/* devices come and go */
 #define PVKIT_F_KNOWN_0			(PVKIT_F_LOG | PVKIT_F_TESTDEV | \
-					 PVKIT_F_CLOCK | PVKIT_F_HOTPLUG)
+					 PVKIT_F_HOTPLUG)
 #define PVKIT_FEATURE_WORDS		2
 
 /* --------------------------------------------------------- info page --- */
@@ -117,7 +122,7 @@ struct pvkit_info {
 	__le32 devtab_offset;	/* offset of device entry 0, page aligned */
 	__le32 devtab_entries;	/* number of device table slots */
 	__le32 devtab_entry_size; /* bytes per entry (sizeof pvkit_dev_entry) */
-	__le32 clock_offset;	/* clock page offset, valid with PVKIT_F_CLOCK */
+	__le32 reserved2;	/* was clock_offset (retired in 1.4): zero */
 	__le32 hv_peer_id;	/* ivshmem peer id that receives doorbells */
 	__le32 nr_vectors;	/* MSI-X vectors the host drives */
 	__le32 nr_kicks;	/* doorbell channels the host listens on */
