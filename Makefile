@@ -331,10 +331,16 @@ run:
 #                  AF_XDP), each on its own TAP or veth inside a network
 #                  namespace the script makes and removes
 #                  -> build/bench/net.json and net.md
-BENCH_PY := bench-blk bench-balloon bench-net
+#   bench-clock    the pvkit clock in one boot: clock_gettime cost per
+#                  clocksource, PTP latency and error bound, guest - host
+#                  offset free-running vs chrony on the pvkit PHC, time
+#                  error after a pause with and without pvkit_clock
+#                  -> build/bench/clock.json and clock.md
+BENCH_PY := bench-blk bench-balloon bench-net bench-clock
 bench_args_bench-blk = $(BENCH_BLK_ARGS)
 bench_args_bench-balloon = $(BENCH_BALLOON_ARGS)
 bench_args_bench-net = $(BENCH_NET_ARGS)
+bench_args_bench-clock = $(BENCH_CLOCK_ARGS)
 .PHONY: $(BENCH_PY)
 $(BENCH_PY): bench-%:
 	@$(MAKE) --no-print-directory deps

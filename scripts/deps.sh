@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 
 PKGS="gcc make qemu-system-x86 linux-headers-amd64 busybox-static cpio kmod
 liburing-dev libbpf-dev libelf-dev zlib1g-dev fio linux-source-6.1 clang
-libclang-rt-14-dev pkg-config xz-utils perl python3 ethtool iperf3 iproute2"
+libclang-rt-14-dev pkg-config xz-utils perl python3 ethtool iperf3 iproute2
+libedit2 libgnutls30 libseccomp2"
 
 missing=""
 for p in $PKGS; do
@@ -38,6 +39,27 @@ if [ -n "$missing" ]; then
 	$SUDO apt-get update -qq
 	$SUDO env DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq --no-install-recommends $missing
+fi
+
+# chronyd and chronyc for the guest (the clock tests discipline it from
+# pvkit's PTP clock): Debian's package unpacked, never installed on the
+# host, where its postinst would start a daemon.  Their libraries are in
+# PKGS above.
+CHRONY=build/guest-pkgs/chrony
+if [ ! -x "$CHRONY/usr/sbin/chronyd" ]; then
+	echo "deps.sh: fetching chrony for the guest"
+	rm -rf "$CHRONY" "$CHRONY.dl"
+	mkdir -p "$CHRONY.dl"
+	(cd "$CHRONY.dl" && apt-get download -qq chrony 2>&1 |
+		grep -v -e '_apt' -e 'pkgAcquire::Run' >&2 || true)
+	deb=$(ls "$CHRONY".dl/chrony_*.deb 2>/dev/null | head -n 1)
+	if [ -z "$deb" ]; then
+		echo "deps.sh: could not download chrony" >&2
+		exit 1
+	fi
+	dpkg-deb -x "$deb" "$CHRONY.tmp"
+	mv "$CHRONY.tmp" "$CHRONY"
+	rm -rf "$CHRONY.dl"
 fi
 
 # Guest kernel: the Debian image package of the same ABI version as the

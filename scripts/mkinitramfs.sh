@@ -9,6 +9,7 @@
 #   /lib/modules/kernel/*.ko   in-tree modules (GUEST_KMODS + dependencies),
 #                              decompressed; NAME.deps lists NAME's load order
 #   /usr/bin/fio               plus its shared libraries and ELF interpreter
+#                              (also ethtool, iperf3, chronyd and chronyc)
 #   /selftests/*               build/guest/tests/*
 #   /etc/pvkit/modules         pvkit modules loaded at boot, in order
 #   /etc/pvkit/extra-modules   in-tree modules loaded at boot (empty)
@@ -46,6 +47,7 @@ if [ -f "$OUT" ] && [ -z "${PVKIT_FORCE:-}" ] && [ -z "$(find \
 	scripts/mkinitramfs.sh scripts/guest-init scripts/guest-loadmod \
 	scripts/moddeps.sh "$KMODS/modules.dep" build/modules build/guest/tests \
 	build/guest/extra "$(command -v busybox)" "$(command -v fio || echo /)" \
+	build/guest-pkgs \
 	-newer "$OUT" -print -quit 2>/dev/null)" ] &&
    [ "$(cat "$OUT.inputs" 2>/dev/null)" = "$GUEST_KMODS" ]; then
 	exit 0
@@ -140,6 +142,19 @@ for tool in fio ethtool iperf3; do
 		echo "mkinitramfs: note: $tool not installed, not in image" >&2
 	fi
 done
+# chronyd and chronyc from the unpacked package (scripts/deps.sh)
+CHRONY=build/guest-pkgs/chrony
+if [ -x "$CHRONY/usr/sbin/chronyd" ]; then
+	for bin in usr/sbin/chronyd usr/bin/chronyc; do
+		copy_elf "$CHRONY/$bin"
+		mkdir -p "$ROOT/$(dirname "$bin")"
+		mv "$ROOT/$CHRONY/$bin" "$ROOT/$bin"
+	done
+	rm -rf "${ROOT:?}/build"
+	mkdir -p "$ROOT/run/chrony" "$ROOT/var/lib/chrony"
+else
+	echo "mkinitramfs: note: chrony not unpacked (make deps), not in image" >&2
+fi
 
 # Guest selftests and other engineers' tools.
 if compgen -G "build/guest/tests/*" >/dev/null; then
