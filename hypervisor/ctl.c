@@ -105,6 +105,7 @@ void ctl_stat_reply(struct hv *hv, struct jbuf *out)
 	jb_obj_begin(out);
 	jb_bool(out, "ok", true);
 	jb_str(out, "name", hv->opt.name);
+	jb_str(out, "state", ctl_vm_state(hv));
 	jb_u64(out, "uptime_ms", hv_uptime_ms(hv));
 	jb_u64(out, "generation", hv->generation);
 	jb_u64(out, "config_acked", hv->config_acked);
