@@ -304,16 +304,18 @@ static bool clk_window_over(struct clk_dev *c, uint64_t now)
 /*
  * Spin on req_seq until the window is over (count, deadline, cancel).
  *
- * Until the window's first request, sched_yield() every CLK_YIELD_NS:
- * free when the CPU is ours alone, but on a host with fewer free CPUs
- * than spinners it lets the threads the guest waits on run -- pvkit-hv's
- * loop that posts the WINDOW's OK, the vCPU that has to see it -- instead
- * of burning the window.  Once the guest is exchanging, no more yields:
- * a yield to a busy CPU costs milliseconds.  A yield only delays when the
- * host sees a request, which widens that sample's bracket; it cannot bias
- * it (the host reads its clocks after it saw the store).
+ * sched_yield() after CLK_YIELD_NS without a request (CLK_YIELD_XCHG_NS
+ * once the guest is exchanging): free when the CPU is ours alone, but on
+ * a host with fewer free CPUs than spinners it lets the threads the guest
+ * waits on run -- pvkit-hv's loop that posts the WINDOW's OK, the vCPU
+ * sharing our CPU -- instead of burning the window; rarer once exchanges
+ * flow, as a yield to a busy CPU can cost milliseconds.  A yield only
+ * delays when the host sees a request, which widens that sample's
+ * bracket; it cannot bias it (the host reads its clocks after it saw the
+ * store).
  */
-#define CLK_YIELD_NS	20000
+#define CLK_YIELD_NS		20000
+#define CLK_YIELD_XCHG_NS	200000
 
 static void clk_spin(struct clk_dev *c, struct pvkit_clock_area *a)
 {
@@ -332,9 +334,11 @@ static void clk_spin(struct clk_dev *c, struct pvkit_clock_area *a)
 		    clk_take_answer(c)) {
 			clk_answer(c, x, req);
 			answered = true;
+			idle_since = clk_now_ns(CLOCK_MONOTONIC);
 			continue;
 		}
-		if (!answered && now - idle_since >= CLK_YIELD_NS) {
+		if (now - idle_since >= (answered ? CLK_YIELD_XCHG_NS :
+					 CLK_YIELD_NS)) {
 			sched_yield();
 			idle_since = now;
 		} else {
