@@ -97,6 +97,7 @@ MODULE_IMPORT_NS(PVKIT);
 #define PVCLK_BUSY_MAX_MS	10000
 #define PVCLK_FORCE_MIN_MS	100	/* forced calibrations at most */
 #define PVCLK_STEP_MIN_MS	1000	/* steps at most */
+#define PVCLK_STEP_DEFERS	10	/* calibrations waiting for a good bound */
 #define PVCLK_RETRY_MS		1000	/* after a failed SETUP or WINDOW */
 #define PVCLK_SEQ_TRIES		1000	/* info seqlock reads */
 #define PVCLK_DISRUPT_MIN_NS	NSEC_PER_MSEC
@@ -128,6 +129,10 @@ MODULE_PARM_DESC(max_ppm, "refuse host rates further from the nominal TSC rate (
 static unsigned int xchg = 16;
 module_param(xchg, uint, 0644);
 MODULE_PARM_DESC(xchg, "exchanges per window (clamped to the host's max_xchg)");
+
+static bool mono_guard = true;
+module_param(mono_guard, bool, 0644);
+MODULE_PARM_DESC(mono_guard, "clocksource: never below the last value any CPU read (for measurements: N may go back)");
 
 /* Why a sample or a rate was refused (debugfs rejects). */
 enum pvclk_rej {
@@ -213,6 +218,7 @@ struct pvclk {
 	unsigned long last_run;		/* jiffies of the last calibration */
 	unsigned long last_step;	/* jiffies */
 	bool stepped_once;
+	unsigned int step_defers;	/* waiting for a better sample */
 
 	/* counters (debugfs) */
 	unsigned long calibrations;
@@ -229,6 +235,8 @@ struct pvclk {
 	u64 last_rtt;			/* ns, the last window's best */
 	u64 last_err;			/* ns, the last sample's */
 	s64 last_dev;			/* ns, last sample vs prediction */
+	u64 first_wait;			/* ns, WINDOW answer to first answer */
+	u64 call_ns;			/* ns, the last WINDOW call */
 
 	/* the host half of the area, copied under info.version */
 	struct mutex info_lock;
@@ -316,9 +324,11 @@ static __always_inline u64 pvclk_guard(u64 ns)
 static u64 notrace pvclk_cs_read(struct clocksource *cs)
 {
 	struct pvclk_rec r;
+	u64 ns;
 
 	pvclk_get(&r);
-	return pvclk_guard(pvclk_cs_at(&r, rdtsc_ordered()));
+	ns = pvclk_cs_at(&r, rdtsc_ordered());
+	return likely(READ_ONCE(mono_guard)) ? pvclk_guard(ns) : ns;
 }
 
 /*
@@ -486,11 +496,12 @@ static u64 pvclk_us_to_tsc(u64 us)
 }
 
 /*
- * One exchange with interrupts off, spinning until the TSC reaches
- * @limit at most.  -1 and @s filled in, or why it is refused
- * (PVCLK_REJ_*).
+ * One exchange, spinning until the TSC reaches @limit at most, with
+ * interrupts off unless @irqs_on (then preemption only).  -1 and @s
+ * filled in, or why it is refused (PVCLK_REJ_*).
  */
-static int pvclk_exchange(struct pvclk *c, u64 limit, struct pvclk_sample *s)
+static int pvclk_exchange(struct pvclk *c, u64 limit, struct pvclk_sample *s,
+			  bool irqs_on)
 {
 	struct pvkit_clock_xchg *x = &c->area->xchg;
 	unsigned long flags;
@@ -503,7 +514,10 @@ static int pvclk_exchange(struct pvclk *c, u64 limit, struct pvclk_sample *s)
 		seq++;		/* it must differ to ask */
 	c->seq = seq;
 
-	local_irq_save(flags);
+	if (irqs_on)
+		preempt_disable();
+	else
+		local_irq_save(flags);
 	t1 = rdtsc_ordered();
 	/* release: nothing of ours is read by the host; order vs t1 */
 	smp_store_release(&x->req_seq, cpu_to_le32(seq));
@@ -515,7 +529,10 @@ static int pvclk_exchange(struct pvclk *c, u64 limit, struct pvclk_sample *s)
 			break;
 		cpu_relax();
 	}
-	local_irq_restore(flags);
+	if (irqs_on)
+		preempt_enable();
+	else
+		local_irq_restore(flags);
 	if (rsp != seq)		/* unanswered, or answered for another */
 		return rsp == old ? PVCLK_REJ_TIMEOUT : PVCLK_REJ_SEQ;
 	s->gen = le32_to_cpu(READ_ONCE(x->generation));
@@ -549,7 +566,10 @@ static int pvclk_window(struct pvclk *c, u32 gen, struct pvclk_sample *best,
 	int err, why;
 
 	n = clamp(xchg, 1U, c->max_xchg);
+	now = rdtsc_ordered();
 	err = pvclk_call(c, PVKIT_CLOCK_OP_WINDOW, 0, n);
+	c->call_ns = mul_u64_u64_shr(rdtsc_ordered() - now, c->cur.mul,
+				     PVCLK_FRAC);
 	if (err) {
 		c->windows_failed++;
 		return err;
@@ -564,20 +584,34 @@ static int pvclk_window(struct pvclk *c, u32 gen, struct pvclk_sample *best,
 		c->windows_failed++;
 		dev_err_ratelimited(&c->pdev->dev, "host refused WINDOW %u: status %u\n",
 				    n, c->rsp.status);
+		/* it may have dropped the area (a reset): SETUP again */
+		c->setup = false;
 		return -EINVAL;
 	}
 	c->windows_ok++;
 	/* the host's word, within what it announced and the ABI's maximum */
 	win = min3(le32_to_cpu(c->rsp.value), c->window_us,
 		   (u32)PVKIT_CLOCK_WINDOW_MAX_US);
-	end = rdtsc_ordered() + pvclk_us_to_tsc(win);
+	now = rdtsc_ordered();
+	end = now + pvclk_us_to_tsc(win);
 
+	/*
+	 * The first exchange finds the host spinning (our wake-up and the
+	 * host's responder may both be late, e.g. under TCG on few host
+	 * CPUs): interrupts on, up to the window's end.  An interrupt only
+	 * widens its bracket, so its sample is as valid as the others.
+	 */
 	for (i = 0; i < n; i++) {
-		now = rdtsc_ordered();
-		if (now >= end)
-			break;
-		limit = min(end, now + spin);
-		why = pvclk_exchange(c, limit, &s);
+		if (i) {
+			now = rdtsc_ordered();
+			if (now >= end)
+				break;
+		}
+		limit = i ? min(end, now + spin) : end;
+		why = pvclk_exchange(c, limit, &s, !i);
+		if (!i)
+			c->first_wait = mul_u64_u64_shr(rdtsc_ordered() - now,
+							c->cur.mul, PVCLK_FRAC);
 		if (why == PVCLK_REJ_TIMEOUT || why == PVCLK_REJ_SEQ) {
 			/* the host stopped answering: the window is over */
 			c->rejects[why]++;
@@ -761,6 +795,17 @@ static void pvclk_step(struct pvclk *c)
 	delta = pvclk_real_at(&r, tsc) - sys;
 	if (abs(delta) <= (s64)step_threshold_us * NSEC_PER_USEC) {
 		c->need_step = false;
+		c->step_defers = 0;
+		return;
+	}
+	/*
+	 * A step lands where the mapping says: wait (a few calibrations,
+	 * 100 ms apart) for a sample whose bound is within half the
+	 * threshold, so the step is not off by a bad round trip.
+	 */
+	if (pvclk_err_at(&r, tsc) > (u64)step_threshold_us * NSEC_PER_USEC / 2 &&
+	    c->step_defers < PVCLK_STEP_DEFERS) {
+		c->step_defers++;
 		return;
 	}
 	if (c->stepped_once &&
@@ -770,6 +815,7 @@ static void pvclk_step(struct pvclk *c)
 	ts = ns_to_timespec64(ktime_get_real_ns() + delta);
 	err = do_settimeofday64(&ts);
 	c->need_step = false;
+	c->step_defers = 0;
 	c->stepped_once = true;
 	c->last_step = jiffies;
 	if (err) {
@@ -847,7 +893,7 @@ static int pvclk_calibrate(struct pvclk *c)
 		pvclk_step(c);
 	else if (!step)
 		c->need_step = false;
-	return c->need_step ? PVCLK_STEP_MIN_MS : clamp(calib_ms, 100U, 60000U);
+	return c->need_step ? PVCLK_FORCE_MIN_MS : clamp(calib_ms, 100U, 60000U);
 }
 
 static void pvclk_work(struct work_struct *work)
@@ -1019,6 +1065,8 @@ static int pvclk_status_show(struct seq_file *m, void *v)
 	seq_printf(m, "best_rtt_ns: %llu\n", c->best_rtt);
 	seq_printf(m, "last_rtt_ns: %llu\n", c->last_rtt);
 	seq_printf(m, "last_sample_err_ns: %llu\n", c->last_err);
+	seq_printf(m, "window_call_ns: %llu\n", c->call_ns);
+	seq_printf(m, "window_first_answer_ns: %llu\n", c->first_wait);
 	seq_printf(m, "last_deviation_ns: %lld\n", c->last_dev);
 	seq_printf(m, "error_bound_ns: %llu\n",
 		   r.valid ? pvclk_err_at(&r, tsc) : 0);
