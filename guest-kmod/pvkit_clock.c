@@ -98,6 +98,7 @@ MODULE_IMPORT_NS(PVKIT);
 #define PVCLK_FORCE_MIN_MS	100	/* forced calibrations at most */
 #define PVCLK_STEP_MIN_MS	1000	/* steps at most */
 #define PVCLK_STEP_DEFERS	10	/* calibrations waiting for a good bound */
+#define PVCLK_STEP_CHECKS	3	/* steps in a row on a poor bound */
 #define PVCLK_RETRY_MS		1000	/* after a failed SETUP or WINDOW */
 #define PVCLK_SEQ_TRIES		1000	/* info seqlock reads */
 #define PVCLK_DISRUPT_MIN_NS	NSEC_PER_MSEC
@@ -219,6 +220,7 @@ struct pvclk {
 	unsigned long last_step;	/* jiffies */
 	bool stepped_once;
 	unsigned int step_defers;	/* waiting for a better sample */
+	unsigned int step_checks;	/* steps taken on a poor bound */
 
 	/* counters (debugfs) */
 	unsigned long calibrations;
@@ -654,33 +656,38 @@ static s64 pvclk_ppm(const struct pvclk *c, u64 mul)
 }
 
 /*
- * The rate from the newest sample and the older one that bounds it
- * best: 1, 0 if none is far enough, -1 if the rate is refused.
+ * The rate from the two samples of the history that bound it best (at
+ * least PVCLK_RATE_MIN_NS apart): 1, 0 if none are far enough apart,
+ * -1 if the rate is refused.
  */
 static int pvclk_rate(struct pvclk *c, u64 *mul, u64 *unc)
 {
-	const struct pvclk_sample *n = &c->hist[c->nhist - 1], *o, *pick = NULL;
+	const struct pvclk_sample *n = NULL, *o = NULL, *a, *b;
 	u64 min_d = div64_u64((u64)PVCLK_RATE_MIN_NS << PVCLK_FRAC, c->nom_mul);
 	u64 d, best_score = 0, score, m;
-	unsigned int i;
+	unsigned int i, j;
 	s64 ppm;
 
-	for (i = 0; i + 1 < c->nhist; i++) {
-		o = &c->hist[i];
-		d = n->tsc - o->tsc;
-		if (n->tsc <= o->tsc || d < min_d || n->mono < o->mono)
-			continue;
-		/* ticks per ns of error: larger is better */
-		score = div64_u64(d, o->err + n->err);
-		if (score > best_score) {
-			best_score = score;
-			pick = o;
+	for (i = 0; i < c->nhist; i++) {
+		for (j = i + 1; j < c->nhist; j++) {
+			a = &c->hist[i];
+			b = &c->hist[j];
+			d = b->tsc - a->tsc;
+			if (b->tsc <= a->tsc || d < min_d || b->mono < a->mono)
+				continue;
+			/* ticks per ns of error: larger is better */
+			score = div64_u64(d, a->err + b->err);
+			if (score > best_score) {
+				best_score = score;
+				o = a;
+				n = b;
+			}
 		}
 	}
-	if (!pick)
+	if (!n)
 		return 0;
-	d = n->tsc - pick->tsc;
-	m = mul_u64_u64_div_u64(n->mono - pick->mono, 1ULL << PVCLK_FRAC, d);
+	d = n->tsc - o->tsc;
+	m = mul_u64_u64_div_u64(n->mono - o->mono, 1ULL << PVCLK_FRAC, d);
 	ppm = pvclk_ppm(c, m);
 	if (ppm > (s64)max_ppm || ppm < -(s64)max_ppm) {
 		c->rejects[PVCLK_REJ_RATE]++;
@@ -689,7 +696,7 @@ static int pvclk_rate(struct pvclk *c, u64 *mul, u64 *unc)
 		return -1;
 	}
 	*mul = m;
-	*unc = mul_u64_u64_div_u64(n->err + pick->err, 1ULL << PVCLK_FRAC, d);
+	*unc = mul_u64_u64_div_u64(n->err + o->err, 1ULL << PVCLK_FRAC, d);
 	return 1;
 }
 
@@ -708,12 +715,28 @@ static void pvclk_add(struct pvclk *c, const struct pvclk_sample *s)
 	c->hist[c->nhist++] = *s;
 }
 
-/* A new record, continuous with the old at the switch.  Lock held. */
-static void pvclk_update(struct pvclk *c, const struct pvclk_sample *s,
-			 u64 mul, u64 unc)
+/*
+ * A new record, continuous with the old at the switch, anchored on the
+ * sample of the history whose bound is the smallest now: a sample with
+ * a short round trip serves for seconds after one with a long one.
+ * Lock held.
+ */
+static void pvclk_update(struct pvclk *c, u64 mul, u64 unc)
 {
+	const struct pvclk_sample *s = &c->hist[c->nhist - 1];
 	struct pvclk_rec r = c->cur;
 	u64 now = rdtsc_ordered();
+	u64 bound, best = U64_MAX;
+	unsigned int i;
+
+	for (i = 0; i < c->nhist; i++) {
+		bound = c->hist[i].err +
+			mul_u64_u64_shr(now - c->hist[i].tsc, unc, PVCLK_FRAC);
+		if (bound < best) {
+			best = bound;
+			s = &c->hist[i];
+		}
+	}
 
 	r.ns0 = pvclk_cs_at(&c->cur, now);
 	r.tsc0 = now;
@@ -781,7 +804,7 @@ static void pvclk_step(struct pvclk *c)
 	unsigned long flags;
 	char gen_env[40], step_env[48];
 	char *envp[3];
-	u64 tsc, sys, a;
+	u64 tsc, sys, a, bound;
 	s64 delta;
 	int err;
 
@@ -796,6 +819,7 @@ static void pvclk_step(struct pvclk *c)
 	if (abs(delta) <= (s64)step_threshold_us * NSEC_PER_USEC) {
 		c->need_step = false;
 		c->step_defers = 0;
+		c->step_checks = 0;
 		return;
 	}
 	/*
@@ -803,7 +827,8 @@ static void pvclk_step(struct pvclk *c)
 	 * 100 ms apart) for a sample whose bound is within half the
 	 * threshold, so the step is not off by a bad round trip.
 	 */
-	if (pvclk_err_at(&r, tsc) > (u64)step_threshold_us * NSEC_PER_USEC / 2 &&
+	bound = pvclk_err_at(&r, tsc);
+	if (bound > (u64)step_threshold_us * NSEC_PER_USEC / 2 &&
 	    c->step_defers < PVCLK_STEP_DEFERS) {
 		c->step_defers++;
 		return;
@@ -814,7 +839,11 @@ static void pvclk_step(struct pvclk *c)
 		return;		/* need_step stays: the next calibration */
 	ts = ns_to_timespec64(ktime_get_real_ns() + delta);
 	err = do_settimeofday64(&ts);
-	c->need_step = false;
+	/* taken on a poor bound: check again once a better one comes */
+	c->need_step = bound > (u64)step_threshold_us * NSEC_PER_USEC / 2 &&
+		       ++c->step_checks < PVCLK_STEP_CHECKS;
+	if (!c->need_step)
+		c->step_checks = 0;
 	c->step_defers = 0;
 	c->stepped_once = true;
 	c->last_step = jiffies;
@@ -888,7 +917,7 @@ static int pvclk_calibrate(struct pvclk *c)
 			pvclk_add(c, &s);
 		}
 	}
-	pvclk_update(c, &s, mul, unc);
+	pvclk_update(c, mul, unc);
 	if (c->need_step && step)
 		pvclk_step(c);
 	else if (!step)
