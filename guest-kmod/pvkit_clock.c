@@ -94,6 +94,7 @@ MODULE_IMPORT_NS(PVKIT);
 #define PVCLK_XCHG_SPIN_US	200	/* one exchange, interrupts off */
 #define PVCLK_HIST		16	/* samples of one generation */
 #define PVCLK_RATE_MIN_NS	(2 * NSEC_PER_SEC) /* rate: samples apart */
+#define PVCLK_BUSY_MIN_MS	10	/* a BUSY answer: wait at least */
 #define PVCLK_BUSY_MAX_MS	10000
 #define PVCLK_FORCE_MIN_MS	100	/* forced calibrations at most */
 #define PVCLK_STEP_MIN_MS	1000	/* steps at most */
@@ -244,6 +245,7 @@ struct pvclk {
 	struct mutex info_lock;
 	struct pvkit_clock_info info;
 	struct pvkit_clock_steal steal[PVKIT_CLOCK_MAX_VCPUS];
+	struct pvkit_clock_steal steal_copy[PVKIT_CLOCK_MAX_VCPUS];
 	u32 nr_steal;
 	unsigned long odd_giveups;
 
@@ -471,19 +473,18 @@ static int pvclk_read_info(struct pvclk *c)
 			continue;
 		}
 		memcpy(&info, hi, sizeof(info));
-		n = min(le32_to_cpu(info.nr_steal), c->nr_vcpus);
-		if (steal)
-			memcpy(c->steal, c->area->steal, n * sizeof(c->steal[0]));
+		n = steal ? min(le32_to_cpu(info.nr_steal), c->nr_vcpus) : 0;
+		memcpy(c->steal_copy, c->area->steal, n * sizeof(c->steal[0]));
 		smp_rmb();	/* the copies before the second version read */
 		if (le32_to_cpu(READ_ONCE(hi->version)) != v)
 			continue;
 		c->info = info;
-		c->nr_steal = steal ? n : 0;
+		memcpy(c->steal, c->steal_copy, n * sizeof(c->steal[0]));
+		c->nr_steal = n;
 		mutex_unlock(&c->info_lock);
 		return 0;
 	}
-	/* c->steal may be torn now: show nothing rather than that */
-	c->nr_steal = 0;
+	/* the values of the last good read stay */
 	c->odd_giveups++;
 	mutex_unlock(&c->info_lock);
 	dev_warn_ratelimited(&c->pdev->dev, "clock area version stays odd: host info not read\n");
@@ -578,8 +579,8 @@ static int pvclk_window(struct pvclk *c, u32 gen, struct pvclk_sample *best,
 	}
 	if (c->rsp.status == PVKIT_CLOCK_S_BUSY) {
 		c->windows_busy++;
-		*retry_ms = clamp(le32_to_cpu(c->rsp.value), 1U,
-				  (u32)PVCLK_BUSY_MAX_MS);
+		*retry_ms = clamp(le32_to_cpu(c->rsp.value),
+				  (u32)PVCLK_BUSY_MIN_MS, (u32)PVCLK_BUSY_MAX_MS);
 		return -EAGAIN;
 	}
 	if (c->rsp.status != PVKIT_CLOCK_S_OK) {
