@@ -94,10 +94,14 @@ MODULE_IMPORT_NS(PVKIT);
 #define PVCLK_XCHG_SPIN_US	200	/* one exchange, interrupts off */
 #define PVCLK_HIST		16	/* samples of one generation */
 #define PVCLK_RATE_MIN_NS	(2 * NSEC_PER_SEC) /* rate: samples apart */
+/* a rate's uncertainty grows 10 ppb per second: ns of age / this */
+#define PVCLK_RATE_AGE_DIV	(100000000ULL * NSEC_PER_SEC)
+#define PVCLK_BUSY_MIN_MS	10	/* a BUSY answer: wait at least */
 #define PVCLK_BUSY_MAX_MS	10000
 #define PVCLK_FORCE_MIN_MS	100	/* forced calibrations at most */
 #define PVCLK_STEP_MIN_MS	1000	/* steps at most */
-#define PVCLK_STEP_DEFERS	10	/* calibrations waiting for a good bound */
+#define PVCLK_STEP_DEFERS	20	/* calibrations waiting for a good bound */
+#define PVCLK_STEP_GOOD		8	/* good: within threshold / 8 */
 #define PVCLK_STEP_CHECKS	3	/* steps in a row on a poor bound */
 #define PVCLK_RETRY_MS		1000	/* after a failed SETUP or WINDOW */
 #define PVCLK_SEQ_TRIES		1000	/* info seqlock reads */
@@ -214,6 +218,9 @@ struct pvclk {
 	u64 nom_mul;			/* 1e6 / tsc_khz << FRAC */
 	struct pvclk_rec cur;		/* the record published last */
 	bool rate_measured;
+	u64 rate_mul;			/* the rate in use, */
+	u64 rate_unc;			/* its uncertainty when measured, */
+	u64 rate_tsc;			/* and when */
 	bool force;			/* recalibrate now (rate-limited) */
 	bool need_step;			/* check CLOCK_REALTIME */
 	unsigned long last_run;		/* jiffies of the last calibration */
@@ -232,6 +239,7 @@ struct pvclk {
 	unsigned long gen_changes;
 	unsigned long steps;
 	s64 last_step_ns;
+	u64 last_step_bound;		/* ns, the mapping's at the step */
 	unsigned long disruptions;
 	u64 best_rtt;			/* ns, ever */
 	u64 last_rtt;			/* ns, the last window's best */
@@ -244,6 +252,7 @@ struct pvclk {
 	struct mutex info_lock;
 	struct pvkit_clock_info info;
 	struct pvkit_clock_steal steal[PVKIT_CLOCK_MAX_VCPUS];
+	struct pvkit_clock_steal steal_copy[PVKIT_CLOCK_MAX_VCPUS];
 	u32 nr_steal;
 	unsigned long odd_giveups;
 
@@ -471,19 +480,18 @@ static int pvclk_read_info(struct pvclk *c)
 			continue;
 		}
 		memcpy(&info, hi, sizeof(info));
-		n = min(le32_to_cpu(info.nr_steal), c->nr_vcpus);
-		if (steal)
-			memcpy(c->steal, c->area->steal, n * sizeof(c->steal[0]));
+		n = steal ? min(le32_to_cpu(info.nr_steal), c->nr_vcpus) : 0;
+		memcpy(c->steal_copy, c->area->steal, n * sizeof(c->steal[0]));
 		smp_rmb();	/* the copies before the second version read */
 		if (le32_to_cpu(READ_ONCE(hi->version)) != v)
 			continue;
 		c->info = info;
-		c->nr_steal = steal ? n : 0;
+		memcpy(c->steal, c->steal_copy, n * sizeof(c->steal[0]));
+		c->nr_steal = n;
 		mutex_unlock(&c->info_lock);
 		return 0;
 	}
-	/* c->steal may be torn now: show nothing rather than that */
-	c->nr_steal = 0;
+	/* the values of the last good read stay */
 	c->odd_giveups++;
 	mutex_unlock(&c->info_lock);
 	dev_warn_ratelimited(&c->pdev->dev, "clock area version stays odd: host info not read\n");
@@ -578,8 +586,8 @@ static int pvclk_window(struct pvclk *c, u32 gen, struct pvclk_sample *best,
 	}
 	if (c->rsp.status == PVKIT_CLOCK_S_BUSY) {
 		c->windows_busy++;
-		*retry_ms = clamp(le32_to_cpu(c->rsp.value), 1U,
-				  (u32)PVCLK_BUSY_MAX_MS);
+		*retry_ms = clamp(le32_to_cpu(c->rsp.value),
+				  (u32)PVCLK_BUSY_MIN_MS, (u32)PVCLK_BUSY_MAX_MS);
 		return -EAGAIN;
 	}
 	if (c->rsp.status != PVKIT_CLOCK_S_OK) {
@@ -716,6 +724,19 @@ static void pvclk_add(struct pvclk *c, const struct pvclk_sample *s)
 }
 
 /*
+ * The rate in use's uncertainty at @tsc: as measured, plus 10 ppb per
+ * second since (the host's NTP may slew its clock meanwhile).
+ */
+static u64 pvclk_rate_unc(const struct pvclk *c, u64 tsc)
+{
+	u64 age = tsc > c->rate_tsc ?
+		  mul_u64_u64_shr(tsc - c->rate_tsc, c->nom_mul, PVCLK_FRAC) : 0;
+
+	return c->rate_unc + mul_u64_u64_div_u64(c->nom_mul, age,
+						 PVCLK_RATE_AGE_DIV);
+}
+
+/*
  * A new record, continuous with the old at the switch, anchored on the
  * sample of the history whose bound is the smallest now: a sample with
  * a short round trip serves for seconds after one with a long one.
@@ -765,7 +786,7 @@ static void pvclk_new_gen(struct pvclk *c, u32 gen)
 				     c->gen, gen);
 	c->gen = gen;
 	c->gen_changes++;
-	pvclk_drop_history(c);
+	pvclk_drop_history(c);	/* the rate stays: a pause does not change it */
 	pvclk_invalidate(c);
 	c->need_step = true;
 }
@@ -823,12 +844,13 @@ static void pvclk_step(struct pvclk *c)
 		return;
 	}
 	/*
-	 * A step lands where the mapping says: wait (a few calibrations,
-	 * 100 ms apart) for a sample whose bound is within half the
-	 * threshold, so the step is not off by a bad round trip.
+	 * A step lands where the mapping says: wait (up to 20
+	 * calibrations, 100 ms apart) for a mapping whose bound is within
+	 * an eighth of the threshold, so the step is not off by a bad
+	 * round trip.
 	 */
 	bound = pvclk_err_at(&r, tsc);
-	if (bound > (u64)step_threshold_us * NSEC_PER_USEC / 2 &&
+	if (bound > (u64)step_threshold_us * NSEC_PER_USEC / PVCLK_STEP_GOOD &&
 	    c->step_defers < PVCLK_STEP_DEFERS) {
 		c->step_defers++;
 		return;
@@ -840,7 +862,8 @@ static void pvclk_step(struct pvclk *c)
 	ts = ns_to_timespec64(ktime_get_real_ns() + delta);
 	err = do_settimeofday64(&ts);
 	/* taken on a poor bound: check again once a better one comes */
-	c->need_step = bound > (u64)step_threshold_us * NSEC_PER_USEC / 2 &&
+	c->need_step = bound > (u64)step_threshold_us * NSEC_PER_USEC /
+			       PVCLK_STEP_GOOD &&
 		       ++c->step_checks < PVCLK_STEP_CHECKS;
 	if (!c->need_step)
 		c->step_checks = 0;
@@ -854,6 +877,7 @@ static void pvclk_step(struct pvclk *c)
 	}
 	c->steps++;
 	c->last_step_ns = delta;
+	c->last_step_bound = bound;
 	a = abs(delta);
 	dev_info_ratelimited(&c->pdev->dev, "generation %u: stepped CLOCK_REALTIME by %c%llu.%09llu s\n",
 			     r.gen, delta < 0 ? '-' : '+', a / NSEC_PER_SEC,
@@ -904,13 +928,20 @@ static int pvclk_calibrate(struct pvclk *c)
 		c->need_step = true;
 	}
 	pvclk_add(c, &s);
+	/*
+	 * A new estimate replaces the rate in use only if it is better
+	 * than that one has become with age: a history dropped at a
+	 * generation change starts with few, maybe poor samples.
+	 */
 	rate = pvclk_rate(c, &mul, &unc);
-	if (rate > 0) {
+	if (rate > 0 && unc <= pvclk_rate_unc(c, s.tsc)) {
 		c->rate_measured = true;
+		c->rate_mul = mul;
+		c->rate_unc = unc;
+		c->rate_tsc = s.tsc;
 	} else {
-		/* the last good rate (or the nominal) stays */
-		mul = c->cur.mul;
-		unc = c->cur.hunc;
+		mul = c->rate_mul;
+		unc = pvclk_rate_unc(c, s.tsc);
 		if (rate < 0) {
 			/* start over from the newest sample */
 			pvclk_drop_history(c);
@@ -1109,6 +1140,7 @@ static int pvclk_status_show(struct seq_file *m, void *v)
 	seq_printf(m, "generation_changes: %lu\n", c->gen_changes);
 	seq_printf(m, "steps: %lu\n", c->steps);
 	seq_printf(m, "last_step_ns: %lld\n", c->last_step_ns);
+	seq_printf(m, "last_step_bound_ns: %llu\n", c->last_step_bound);
 	seq_printf(m, "disruptions: %lu\n", c->disruptions);
 	seq_printf(m, "version_odd_giveups: %lu\n", c->odd_giveups);
 	mutex_lock(&c->info_lock);
@@ -1241,6 +1273,9 @@ static void pvclk_init_mapping(struct pvclk *c)
 	c->cur.tsc0 = now;
 	c->cur.ns0 = mul_u64_u64_shr(now, c->nom_mul, PVCLK_FRAC);
 	c->cur.hunc = mul_u64_u64_div_u64(c->nom_mul, max_ppm, 1000000);
+	c->rate_mul = c->nom_mul;
+	c->rate_unc = c->cur.hunc;
+	c->rate_tsc = now;
 	atomic64_set(&pvclk_last, c->cur.ns0);
 	pvclk_publish(&c->cur);
 }

@@ -62,11 +62,13 @@
  * live field (ABI.md 6.2) is generation.
  */
 struct pvkit_clock_config {
-	/* >= 1; +1 whenever guest time stopped or jumped against host time */
-	__le32 generation;	/* live */
+	__le32 generation;	/* >= 1; +1 whenever guest time stopped or
+				 * jumped against host time; live
+				 */
 	__le32 max_xchg;	/* exchanges a WINDOW may ask: 1..MAX_XCHG */
-	/* WINDOWs granted per second, sustained; more are answered BUSY */
-	__le32 window_rate;
+	__le32 window_rate;	/* WINDOWs granted per second, sustained;
+				 * more are answered BUSY
+				 */
 	__le32 window_us;	/* how long the host spins for a window */
 	__le32 steal_period_ms;	/* F_STEAL: steal[] refresh period */
 	__le32 nr_vcpus;	/* F_STEAL: steal[] entries the host fills */
@@ -84,8 +86,9 @@ _Static_assert(offsetof(struct pvkit_clock_config, steal_period_ms) == 16,
 
 struct pvkit_clock_req {
 	__le64 id;		/* opaque tag echoed in the response */
-	/* SETUP: the area, 4 KiB aligned, in one RAM range; 0 = stop using it */
-	__le64 gpa;		/* WINDOW: 0 */
+	__le64 gpa;		/* SETUP: the area, 4 KiB aligned, in one RAM
+				 * range; 0 = stop using it.  WINDOW: 0
+				 */
 	__le32 count;		/* WINDOW: 1..max_xchg.  SETUP: 0 */
 	__u8 op;		/* PVKIT_CLOCK_OP_* */
 	__u8 reserved[3];	/* zero */
