@@ -11,8 +11,10 @@
 #            releases it ("released"), /dev/pvdb disappears;
 #   busy     removing a disk under a running fio (grace 3 s): the guest
 #            keeps it while it is open, so the host forces the removal
-#            after the grace ("forced"); fio ends with EIO, the
-#            disk disappears, nothing hangs;
+#            after the grace ("forced"); fio ends with EIO (or, when
+#            the removal lands while fio reopens the disk between
+#            verify passes, ENOENT/ENXIO: CI saw a run where the EIO
+#            check failed once), the disk disappears, nothing hangs;
 #   cycles   after 10 warm-up cycles, 100 add/remove cycles, each waited
 #            for until the guest has the disk connected: pvkit-hv's
 #            descriptors, the guest's slab (within 1 MiB: one leaked
@@ -225,7 +227,7 @@ tap_check busy_remove_reply "$([ "$add2" = blk.1 ] &&
 tap_check busy_remove_disk_gone "$([ "$(tap_val PVKIT-GONE2)" = 0 ]; echo $?)"
 tap_check busy_remove_fails_io "$(f=$(tap_val PVKIT-FIO2); [ -n "$f" ] &&
 	[ "$f" != 0 ] && [ "$f" != hung ] &&
-	[[ "$(tap_val PVKIT-FIO2ERR)" == *"Input/output error"* ]]; echo $?)" \
+	[[ "$(tap_val PVKIT-FIO2ERR)" =~ "Input/output error"|"No such file or directory"|"No such device" ]]; echo $?)" \
 	"fio under removal: exit '$(tap_val PVKIT-FIO2)' $(tap_val PVKIT-FIO2ERR)"
 tap_check cycles_done "$cyc" "${cyc_fail:-no cycle phase}"
 tap_check cycles_no_hv_fd_leak "$([ -n "$fd0" ] && [ "$fd0" = "$fd1" ]; echo $?)" \
