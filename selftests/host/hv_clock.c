@@ -656,10 +656,12 @@ TEST(steal_off_and_options)
 	EXPECT_EQ(0, le32toh(cfg->steal_period_ms));
 	hvt_exit(hv);
 	free(hv);
-	/* off: no device */
+	/* off: no device, and nothing planned for one */
 	hv = NULL;
 	ASSERT_EQ(0, ct_init(&hv, "off"));
 	EXPECT_EQ(NULL, clk_find(hv));
+	EXPECT_EQ(0, hv->total_queues);
+	EXPECT_EQ(HV_FIRST_QUEUE_VEC, hv->nr_vectors);
 	hvt_exit(hv);
 	free(hv);
 }
