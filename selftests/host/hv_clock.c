@@ -330,6 +330,18 @@ TEST_F(clk, exchanges_bracketed_and_counted)
 		EXPECT_EQ(1, rd.gen);
 		EXPECT_LT(rd.read_ns, 1000000);
 	}
+	{
+		uint64_t lo = UINT64_MAX, hi = 0, rt;
+
+		for (i = 0; i < 8; i++) {
+			rt = rds[i].m1 - rds[i].m0;
+			lo = rt < lo ? rt : lo;
+			hi = rt > hi ? rt : hi;
+		}
+		TH_LOG("round trips %llu..%llu ns, host read %u ns",
+		       (unsigned long long)lo, (unsigned long long)hi,
+		       rds[7].read_ns);
+	}
 	/* the ninth is not answered: the count is honoured */
 	EXPECT_FALSE(ct_xchg(a, 3000, &rd));
 	/* the host half of the slot only: the guest half is the guest's */
