@@ -568,8 +568,7 @@ static void clk_read_steal(struct hv *hv, struct clk_dev *c)
 }
 
 /* Pauses not done through `pvkit pause`: query-status, paced. */
-static void clk_poll_status(struct hv *hv, struct dev *d, struct clk_dev *c,
-			    uint64_t now)
+static void clk_poll_status(struct hv *hv, struct clk_dev *c, uint64_t now)
 {
 	int ret;
 
@@ -587,7 +586,6 @@ static void clk_poll_status(struct hv *hv, struct dev *d, struct clk_dev *c,
 	if (!ret) {
 		c->saw_paused = true;
 	} else if (c->saw_paused) {
-		(void)d;
 		clk_time_jumped(hv, "resumed outside pvkit");
 	}
 }
@@ -599,7 +597,7 @@ static void clk_tick(struct hv *hv, struct dev *d, uint64_t now_ms)
 	if (!c)
 		return;
 	if (clk_qemu_up(hv)) {
-		clk_poll_status(hv, d, c, now_ms);
+		clk_poll_status(hv, c, now_ms);
 		if (d->acked & PVKIT_CLOCK_F_STEAL)
 			clk_fetch_tids(hv, c, now_ms);
 	}
@@ -609,7 +607,7 @@ static void clk_tick(struct hv *hv, struct dev *d, uint64_t now_ms)
 	if (!c->area)
 		return;
 	c->nr_steal = 0;
-	if ((d->acked & PVKIT_CLOCK_F_STEAL) && c->nr_tids && hv->qemu)
+	if ((d->acked & PVKIT_CLOCK_F_STEAL) && c->nr_tids && clk_qemu_up(hv))
 		clk_read_steal(hv, c);
 	clk_info_write(c, c->area);
 }

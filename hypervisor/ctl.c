@@ -265,6 +265,21 @@ static int ctl_dev_remove(struct hv *hv, const struct json *req,
 	return CTL_WAIT_REMOVE;
 }
 
+/* {"ok":true,"@key":{what @json says of in-process device @d}} */
+static void ctl_dev_reply(struct hv *hv, struct dev *d, struct jbuf *out,
+			  const char *key,
+			  void (*json)(struct hv *hv, struct dev *d,
+				       struct jbuf *out))
+{
+	jb_obj_begin(out);
+	jb_bool(out, "ok", true);
+	jb_key(out, key);
+	jb_obj_begin(out);
+	json(hv, d, out);
+	jb_obj_end(out);
+	jb_obj_end(out);
+}
+
 /*
  * {"cmd":"balloon"[,"target":BYTES][,"stats":true]}: set the target
  * (a multiple of 4 KiB, at most the guest's RAM) and/or ask the guest for
@@ -294,13 +309,7 @@ static void ctl_balloon(struct hv *hv, const struct json *req,
 	}
 	if (st && st->type == JSON_BOOL && st->b)
 		bln_ask_stats(hv, d);
-	jb_obj_begin(out);
-	jb_bool(out, "ok", true);
-	jb_key(out, "balloon");
-	jb_obj_begin(out);
-	bln_json(hv, d, out);
-	jb_obj_end(out);
-	jb_obj_end(out);
+	ctl_dev_reply(hv, d, out, "balloon", bln_json);
 }
 
 /* {"cmd":"clock"}: the clock device as it is now. */
@@ -312,13 +321,7 @@ static void ctl_clock(struct hv *hv, struct jbuf *out)
 		ctl_error(out, "this VM has no clock device (pvkit-hv --clock on)");
 		return;
 	}
-	jb_obj_begin(out);
-	jb_bool(out, "ok", true);
-	jb_key(out, "clock");
-	jb_obj_begin(out);
-	clk_json(hv, d, out);
-	jb_obj_end(out);
-	jb_obj_end(out);
+	ctl_dev_reply(hv, d, out, "clock", clk_json);
 }
 
 #define CTL_QMP_TIMEOUT_MS	2000

@@ -388,6 +388,7 @@ static int clock_parse(struct hv_dev_opt *o, const char *spec, char *err,
 
 	if (!ret)
 		snprintf(o->label, sizeof(o->label), "%s", spec);
+	o->none = !ret && !co.on;	/* no rings, no vector planned */
 	return ret;
 }
 
@@ -505,6 +506,8 @@ void kind_plan(const struct hv_opts *opt, struct hv_plan *p)
 		p->ring_bytes += kind_ring_bytes(&test, opt->cpus);
 	}
 	for (i = 0; i < opt->nr_devs; i++) {
+		if (opt->devs[i].none)
+			continue;
 		p->queues += kind_queues(&opt->devs[i], opt->cpus);
 		p->ring_bytes += kind_ring_bytes(&opt->devs[i], opt->cpus);
 	}
@@ -587,6 +590,8 @@ int kind_create_all(struct hv *hv)
 	for (i = 0; i < hv->opt.nr_devs; i++) {
 		const struct hv_dev_opt *o = &hv->opt.devs[i];
 
+		if (o->none)
+			continue;
 		if (o->kind->create)
 			ret = o->kind->create(hv, o);
 		else

@@ -31,6 +31,7 @@ struct hv_dev_opt {
 	char label[HV_SPEC_MAX]; /* what `pvkit stat` shows (disk image) */
 	char args[HV_SPEC_MAX];	/* the back-end's SETUP args */
 	unsigned int queues;	/* asked for; 0 = the kind's default */
+	bool none;		/* "--clock off": the option makes no device */
 	bool ro;		/* read-only: READY must say so */
 	/* quick back-end failures before BROKEN; 0 = retry for ever */
 	unsigned int max_restarts;

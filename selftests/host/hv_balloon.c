@@ -38,23 +38,7 @@ FIXTURE(bln)
 
 static int bt_init(struct hv **out, const char *spec)
 {
-	struct hv *hv = calloc(1, sizeof(*hv));
-	struct hv_opts o;
-	char err[256];
-
-	if (!hv)
-		return -1;
-	*out = hv;
-	hvt_opts(&o, 1, false, "pc", MEM);
-	if (kind_parse(kind_by_option("balloon"), &o.devs[0], spec, err,
-		       sizeof(err)))
-		return -1;
-	o.nr_devs = 1;
-	hv_struct_init(hv);
-	log_set_level(getenv("HVT_VERBOSE") ? LOG_LVL_DEBUG : LOG_LVL_ERR);
-	if (ev_init(hv))
-		return -1;
-	return hv_vm_init(hv, &o);
+	return hvt_init_dev(out, "balloon", spec, 1);
 }
 
 /* DEV_ACK_FEATURES @acked, DEV_CONNECT, fresh views of the three rings. */

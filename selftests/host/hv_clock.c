@@ -9,6 +9,8 @@
  * config change in place, and the pure parsers on good and garbage input.
  */
 #include <errno.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <pthread.h>
 #include <sched.h>
 #include <time.h>
@@ -40,23 +42,7 @@ static uint64_t now_ns(clockid_t id)
 
 static int ct_init(struct hv **out, const char *spec)
 {
-	struct hv *hv = calloc(1, sizeof(*hv));
-	struct hv_opts o;
-	char err[256];
-
-	if (!hv)
-		return -1;
-	*out = hv;
-	hvt_opts(&o, 2, false, "pc", MEM);
-	if (kind_parse(kind_by_option("clock"), &o.devs[0], spec, err,
-		       sizeof(err)))
-		return -1;
-	o.nr_devs = 1;
-	hv_struct_init(hv);
-	log_set_level(getenv("HVT_VERBOSE") ? LOG_LVL_DEBUG : LOG_LVL_ERR);
-	if (ev_init(hv))
-		return -1;
-	return hv_vm_init(hv, &o);
+	return hvt_init_dev(out, "clock", spec, 2);
 }
 
 static int ct_connect(struct hv *hv, struct dev *d, struct pvkit_ring *fe)
@@ -343,6 +329,18 @@ TEST_F(clk, exchanges_bracketed_and_counted)
 		EXPECT_LE(rd.hr, rd.r1);
 		EXPECT_EQ(1, rd.gen);
 		EXPECT_LT(rd.read_ns, 1000000);
+	}
+	{
+		uint64_t lo = UINT64_MAX, hi = 0, rt;
+
+		for (i = 0; i < 8; i++) {
+			rt = rds[i].m1 - rds[i].m0;
+			lo = rt < lo ? rt : lo;
+			hi = rt > hi ? rt : hi;
+		}
+		TH_LOG("round trips %llu..%llu ns, host read %u ns",
+		       (unsigned long long)lo, (unsigned long long)hi,
+		       rds[7].read_ns);
 	}
 	/* the ninth is not answered: the count is honoured */
 	EXPECT_FALSE(ct_xchg(a, 3000, &rd));
@@ -670,10 +668,12 @@ TEST(steal_off_and_options)
 	EXPECT_EQ(0, le32toh(cfg->steal_period_ms));
 	hvt_exit(hv);
 	free(hv);
-	/* off: no device */
+	/* off: no device, and nothing planned for one */
 	hv = NULL;
 	ASSERT_EQ(0, ct_init(&hv, "off"));
 	EXPECT_EQ(NULL, clk_find(hv));
+	EXPECT_EQ(0, hv->total_queues);
+	EXPECT_EQ(HV_FIRST_QUEUE_VEC, hv->nr_vectors);
 	hvt_exit(hv);
 	free(hv);
 }
@@ -762,6 +762,101 @@ TEST(qmp_cpus_parser)
 	/* out-of-range indices and ids are skipped; a gap ends the list */
 	EXPECT_EQ(1, qmp_parse_vcpu_threads("{\"return\":[{\"thread-id\":5,\"cpu-index\":0},{\"thread-id\":6,\"cpu-index\":2},{\"thread-id\":-4,\"cpu-index\":1},{\"thread-id\":7,\"cpu-index\":9},{\"thread-id\":8,\"cpu-index\":1.5}]}", t, 4));
 	EXPECT_EQ(5, t[0]);
+}
+
+/*
+ * Against a real QEMU (-S, TCG, 2 vCPUs; skipped without one): the vCPU
+ * threads come from query-cpus-fast and their schedstat fills steal[];
+ * a pause done behind pvkit's back (QMP stop/cont) bumps the generation.
+ */
+static bool ct_qemu_status(struct qemu *q, const char *cmd)
+{
+	return !qmp_command(q->qmp_path, cmd, NULL, 0, 2000);
+}
+
+TEST(real_qemu_steal_and_pause)
+{
+	struct pvkit_clock_area *a;
+	struct pvkit_clock_rsp r;
+	struct pvkit_ring fe;
+	struct qemu q;
+	struct hv *hv = NULL;
+	char dir[] = "/tmp/hv_clock.XXXXXX";
+	uint64_t end;
+	struct dev *d;
+	unsigned int i;
+	uint32_t gen;
+	int status;
+
+	if (system("command -v qemu-system-x86_64 > /dev/null 2>&1"))
+		SKIP(return, "qemu-system-x86_64 not found");
+	ASSERT_NE(NULL, mkdtemp(dir));
+	memset(&q, 0, sizeof(q));
+	snprintf(q.qmp_path, sizeof(q.qmp_path), "%s/qmp", dir);
+	q.pid = fork();
+	ASSERT_LE(0, q.pid);
+	if (!q.pid) {
+		char qmp[160];
+
+		snprintf(qmp, sizeof(qmp), "unix:%s,server=on,wait=off",
+			 q.qmp_path);
+		execlp("qemu-system-x86_64", "qemu-system-x86_64",
+		       "-nodefaults", "-machine", "pc,accel=tcg", "-smp", "2",
+		       "-m", "64", "-S", "-display", "none", "-qmp", qmp,
+		       (char *)NULL);
+		_exit(127);
+	}
+	ASSERT_EQ(0, ct_init(&hv, "on"));
+	d = clk_find(hv);
+	ASSERT_EQ(0, ct_connect(hv, d, &fe));
+	a = ct_area(hv, AREA_GPA);
+	memset(a, 0, sizeof(*a));
+	r = ct_op(hv, d, &fe, PVKIT_CLOCK_OP_SETUP, AREA_GPA, 0);
+	ASSERT_EQ(PVKIT_CLOCK_S_OK, r.status);
+	hv->qemu = &q;
+	end = ev_now_ms() + 20000;
+	while (le32toh(a->info.nr_steal) < 2 && ev_now_ms() < end) {
+		dev_tick(hv, ev_now_ms());
+		usleep(20000);
+	}
+	EXPECT_EQ(2, le32toh(a->info.nr_steal));
+	EXPECT_EQ(0, le32toh(a->info.version) & 1);
+	for (i = 0; i < 2; i++)
+		TH_LOG("vcpu %u: steal %llu ns, run %llu ns", i,
+		       (unsigned long long)le64toh(a->steal[i].steal_ns),
+		       (unsigned long long)le64toh(a->steal[i].run_ns));
+	/* -S is "prelaunch": not a pause; cont, then stop and cont by hand */
+	gen = le32toh(((struct pvkit_clock_config *)d->config)->generation);
+	EXPECT_TRUE(ct_qemu_status(&q, "cont"));
+	for (i = 0; i < 40; i++) {
+		dev_tick(hv, ev_now_ms());
+		usleep(25000);
+	}
+	EXPECT_EQ(gen, le32toh(((struct pvkit_clock_config *)
+				d->config)->generation));
+	EXPECT_TRUE(ct_qemu_status(&q, "stop"));
+	end = ev_now_ms() + 5000;
+	while (!q.paused && ev_now_ms() < end) {
+		dev_tick(hv, ev_now_ms());
+		usleep(25000);
+	}
+	EXPECT_TRUE(q.paused);
+	EXPECT_TRUE(ct_qemu_status(&q, "cont"));
+	end = ev_now_ms() + 5000;
+	while (q.paused && ev_now_ms() < end) {
+		dev_tick(hv, ev_now_ms());
+		usleep(25000);
+	}
+	EXPECT_FALSE(q.paused);
+	EXPECT_EQ(gen + 1, le32toh(((struct pvkit_clock_config *)
+				    d->config)->generation));
+	hv->qemu = NULL;
+	kill(q.pid, SIGKILL);
+	waitpid(q.pid, &status, 0);
+	unlink(q.qmp_path);
+	rmdir(dir);
+	hvt_exit(hv);
+	free(hv);
 }
 
 TEST_HARNESS_MAIN

@@ -19,6 +19,7 @@
 #include "../../hypervisor/include/ev.h"
 #include "../../hypervisor/include/hc.h"
 #include "../../hypervisor/include/hv.h"
+#include "../../hypervisor/include/kind.h"
 
 #define HVT_MEM		(64ULL << 20)
 
@@ -55,6 +56,33 @@ static inline int hvt_init(struct hv *hv, unsigned int cpus, bool testdev,
 			   bool loop)
 {
 	return hvt_init_layout(hv, cpus, testdev, loop, "pc", HVT_MEM);
+}
+
+/*
+ * A test VM (@cpus vCPUs, 64 MiB "pc", no test device, an event loop)
+ * with one device of the kind whose option is @option, from @spec.  0 or
+ * -1; *@out (calloc'ed) is set either way: hvt_exit() and free() it.
+ */
+static inline int hvt_init_dev(struct hv **out, const char *option,
+			       const char *spec, unsigned int cpus)
+{
+	struct hv *hv = calloc(1, sizeof(*hv));
+	struct hv_opts o;
+	char err[256];
+
+	if (!hv)
+		return -1;
+	*out = hv;
+	hvt_opts(&o, cpus, false, "pc", HVT_MEM);
+	if (kind_parse(kind_by_option(option), &o.devs[0], spec, err,
+		       sizeof(err)))
+		return -1;
+	o.nr_devs = 1;
+	hv_struct_init(hv);
+	log_set_level(getenv("HVT_VERBOSE") ? LOG_LVL_DEBUG : LOG_LVL_ERR);
+	if (ev_init(hv))
+		return -1;
+	return hv_vm_init(hv, &o);
 }
 
 static inline void hvt_exit(struct hv *hv)
