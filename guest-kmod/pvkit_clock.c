@@ -11,11 +11,13 @@
  * asks for a window, keeps the exchange with the smallest round trip and
  * builds from the history of such samples:
  *
- *   the rate    host ns per guest TSC tick, from the newest sample and
- *               the older one that bounds it best (at least 2 s apart),
- *               refused outside +-max_ppm of the nominal 1e6 / tsc_khz;
- *   the anchor  the newest sample: host CLOCK_MONOTONIC and
- *               CLOCK_REALTIME at a guest TSC value, with its error.
+ *   the rate    host ns per guest TSC tick, from the two samples that
+ *               bound it best (at least 2 s apart), refused outside
+ *               +-max_ppm of the nominal 1e6 / tsc_khz, and taken only
+ *               if better than the rate in use has become with age;
+ *   the anchor  the sample whose bound is the smallest now: host
+ *               CLOCK_MONOTONIC and CLOCK_REALTIME at a guest TSC value,
+ *               with its error.
  *
  * The mapping's error bound at a TSC value is the anchor's error plus
  * |tsc - anchor| times the rate's uncertainty (the two samples' errors
@@ -29,8 +31,9 @@
  *        host's rate, continuous at every update (a new record starts
  *        where the old one is at the switch), monotonic across vCPUs by
  *        a global last value (as pvclock_clocksource_read()).  Rating
- *        280 (param): below a stable TSC, so it is used only when
- *        selected.  A module's clocksource has no vDSO fast path in 6.1:
+ *        280 (param): below a stable TSC, so it displaces that only
+ *        when selected (under TCG the TSC is no clocksource: "pvkit"
+ *        beats hpet).  A module's clocksource has no vDSO fast path in 6.1:
  *        vdso_clock_mode must be TSC, PVCLOCK or HVCLOCK for the vDSO to
  *        read it, and each of those reads a fixed, built-in structure
  *        (the TSC's mult/shift in the vvar page, kvmclock's pvti page

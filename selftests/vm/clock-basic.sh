@@ -18,7 +18,13 @@
 #   `pvkit pause; sleep 20; pvkit resume`: with pvkit_clock the guest's
 #   CLOCK_REALTIME is within 5 ms of the host's 1 s after the resume;
 #   without it (same boot, module unloaded) it is 20 s behind (>= 19 s);
+#   the mapping is calibrated (rate measured, error bound under 1 ms);
+#   PTP_SYS_OFFSET_PRECISE (a cross-timestamp) works while "pvkit" is the
+#   clocksource; the pause's generation change comes with a uevent
+#   (PVKIT_CLOCK_GENERATION) and CLOCK_MONOTONIC read on both vCPUs
+#   throughout the pause never goes back;
 #   steal time per vCPU shown in sysfs and moving;
+#   rmmod while "pvkit" is the current clocksource moves the timekeeper;
 #   PVKIT_CLK_CYCLES (default 100) insmod / first calibration / rmmod
 #   cycles, memory flat; no BUG, WARNING or Oops.
 # Prints kselftest TAP; exit 0 pass, 1 fail, 4 skip.
@@ -63,6 +69,7 @@ valid() {
 nows() { for n in 1 2 3 4 5 6 7 8; do pvkit-clk now; sleep 0.1; done; }
 mem() { awk "/^(SUnreclaim|Percpu|VmallocUsed):/ {printf \"%s %s \", \$1, \$2}" /proc/meminfo; }
 cs=/sys/devices/system/clocksource/clocksource0
+uevent sh -c "env | grep PVKIT_CLOCK >> /tmp/ue" &
 # pvkit_clock loaded at boot and set the time; unloaded, the guest clock
 # is put 2 s ahead, loaded again it must step back to the host time
 rmmod pvkit_clock 2>/dev/null
@@ -74,16 +81,20 @@ ins; echo "PVKIT-CLK-INSMOD: $?"
 valid; echo "PVKIT-CLK-VALID: $?"
 nows
 echo "PVKIT-CLK-STEPS: $(st steps) $(st last_step_ns)"
+i=0; while [ "$(st rate_measured)" != 1 ] && [ $i -lt 300 ]; do
+	i=$((i + 1)); sleep 0.1
+done
+echo "PVKIT-CLK-CAL: $(st mapping_valid) $(st rate_measured) $(st error_bound_ns) $(st best_rtt_ns)"
 echo "PVKIT-CLK-AVAIL: $(cat $cs/available_clocksource)"
 def=$(cat $cs/current_clocksource)
 echo pvkit > $cs/current_clocksource
 echo "PVKIT-CLK-CURRENT: $(cat $cs/current_clocksource) $(st clocksource_current)"
 pvkit-clk mono $(('$READS' / $(nproc))) | sed "s/^PVKIT-CLK: /PVKIT-CLK-MONO: /"
-echo "$def" > $cs/current_clocksource
-# chrony disciplines the guest from the pvkit PHC
 ptp=$(st ptp_index)
 echo "PVKIT-CLK-PTP: $ptp"
 pvkit-clk ptp /dev/ptp$ptp 100 | sed "s/^PVKIT-CLK: /PVKIT-CLK-PTPREAD: /"
+echo "$def" > $cs/current_clocksource
+# chrony disciplines the guest from the pvkit PHC
 cat > /tmp/chrony.conf <<EOF
 refclock PHC /dev/ptp$ptp poll 0 dpoll -2
 makestep 0.001 -1
@@ -103,14 +114,20 @@ chronyc -n tracking | sed "s/^/PVKIT-CLK-TRACKING: /"
 nows
 killall chronyd; sleep 0.5
 # a pause with pvkit_clock: generation change, recalibration, step
+pvkit-clk mono 1500000 > /tmp/mono2 &
+mp=$!
 echo "PVKIT-CLK-PAUSE withclock '$PAUSE_S'"
 for i in $(seq 16); do sleep 0.25; pvkit-clk now; done
+wait $mp; echo "PVKIT-CLK-MONO2: $? $(cat /tmp/mono2)"
+echo "PVKIT-CLK-UEVENT: $(tr "\n" " " < /tmp/ue)"
 echo "PVKIT-CLK-PAUSESTEPS: $(st generation) $(st steps) $(st last_step_ns)"
 echo "PVKIT-CLK-STEAL: $(cat /sys/bus/pvkit/devices/clock.0/steal 2>/dev/null | tr "\n" " ")"
 sleep 1
 echo "PVKIT-CLK-STEAL2: $(cat /sys/bus/pvkit/devices/clock.0/steal 2>/dev/null | tr "\n" " ")"
 # the same pause without it
-rmmod pvkit_clock; echo "PVKIT-CLK-RMMOD: $?"
+echo pvkit > $cs/current_clocksource; sleep 0.2
+echo "PVKIT-CLK-CURBEFORE: $(cat $cs/current_clocksource)"
+rmmod pvkit_clock; echo "PVKIT-CLK-RMMOD: $? $(cat $cs/current_clocksource)"
 echo "PVKIT-CLK-PAUSE stock '$PAUSE_S'"
 for i in $(seq 16); do sleep 0.25; pvkit-clk now; done
 echo "PVKIT-CLK-MARK cycles"
@@ -176,7 +193,7 @@ isint() { [[ "$1" =~ ^-?[0-9]+$ ]]; }
 # inside BOUND ms?  ms values are decimals: compare in Python
 within() { python3 -c 'import sys; v = sys.argv[1]; sys.exit(0 if v not in ("", "None") and abs(float(v)) <= float(sys.argv[2]) else 1)' "$1" "$2"; }
 
-echo "1..9"
+echo "1..12"
 tap_check boot_ok "$boot_rc" "boot-guest exit $boot_rc"
 skewed=$(peer 'best("skewed")')
 loaded=$(peer 'best("loaded")')
@@ -190,6 +207,11 @@ tap_check "monotonic_${READS}_reads_never_backwards" "$(read -r cur curp <<< "$(
 	"current '$(tap_val PVKIT-CLK-CURRENT)', $mono"
 echo "# clocksources: $(tap_val PVKIT-CLK-AVAIL); $mono"
 echo "# PTP: $(tap_val PVKIT-CLK-PTPREAD)"
+read -r cvalid cmeas cbound crtt <<< "$(tap_val PVKIT-CLK-CAL)"
+tap_check calibrated_bound_under_1ms "$([ "$cvalid" = 1 ] && [ "$cmeas" = 1 ] && isint "$cbound" && [ "$cbound" -lt 1000000 ]; echo $?)" \
+	"valid '$cvalid', rate measured '$cmeas', bound '$cbound' ns, best RTT '$crtt' ns"
+tap_check ptp_precise_while_current "$(tr -d '\r' < "$log" | grep -q '^PVKIT-CLK-PTPREAD: ptp precise offset_ns='; echo $?)" \
+	"$(tr -d '\r' < "$log" | grep '^PVKIT-CLK-PTPREAD: ptp precise' | head -n 1)"
 offs=$(tap_val PVKIT-CLK-CHRONY-OFFSETS)
 chrony=$(python3 -c '
 import sys
@@ -209,6 +231,9 @@ s=$(peer 'after("stock", 1.0, 2.5)')
 sbest=$(peer 'max(after("stock", 1.0, 2.5) or [None])')
 tap_check pause_20s_without_it_20s_behind "$([ "$(peer 'r["pauses"]["stock"]["rc"]')" = "[0, 0]" ] && [ -n "$sbest" ] && [ "$sbest" != None ] && python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) <= -19000 else 1)' "$sbest"; echo $?)" \
 	"pause/resume rc $(peer 'r["pauses"]["stock"]["rc"]'), offsets 1..2.5 s after resume: $s ms"
+gen=$(tap_val PVKIT-CLK-PAUSESTEPS | cut -d' ' -f1)
+tap_check pause_uevent_and_monotonic "$(isint "$gen" && grep -q "PVKIT_CLOCK_GENERATION=$gen" <<< "$(tap_val PVKIT-CLK-UEVENT)" && [[ "$(tap_val PVKIT-CLK-MONO2)" == "0 "*"backwards=0 "* ]]; echo $?)" \
+	"generation '$gen', uevents '$(tap_val PVKIT-CLK-UEVENT)', reads across the pause '$(tap_val PVKIT-CLK-MONO2)'"
 echo "# $PAUSE_S s pause, guest - host 1 s after resume: with pvkit_clock $wbest ms, without $sbest ms"
 st1=$(tap_val PVKIT-CLK-STEAL)
 st2=$(tap_val PVKIT-CLK-STEAL2)
@@ -222,7 +247,9 @@ ok = len(a) == 2 and set(a) == set(b) and all(b[c][1] > a[c][1] and b[c][0] >= a
 sys.exit(0 if ok else 1)
 ' "$st1" "$st2" 2>/dev/null; echo $?)" "steal (cpu steal_ns run_ns): '$st1' then '$st2'"
 echo "# steal: $st2"
-tap_check rmmod_ok "$([ "$(tap_val PVKIT-CLK-RMMOD)" = 0 ]; echo $?)" "rmmod exit '$(tap_val PVKIT-CLK-RMMOD)'"
+read -r rmrc rmcur <<< "$(tap_val PVKIT-CLK-RMMOD)"
+tap_check rmmod_while_current "$([ "$rmrc" = 0 ] && [ "$(tap_val PVKIT-CLK-CURBEFORE)" = pvkit ] && [ -n "$rmcur" ] && [ "$rmcur" != pvkit ]; echo $?)" \
+	"current before '$(tap_val PVKIT-CLK-CURBEFORE)', rmmod exit '$rmrc', current after '$rmcur'"
 memdelta() { tap_memdelta PVKIT-CLK-MEM "$1"; }
 tap_check "reload_${CYCLES}_cycles_no_leak" \
 	"$([ "$(tap_val PVKIT-CLK-CYCLES)" = "$CYCLES" ] && [ "$(memdelta SUnreclaim)" -lt $((256 + 4 * CYCLES)) ] && [ "$(memdelta Percpu)" -lt $((64 + CYCLES)) ] && [ "$(memdelta VmallocUsed)" -lt $((256 + 4 * CYCLES)) ]; echo $?)" \
