@@ -17,7 +17,7 @@ reload_SRCS := selftests/guest/reload.c
 
 # Static guest tools installed in /usr/bin: each fragment adds its own
 # to GUEST_TOOLS (one source file selftests/guest/NAME.c each).
-GUEST_TOOLS += pvkit-bench
+GUEST_TOOLS += pvkit-bench pvkit-clk
 GUEST_TOOL_BINS := $(GUEST_TOOLS:%=$(BUILD)/guest/extra/usr/bin/%)
 GUEST_EXTRA += $(GUEST_TOOL_BINS)
 # (fragments are read before src2obj and ALL_OBJS exist: spell it out)
