@@ -94,10 +94,15 @@ MODULE_IMPORT_NS(PVKIT);
 #define PVCLK_XCHG_SPIN_US	200	/* one exchange, interrupts off */
 #define PVCLK_HIST		16	/* samples of one generation */
 #define PVCLK_RATE_MIN_NS	(2 * NSEC_PER_SEC) /* rate: samples apart */
+/* a rate's uncertainty grows 10 ppb per second: ns of age / this */
+#define PVCLK_RATE_AGE_DIV	(100000000ULL * NSEC_PER_SEC)
+#define PVCLK_BUSY_MIN_MS	10	/* a BUSY answer: wait at least */
 #define PVCLK_BUSY_MAX_MS	10000
 #define PVCLK_FORCE_MIN_MS	100	/* forced calibrations at most */
 #define PVCLK_STEP_MIN_MS	1000	/* steps at most */
-#define PVCLK_STEP_DEFERS	10	/* calibrations waiting for a good bound */
+#define PVCLK_STEP_DEFERS	20	/* calibrations waiting for a good bound */
+#define PVCLK_STEP_GOOD		8	/* good: within threshold / 8 */
+#define PVCLK_STEP_CHECKS	3	/* steps in a row on a poor bound */
 #define PVCLK_RETRY_MS		1000	/* after a failed SETUP or WINDOW */
 #define PVCLK_SEQ_TRIES		1000	/* info seqlock reads */
 #define PVCLK_DISRUPT_MIN_NS	NSEC_PER_MSEC
@@ -213,12 +218,16 @@ struct pvclk {
 	u64 nom_mul;			/* 1e6 / tsc_khz << FRAC */
 	struct pvclk_rec cur;		/* the record published last */
 	bool rate_measured;
+	u64 rate_mul;			/* the rate in use, */
+	u64 rate_unc;			/* its uncertainty when measured, */
+	u64 rate_tsc;			/* and when */
 	bool force;			/* recalibrate now (rate-limited) */
 	bool need_step;			/* check CLOCK_REALTIME */
 	unsigned long last_run;		/* jiffies of the last calibration */
 	unsigned long last_step;	/* jiffies */
 	bool stepped_once;
 	unsigned int step_defers;	/* waiting for a better sample */
+	unsigned int step_checks;	/* steps taken on a poor bound */
 
 	/* counters (debugfs) */
 	unsigned long calibrations;
@@ -230,6 +239,7 @@ struct pvclk {
 	unsigned long gen_changes;
 	unsigned long steps;
 	s64 last_step_ns;
+	u64 last_step_bound;		/* ns, the mapping's at the step */
 	unsigned long disruptions;
 	u64 best_rtt;			/* ns, ever */
 	u64 last_rtt;			/* ns, the last window's best */
@@ -242,6 +252,7 @@ struct pvclk {
 	struct mutex info_lock;
 	struct pvkit_clock_info info;
 	struct pvkit_clock_steal steal[PVKIT_CLOCK_MAX_VCPUS];
+	struct pvkit_clock_steal steal_copy[PVKIT_CLOCK_MAX_VCPUS];
 	u32 nr_steal;
 	unsigned long odd_giveups;
 
@@ -469,19 +480,18 @@ static int pvclk_read_info(struct pvclk *c)
 			continue;
 		}
 		memcpy(&info, hi, sizeof(info));
-		n = min(le32_to_cpu(info.nr_steal), c->nr_vcpus);
-		if (steal)
-			memcpy(c->steal, c->area->steal, n * sizeof(c->steal[0]));
+		n = steal ? min(le32_to_cpu(info.nr_steal), c->nr_vcpus) : 0;
+		memcpy(c->steal_copy, c->area->steal, n * sizeof(c->steal[0]));
 		smp_rmb();	/* the copies before the second version read */
 		if (le32_to_cpu(READ_ONCE(hi->version)) != v)
 			continue;
 		c->info = info;
-		c->nr_steal = steal ? n : 0;
+		memcpy(c->steal, c->steal_copy, n * sizeof(c->steal[0]));
+		c->nr_steal = n;
 		mutex_unlock(&c->info_lock);
 		return 0;
 	}
-	/* c->steal may be torn now: show nothing rather than that */
-	c->nr_steal = 0;
+	/* the values of the last good read stay */
 	c->odd_giveups++;
 	mutex_unlock(&c->info_lock);
 	dev_warn_ratelimited(&c->pdev->dev, "clock area version stays odd: host info not read\n");
@@ -576,8 +586,8 @@ static int pvclk_window(struct pvclk *c, u32 gen, struct pvclk_sample *best,
 	}
 	if (c->rsp.status == PVKIT_CLOCK_S_BUSY) {
 		c->windows_busy++;
-		*retry_ms = clamp(le32_to_cpu(c->rsp.value), 1U,
-				  (u32)PVCLK_BUSY_MAX_MS);
+		*retry_ms = clamp(le32_to_cpu(c->rsp.value),
+				  (u32)PVCLK_BUSY_MIN_MS, (u32)PVCLK_BUSY_MAX_MS);
 		return -EAGAIN;
 	}
 	if (c->rsp.status != PVKIT_CLOCK_S_OK) {
@@ -654,33 +664,38 @@ static s64 pvclk_ppm(const struct pvclk *c, u64 mul)
 }
 
 /*
- * The rate from the newest sample and the older one that bounds it
- * best: 1, 0 if none is far enough, -1 if the rate is refused.
+ * The rate from the two samples of the history that bound it best (at
+ * least PVCLK_RATE_MIN_NS apart): 1, 0 if none are far enough apart,
+ * -1 if the rate is refused.
  */
 static int pvclk_rate(struct pvclk *c, u64 *mul, u64 *unc)
 {
-	const struct pvclk_sample *n = &c->hist[c->nhist - 1], *o, *pick = NULL;
+	const struct pvclk_sample *n = NULL, *o = NULL, *a, *b;
 	u64 min_d = div64_u64((u64)PVCLK_RATE_MIN_NS << PVCLK_FRAC, c->nom_mul);
 	u64 d, best_score = 0, score, m;
-	unsigned int i;
+	unsigned int i, j;
 	s64 ppm;
 
-	for (i = 0; i + 1 < c->nhist; i++) {
-		o = &c->hist[i];
-		d = n->tsc - o->tsc;
-		if (n->tsc <= o->tsc || d < min_d || n->mono < o->mono)
-			continue;
-		/* ticks per ns of error: larger is better */
-		score = div64_u64(d, o->err + n->err);
-		if (score > best_score) {
-			best_score = score;
-			pick = o;
+	for (i = 0; i < c->nhist; i++) {
+		for (j = i + 1; j < c->nhist; j++) {
+			a = &c->hist[i];
+			b = &c->hist[j];
+			d = b->tsc - a->tsc;
+			if (b->tsc <= a->tsc || d < min_d || b->mono < a->mono)
+				continue;
+			/* ticks per ns of error: larger is better */
+			score = div64_u64(d, a->err + b->err);
+			if (score > best_score) {
+				best_score = score;
+				o = a;
+				n = b;
+			}
 		}
 	}
-	if (!pick)
+	if (!n)
 		return 0;
-	d = n->tsc - pick->tsc;
-	m = mul_u64_u64_div_u64(n->mono - pick->mono, 1ULL << PVCLK_FRAC, d);
+	d = n->tsc - o->tsc;
+	m = mul_u64_u64_div_u64(n->mono - o->mono, 1ULL << PVCLK_FRAC, d);
 	ppm = pvclk_ppm(c, m);
 	if (ppm > (s64)max_ppm || ppm < -(s64)max_ppm) {
 		c->rejects[PVCLK_REJ_RATE]++;
@@ -689,7 +704,7 @@ static int pvclk_rate(struct pvclk *c, u64 *mul, u64 *unc)
 		return -1;
 	}
 	*mul = m;
-	*unc = mul_u64_u64_div_u64(n->err + pick->err, 1ULL << PVCLK_FRAC, d);
+	*unc = mul_u64_u64_div_u64(n->err + o->err, 1ULL << PVCLK_FRAC, d);
 	return 1;
 }
 
@@ -708,12 +723,41 @@ static void pvclk_add(struct pvclk *c, const struct pvclk_sample *s)
 	c->hist[c->nhist++] = *s;
 }
 
-/* A new record, continuous with the old at the switch.  Lock held. */
-static void pvclk_update(struct pvclk *c, const struct pvclk_sample *s,
-			 u64 mul, u64 unc)
+/*
+ * The rate in use's uncertainty at @tsc: as measured, plus 10 ppb per
+ * second since (the host's NTP may slew its clock meanwhile).
+ */
+static u64 pvclk_rate_unc(const struct pvclk *c, u64 tsc)
 {
+	u64 age = tsc > c->rate_tsc ?
+		  mul_u64_u64_shr(tsc - c->rate_tsc, c->nom_mul, PVCLK_FRAC) : 0;
+
+	return c->rate_unc + mul_u64_u64_div_u64(c->nom_mul, age,
+						 PVCLK_RATE_AGE_DIV);
+}
+
+/*
+ * A new record, continuous with the old at the switch, anchored on the
+ * sample of the history whose bound is the smallest now: a sample with
+ * a short round trip serves for seconds after one with a long one.
+ * Lock held.
+ */
+static void pvclk_update(struct pvclk *c, u64 mul, u64 unc)
+{
+	const struct pvclk_sample *s = &c->hist[c->nhist - 1];
 	struct pvclk_rec r = c->cur;
 	u64 now = rdtsc_ordered();
+	u64 bound, best = U64_MAX;
+	unsigned int i;
+
+	for (i = 0; i < c->nhist; i++) {
+		bound = c->hist[i].err +
+			mul_u64_u64_shr(now - c->hist[i].tsc, unc, PVCLK_FRAC);
+		if (bound < best) {
+			best = bound;
+			s = &c->hist[i];
+		}
+	}
 
 	r.ns0 = pvclk_cs_at(&c->cur, now);
 	r.tsc0 = now;
@@ -742,7 +786,7 @@ static void pvclk_new_gen(struct pvclk *c, u32 gen)
 				     c->gen, gen);
 	c->gen = gen;
 	c->gen_changes++;
-	pvclk_drop_history(c);
+	pvclk_drop_history(c);	/* the rate stays: a pause does not change it */
 	pvclk_invalidate(c);
 	c->need_step = true;
 }
@@ -781,7 +825,7 @@ static void pvclk_step(struct pvclk *c)
 	unsigned long flags;
 	char gen_env[40], step_env[48];
 	char *envp[3];
-	u64 tsc, sys, a;
+	u64 tsc, sys, a, bound;
 	s64 delta;
 	int err;
 
@@ -796,14 +840,17 @@ static void pvclk_step(struct pvclk *c)
 	if (abs(delta) <= (s64)step_threshold_us * NSEC_PER_USEC) {
 		c->need_step = false;
 		c->step_defers = 0;
+		c->step_checks = 0;
 		return;
 	}
 	/*
-	 * A step lands where the mapping says: wait (a few calibrations,
-	 * 100 ms apart) for a sample whose bound is within half the
-	 * threshold, so the step is not off by a bad round trip.
+	 * A step lands where the mapping says: wait (up to 20
+	 * calibrations, 100 ms apart) for a mapping whose bound is within
+	 * an eighth of the threshold, so the step is not off by a bad
+	 * round trip.
 	 */
-	if (pvclk_err_at(&r, tsc) > (u64)step_threshold_us * NSEC_PER_USEC / 2 &&
+	bound = pvclk_err_at(&r, tsc);
+	if (bound > (u64)step_threshold_us * NSEC_PER_USEC / PVCLK_STEP_GOOD &&
 	    c->step_defers < PVCLK_STEP_DEFERS) {
 		c->step_defers++;
 		return;
@@ -814,7 +861,12 @@ static void pvclk_step(struct pvclk *c)
 		return;		/* need_step stays: the next calibration */
 	ts = ns_to_timespec64(ktime_get_real_ns() + delta);
 	err = do_settimeofday64(&ts);
-	c->need_step = false;
+	/* taken on a poor bound: check again once a better one comes */
+	c->need_step = bound > (u64)step_threshold_us * NSEC_PER_USEC /
+			       PVCLK_STEP_GOOD &&
+		       ++c->step_checks < PVCLK_STEP_CHECKS;
+	if (!c->need_step)
+		c->step_checks = 0;
 	c->step_defers = 0;
 	c->stepped_once = true;
 	c->last_step = jiffies;
@@ -825,6 +877,7 @@ static void pvclk_step(struct pvclk *c)
 	}
 	c->steps++;
 	c->last_step_ns = delta;
+	c->last_step_bound = bound;
 	a = abs(delta);
 	dev_info_ratelimited(&c->pdev->dev, "generation %u: stepped CLOCK_REALTIME by %c%llu.%09llu s\n",
 			     r.gen, delta < 0 ? '-' : '+', a / NSEC_PER_SEC,
@@ -875,20 +928,27 @@ static int pvclk_calibrate(struct pvclk *c)
 		c->need_step = true;
 	}
 	pvclk_add(c, &s);
+	/*
+	 * A new estimate replaces the rate in use only if it is better
+	 * than that one has become with age: a history dropped at a
+	 * generation change starts with few, maybe poor samples.
+	 */
 	rate = pvclk_rate(c, &mul, &unc);
-	if (rate > 0) {
+	if (rate > 0 && unc <= pvclk_rate_unc(c, s.tsc)) {
 		c->rate_measured = true;
+		c->rate_mul = mul;
+		c->rate_unc = unc;
+		c->rate_tsc = s.tsc;
 	} else {
-		/* the last good rate (or the nominal) stays */
-		mul = c->cur.mul;
-		unc = c->cur.hunc;
+		mul = c->rate_mul;
+		unc = pvclk_rate_unc(c, s.tsc);
 		if (rate < 0) {
 			/* start over from the newest sample */
 			pvclk_drop_history(c);
 			pvclk_add(c, &s);
 		}
 	}
-	pvclk_update(c, &s, mul, unc);
+	pvclk_update(c, mul, unc);
 	if (c->need_step && step)
 		pvclk_step(c);
 	else if (!step)
@@ -1080,6 +1140,7 @@ static int pvclk_status_show(struct seq_file *m, void *v)
 	seq_printf(m, "generation_changes: %lu\n", c->gen_changes);
 	seq_printf(m, "steps: %lu\n", c->steps);
 	seq_printf(m, "last_step_ns: %lld\n", c->last_step_ns);
+	seq_printf(m, "last_step_bound_ns: %llu\n", c->last_step_bound);
 	seq_printf(m, "disruptions: %lu\n", c->disruptions);
 	seq_printf(m, "version_odd_giveups: %lu\n", c->odd_giveups);
 	mutex_lock(&c->info_lock);
@@ -1212,6 +1273,9 @@ static void pvclk_init_mapping(struct pvclk *c)
 	c->cur.tsc0 = now;
 	c->cur.ns0 = mul_u64_u64_shr(now, c->nom_mul, PVCLK_FRAC);
 	c->cur.hunc = mul_u64_u64_div_u64(c->nom_mul, max_ppm, 1000000);
+	c->rate_mul = c->nom_mul;
+	c->rate_unc = c->cur.hunc;
+	c->rate_tsc = now;
 	atomic64_set(&pvclk_last, c->cur.ns0);
 	pvclk_publish(&c->cur);
 }

@@ -3,6 +3,7 @@
 HV_CORE_SRCS := hypervisor/core.c hypervisor/ev.c hypervisor/hypercall.c \
 		hypervisor/devtab.c hypervisor/testdev.c hypervisor/hvqueue.c \
 		hypervisor/balloon.c hypervisor/balloon_list.c hypervisor/opts.c \
+		hypervisor/clock.c \
 		hypervisor/ivshmem.c hypervisor/qemu.c hypervisor/backend.c \
 		hypervisor/ctl.c hypervisor/janitor.c hypervisor/kinds.c \
 		hypervisor/vm.c

@@ -16,6 +16,7 @@
 
 #include "include/be.h"
 #include "include/bln.h"
+#include "include/clk.h"
 #include "include/ctl.h"
 #include "include/dev.h"
 #include "include/hv.h"
@@ -34,7 +35,9 @@ static const char *ctl_vm_state(struct hv *hv)
 		return "stopping";
 	if (!hv->qemu || hv->qemu->pid <= 0)
 		return "starting";
-	return hv->qemu->exited ? "stopped" : "running";
+	if (hv->qemu->exited)
+		return "stopped";
+	return hv->qemu->paused ? "paused" : "running";
 }
 
 static void ctl_error(struct jbuf *out, const char *msg)
@@ -102,6 +105,7 @@ void ctl_stat_reply(struct hv *hv, struct jbuf *out)
 	jb_obj_begin(out);
 	jb_bool(out, "ok", true);
 	jb_str(out, "name", hv->opt.name);
+	jb_str(out, "state", ctl_vm_state(hv));
 	jb_u64(out, "uptime_ms", hv_uptime_ms(hv));
 	jb_u64(out, "generation", hv->generation);
 	jb_u64(out, "config_acked", hv->config_acked);
@@ -299,6 +303,70 @@ static void ctl_balloon(struct hv *hv, const struct json *req,
 	jb_obj_end(out);
 }
 
+/* {"cmd":"clock"}: the clock device as it is now. */
+static void ctl_clock(struct hv *hv, struct jbuf *out)
+{
+	struct dev *d = clk_find(hv);
+
+	if (!d) {
+		ctl_error(out, "this VM has no clock device (pvkit-hv --clock on)");
+		return;
+	}
+	jb_obj_begin(out);
+	jb_bool(out, "ok", true);
+	jb_key(out, "clock");
+	jb_obj_begin(out);
+	clk_json(hv, d, out);
+	jb_obj_end(out);
+	jb_obj_end(out);
+}
+
+#define CTL_QMP_TIMEOUT_MS	2000
+
+/*
+ * {"cmd":"pause"} / {"cmd":"resume"}: QMP stop / cont.  Only a resume of
+ * vCPUs that really were stopped is a jump of guest time against host
+ * time: the clock device's generation goes up then, never otherwise.
+ */
+static void ctl_pause(struct hv *hv, bool resume, struct jbuf *out)
+{
+	struct qemu *q = hv->qemu;
+	char msg[160];
+	int running, ret;
+
+	if (!q || q->pid <= 0 || q->exited || hv->stopping) {
+		ctl_error(out, "QEMU is not running");
+		return;
+	}
+	running = qmp_query_running(q->qmp_path, CTL_QMP_TIMEOUT_MS);
+	if (running < 0) {
+		snprintf(msg, sizeof(msg), "QMP query-status: %s",
+			 strerror(-running));
+		ctl_error(out, msg);
+		return;
+	}
+	if (running == !resume) {
+		ret = qmp_command(q->qmp_path, resume ? "cont" : "stop", NULL,
+				  0, CTL_QMP_TIMEOUT_MS);
+		if (ret) {
+			snprintf(msg, sizeof(msg), "QMP %s: %s",
+				 resume ? "cont" : "stop", strerror(-ret));
+			ctl_error(out, msg);
+			return;
+		}
+		log_info("%s", resume ? "resumed" : "paused");
+		if (resume)
+			clk_time_jumped(hv, "resumed");
+	}
+	q->paused = !resume;
+	jb_obj_begin(out);
+	jb_bool(out, "ok", true);
+	jb_str(out, "name", hv->opt.name);
+	jb_str(out, "state", resume ? "running" : "paused");
+	jb_bool(out, "changed", running == !resume);
+	jb_obj_end(out);
+}
+
 /* Has what client @c waits for happened?  Then the reply is in @out. */
 static bool ctl_dev_done(struct hv *hv, struct ctl_client *c, uint64_t now_ms,
 			 struct jbuf *out)
@@ -373,6 +441,12 @@ int ctl_handle(struct hv *hv, const char *line, size_t len, struct jbuf *out,
 		ret = ctl_dev_remove(hv, req, out, c);
 	} else if (!strcmp(cmd, "balloon")) {
 		ctl_balloon(hv, req, out);
+	} else if (!strcmp(cmd, "clock")) {
+		ctl_clock(hv, out);
+	} else if (!strcmp(cmd, "pause")) {
+		ctl_pause(hv, false, out);
+	} else if (!strcmp(cmd, "resume")) {
+		ctl_pause(hv, true, out);
 	} else if (!strcmp(cmd, "stop")) {
 		double grace = json_get_num(req, "grace", -1);
 

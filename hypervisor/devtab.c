@@ -752,6 +752,8 @@ void dev_tick(struct hv *hv, uint64_t now_ms)
 
 		if (d->used && d->removing)
 			dev_remove_tick(hv, d, now_ms);
+		if (d->used && d->ops && d->ops->tick)
+			d->ops->tick(hv, d, now_ms);
 
 		if (d->used && d->fault != DEV_FAULT_NONE &&
 		    now_ms >= d->fault_deadline_ms)

@@ -15,11 +15,13 @@
 
 #include <pvkit/balloon.h>
 #include <pvkit/blk.h>
+#include <pvkit/clock.h>
 #include <pvkit/net.h>
 #include <pvkit/ring.h>
 
 #include "include/be.h"
 #include "include/bln.h"
+#include "include/clk.h"
 #include "include/dev.h"
 #include "include/hv.h"
 #include "include/kind.h"
@@ -376,6 +378,47 @@ static const struct hv_kind kind_balloon = {
 	.create = bln_create,
 };
 
+/* ------------------------------------------------------------ clock --- */
+
+static int clock_parse(struct hv_dev_opt *o, const char *spec, char *err,
+		       size_t errlen)
+{
+	struct clk_opts co;
+	int ret = clk_opts_parse(spec, &co, err, errlen);
+
+	if (!ret)
+		snprintf(o->label, sizeof(o->label), "%s", spec);
+	return ret;
+}
+
+static unsigned int clock_nr_queues(const struct hv_dev_opt *o,
+				    unsigned int cpus)
+{
+	(void)o;
+	(void)cpus;
+	return PVKIT_CLOCK_NR_QUEUES;
+}
+
+static struct hv_geom clock_geom(const struct hv_dev_opt *o, unsigned int q)
+{
+	(void)o;
+	return clk_queue_geom(q);
+}
+
+static const struct hv_kind kind_clock = {
+	.type = PVKIT_DEV_CLOCK,
+	.name = "clock",
+	.option = "clock",
+	.usage = "on|off[,steal=off][,rate=N][,window-us=U][,xchg=N]",
+	.help = "paravirt clock (timestamp exchanges, steal time) served by pvkit-hv",
+	.max_instances = 1,
+	.features_known = PVKIT_CLOCK_F_KNOWN,
+	.parse = clock_parse,
+	.nr_queues = clock_nr_queues,
+	.geom = clock_geom,
+	.create = clk_create,
+};
+
 /* ------------------------------------------------------------ table --- */
 
 const struct hv_kind *const hv_kinds[] = {
@@ -383,6 +426,7 @@ const struct hv_kind *const hv_kinds[] = {
 	&kind_blk,
 	&kind_net,
 	&kind_balloon,
+	&kind_clock,
 	NULL,
 };
 

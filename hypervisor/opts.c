@@ -15,7 +15,7 @@
 
 void opts_usage(FILE *f)
 {
-	char kinds[1024] = "";
+	char kinds[2048] = "";
 	size_t len = 0;
 	unsigned int i;
 
@@ -26,8 +26,9 @@ void opts_usage(FILE *f)
 		if (!k->option)
 			continue;
 		n = snprintf(kinds + len, sizeof(kinds) - len,
-			     "  --%s %s\n                       %s (repeatable)\n",
-			     k->option, k->usage, k->help);
+			     "  --%s %s\n                       %s%s\n",
+			     k->option, k->usage, k->help,
+			     k->max_instances > 1 ? " (repeatable)" : "");
 		if (n < 0 || (size_t)n >= sizeof(kinds) - len)
 			break;
 		len += (size_t)n;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <pvkit-host/fdpass.h>
+#include <pvkit-host/json.h>
 #include <pvkit-host/log.h>
 
 #include "include/hv.h"
@@ -374,6 +375,80 @@ int qmp_command(const char *path, const char *cmd, char *reply,
 out:
 	close(fd);
 	return ret;
+}
+
+#define QMP_REPLY_MAX	16384
+
+int qmp_query_running(const char *path, int timeout_ms)
+{
+	const struct json *ret, *run;
+	struct json *j = NULL;
+	char reply[1024];
+	const char *st;
+	int r;
+
+	r = qmp_command(path, "query-status", reply, sizeof(reply), timeout_ms);
+	if (r)
+		return r;
+	if (json_parse(reply, strlen(reply), &j))
+		return -EPROTO;
+	ret = json_get(j, "return");
+	run = ret ? json_get(ret, "running") : NULL;
+	st = ret ? json_get_str(ret, "status") : NULL;
+	if (!run || run->type != JSON_BOOL)
+		r = -EPROTO;
+	else if (run->b || (st && !strcmp(st, "prelaunch")))
+		r = 1;	/* not started yet is not a pause of guest time */
+	else
+		r = 0;
+	json_free(j);
+	return r;
+}
+
+int qmp_parse_vcpu_threads(const char *reply, pid_t *tids, unsigned int max)
+{
+	const struct json *ret, *c;
+	struct json *j = NULL;
+	unsigned int n = 0, i;
+
+	if (json_parse(reply, strlen(reply), &j))
+		return -EPROTO;
+	ret = json_get(j, "return");
+	if (!ret || ret->type != JSON_ARR) {
+		json_free(j);
+		return -EPROTO;
+	}
+	memset(tids, 0, max * sizeof(*tids));
+	for (c = ret->child; c; c = c->next) {
+		double idx = json_get_num(c, "cpu-index", -1);
+		double tid = json_get_num(c, "thread-id", -1);
+
+		/* QEMU's word, but checked: whole numbers in range */
+		if (idx < 0 || idx >= max || idx != (double)(unsigned int)idx ||
+		    tid <= 0 || tid > 4194304 || tid != (double)(pid_t)tid)
+			continue;
+		tids[(unsigned int)idx] = (pid_t)tid;
+	}
+	for (i = 0; i < max && tids[i]; i++)
+		n++;
+	json_free(j);
+	return (int)n;
+}
+
+int qmp_vcpu_threads(const char *path, pid_t *tids, unsigned int max,
+		     int timeout_ms)
+{
+	char *reply = malloc(QMP_REPLY_MAX);
+	int r;
+
+	if (!reply)
+		return -ENOMEM;
+	r = qmp_command(path, "query-cpus-fast", reply, QMP_REPLY_MAX,
+			timeout_ms);
+	if (!r)
+		r = qmp_parse_vcpu_threads(reply, tids, max);
+	free(reply);
+	return r;
 }
 
 /* ---------------------------------------------------------------- stop --- */

@@ -3,4 +3,4 @@
 HOST_PROGS += pvkit
 pvkit_SRCS := userspace/main.c userspace/run.c userspace/list.c \
 	      userspace/stat.c userspace/stop.c userspace/dev.c \
-	      userspace/balloon.c
+	      userspace/balloon.c userspace/clock.c userspace/pause.c

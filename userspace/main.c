@@ -25,6 +25,9 @@ static const struct {
 	{ "stop", cmd_stop, "stop a VM" },
 	{ "disk", cmd_dev, "hot-add or hot-remove a disk (disk add|remove)" },
 	{ "balloon", cmd_balloon, "show or set a VM's memory balloon" },
+	{ "clock", cmd_clock, "show a VM's paravirt clock device" },
+	{ "pause", cmd_pause, "pause a VM's vCPUs (QMP stop)" },
+	{ "resume", cmd_resume, "resume a paused VM (QMP cont)" },
 };
 
 #define CLI_NR_VERBS (sizeof(cli_verbs) / sizeof(cli_verbs[0]))

@@ -16,8 +16,9 @@ static void stat_print(const struct json *r)
 	const struct json *c, *d, *q;
 	unsigned int i = 0;
 
-	printf("VM %s: generation %.0f (guest acked %.0f), features 0x%llx (acked 0x%llx)\n",
-	       json_get_str(r, "name") ?: "?", json_get_num(r, "generation", 0),
+	printf("VM %s (%s): generation %.0f (guest acked %.0f), features 0x%llx (acked 0x%llx)\n",
+	       json_get_str(r, "name") ?: "?", json_get_str(r, "state") ?: "?",
+	       json_get_num(r, "generation", 0),
 	       json_get_num(r, "config_acked", 0),
 	       (unsigned long long)json_get_num(r, "features", 0),
 	       (unsigned long long)json_get_num(r, "acked_features", 0));

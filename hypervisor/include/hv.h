@@ -1,6 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * pvkit-hv: state of one VM.  One process, one thread, one epoll loop.
+ * pvkit-hv: state of one VM.  One process, one epoll loop, one thread --
+ * with one exception: a clock device has a responder thread (clock.c)
+ * that answers the guest's timestamp exchanges by spinning on a cache
+ * line of guest RAM during windows the guest asks for, because the loop,
+ * woken through ivshmem doorbell eventfds, would see the guest's store
+ * tens of microseconds late and bias every sample.  It touches only its
+ * exchange slot and its own atomics; everything else stays on the loop.
  *
  * The core (memory, shared region, eventfds, device table, hypercalls, test
  * device) is built by hv_core_init() and needs no QEMU, sockets or child
@@ -90,6 +96,8 @@ struct dev_ops {
 	bool (*gone)(struct hv *hv, struct dev *d);
 	/* the device is being destroyed: free what ops allocated */
 	void (*destroy)(struct hv *hv, struct dev *d);
+	/* periodic work, from the main loop's tick (dev_tick()) */
+	void (*tick)(struct hv *hv, struct dev *d, uint64_t now_ms);
 };
 
 struct dev {

@@ -36,6 +36,7 @@ struct qemu {
 	enum qemu_stop stop;
 	uint64_t stop_deadline_ms;
 	const char *stop_how;	/* how it ended, for 'pvkit stop' */
+	bool paused;		/* vCPUs stopped (pvkit pause, or seen so) */
 };
 
 /* "kvm" or "tcg" for @accel; explains an auto decision in @why. */
@@ -62,5 +63,23 @@ void qemu_reaped(struct hv *hv, struct qemu *q, int status);
  */
 int qmp_command(const char *path, const char *cmd, char *reply,
 		size_t reply_len, int timeout_ms);
+
+/*
+ * QMP query-status: 1 running, 0 stopped (paused, or any other state
+ * but "prelaunch"), or -errno.
+ */
+int qmp_query_running(const char *path, int timeout_ms);
+/*
+ * QMP query-cpus-fast: the host thread of each vCPU into @tids by
+ * cpu-index (0 .. @max - 1).  The number of leading vCPUs filled (a gap
+ * ends them), or -errno.
+ */
+int qmp_vcpu_threads(const char *path, pid_t *tids, unsigned int max,
+		     int timeout_ms);
+/*
+ * The reply line of query-cpus-fast in @reply parsed into @tids (a pure
+ * function, for tests): as qmp_vcpu_threads().
+ */
+int qmp_parse_vcpu_threads(const char *reply, pid_t *tids, unsigned int max);
 
 #endif /* PVKIT_HV_QEMU_H */

@@ -16,6 +16,10 @@ int cmd_stop(int argc, char **argv);
 /* pvkit KIND add|remove ...: argv[0] is the kind's verb ("disk"). */
 int cmd_dev(int argc, char **argv);
 int cmd_balloon(int argc, char **argv);
+int cmd_clock(int argc, char **argv);
+/* pause.c: both directions */
+int cmd_pause(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
 
 /*
  * Send @req to VM @name and parse the reply.  Prints an error naming the
