@@ -592,19 +592,19 @@ stopped; drift 100
     # ---- config
     clk("config max_xchg 1000, window_us 10^9, nr_vcpus 1000, unknown "
         "features: clamped, masked, calibrates", """
-bound; synced
+bound; synced; arm
 eq max_xchg 64; eq window_us 5000; eq nr_vcpus 64; eq features 0x1
 [ $(grep -c . $b/steal) -le 64 ] || fail "$(grep -c . $b/steal) steal lines"
 until_ge calibrations $(($(st calibrations) + 2)) 50
-unload
+mono; drift 100; unload
 """, "config max_xchg 1000: using 64",
         devs=[clk_dev(features=F_STEAL | 1 << 5 | 1 << 63, max_xchg=1000,
                       window_us=10 ** 9, nr_vcpus=1000)]),
     clk("config max_xchg 0: clamped to 1, calibrates", """
-bound; synced
+bound; synced; arm
 eq max_xchg 1
 until_ge calibrations $(($(st calibrations) + 2)) 50
-unload
+mono; drift 100; unload
 """, "config max_xchg 0: using 1", devs=[clk_dev(max_xchg=0)]),
     clk("config window_us 0, each WINDOW granted for 0 us: exchanges "
         "time out, no hang", """

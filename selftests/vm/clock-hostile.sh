@@ -36,7 +36,15 @@ if [ $# = 0 ]; then
 	echo "1..$(python3 "$TOP/selftests/guest/hostile_clock.py" --list | grep -c .)"
 fi
 start=$(date +%s)
-python3 "$TOP/selftests/guest/hostile_clock.py" "$@"
+# TAP from 1 (the scenario's number, which --only takes, kept as
+# "scenario N"); everything else the host and the guest say as comments
+python3 "$TOP/selftests/guest/hostile_clock.py" "$@" 2>&1 | awk '
+	/^(not )?ok [0-9]+ - / {
+		n++; ok = ($1 == "ok") ? "ok" : "not ok"
+		sub(/^(not )?ok /, ""); i = $1; sub(/^[0-9]+ - /, "")
+		printf "%s %d - scenario %d: %s\n", ok, n, i, $0; fflush(); next
+	}
+	{ print "# " $0; fflush() }'
 rc=$?
 echo "# run time $(( $(date +%s) - start )) s"
 exit $rc
