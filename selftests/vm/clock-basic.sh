@@ -79,6 +79,8 @@ nows
 echo "PVKIT-CLK-MARK loaded"
 ins; echo "PVKIT-CLK-INSMOD: $?"
 valid; echo "PVKIT-CLK-VALID: $?"
+# the driver steps once its bound is good (a few seconds at most)
+i=0; while [ "$(st steps)" = 0 ] && [ $i -lt 100 ]; do i=$((i + 1)); sleep 0.1; done
 nows
 echo "PVKIT-CLK-STEPS: $(st steps) $(st last_step_ns)"
 i=0; while [ "$(st rate_measured)" != 1 ] && [ $i -lt 300 ]; do
