@@ -254,10 +254,12 @@ struct pvclk {
 	/* the host half of the area, copied under info.version */
 	struct mutex info_lock;
 	struct pvkit_clock_info info;
+	/* per vCPU, the largest values read: what sysfs shows */
 	struct pvkit_clock_steal steal[PVKIT_CLOCK_MAX_VCPUS];
 	struct pvkit_clock_steal steal_copy[PVKIT_CLOCK_MAX_VCPUS];
 	u32 nr_steal;
 	unsigned long odd_giveups;
+	unsigned long steal_backwards;	/* entries that went back, ignored */
 
 	struct delayed_work work;
 	struct ptp_clock_info ptp_info;
@@ -463,6 +465,28 @@ static u32 pvclk_cfg_gen(struct pvclk *c)
 }
 
 /*
+ * steal[] is cumulative: a value below the one shown last is a host's
+ * error (ABI.md 12: a guest ignores a step backwards).  Each field keeps
+ * the largest value shown; a step back is counted.  info_lock held.
+ */
+static void pvclk_steal_merge(struct pvclk *c, struct pvkit_clock_steal *shown,
+			      const struct pvkit_clock_steal *new)
+{
+	bool back = false;
+
+	if (le64_to_cpu(new->steal_ns) >= le64_to_cpu(shown->steal_ns))
+		shown->steal_ns = new->steal_ns;
+	else
+		back = true;
+	if (le64_to_cpu(new->run_ns) >= le64_to_cpu(shown->run_ns))
+		shown->run_ns = new->run_ns;
+	else
+		back = true;
+	if (back)
+		c->steal_backwards++;
+}
+
+/*
  * Copy the host half of the area between two equal, even versions;
  * -EAGAIN (counted, old values kept) after PVCLK_SEQ_TRIES.
  */
@@ -471,7 +495,7 @@ static int pvclk_read_info(struct pvclk *c)
 	struct pvkit_clock_info *hi = &c->area->info;
 	bool steal = c->features & PVKIT_CLOCK_F_STEAL;
 	struct pvkit_clock_info info;
-	unsigned int tries;
+	unsigned int tries, i;
 	u32 v, n;
 
 	mutex_lock(&c->info_lock);
@@ -483,13 +507,15 @@ static int pvclk_read_info(struct pvclk *c)
 			continue;
 		}
 		memcpy(&info, hi, sizeof(info));
-		n = steal ? min(le32_to_cpu(info.nr_steal), c->nr_vcpus) : 0;
+		n = steal ? min3(le32_to_cpu(info.nr_steal), c->nr_vcpus,
+				 (u32)PVKIT_CLOCK_MAX_VCPUS) : 0;
 		memcpy(c->steal_copy, c->area->steal, n * sizeof(c->steal[0]));
 		smp_rmb();	/* the copies before the second version read */
 		if (le32_to_cpu(READ_ONCE(hi->version)) != v)
 			continue;
 		c->info = info;
-		memcpy(c->steal, c->steal_copy, n * sizeof(c->steal[0]));
+		for (i = 0; i < n; i++)
+			pvclk_steal_merge(c, &c->steal[i], &c->steal_copy[i]);
 		c->nr_steal = n;
 		mutex_unlock(&c->info_lock);
 		return 0;
@@ -1147,6 +1173,7 @@ static int pvclk_status_show(struct seq_file *m, void *v)
 	seq_printf(m, "disruptions: %lu\n", c->disruptions);
 	seq_printf(m, "version_odd_giveups: %lu\n", c->odd_giveups);
 	mutex_lock(&c->info_lock);
+	seq_printf(m, "steal_backwards: %lu\n", c->steal_backwards);
 	seq_printf(m, "host_status: %#llx\n", le64_to_cpu(c->info.host_status));
 	seq_printf(m, "host_maxerror_ns: %llu\n",
 		   le64_to_cpu(c->info.maxerror_ns));
