@@ -214,6 +214,12 @@ struct pvclk {
 	struct mutex lock;
 	bool setup;			/* the host has the area */
 	u32 setup_epoch;
+	/*
+	 * The device was seen out of CONNECTED (and CLOSING) since the last
+	 * SETUP answered OK: the host forgot the area (ABI.md 12).
+	 * WRITE_ONCE(): set by state_changed() without the lock.
+	 */
+	bool area_left;
 	u32 seq;			/* last req_seq */
 	u32 gen;			/* generation of hist[] */
 	struct pvclk_sample hist[PVCLK_HIST];	/* oldest first */
@@ -936,6 +942,7 @@ static int pvclk_calibrate(struct pvclk *c)
 			return err == -ENODEV ? -1 : PVCLK_RETRY_MS;
 		c->setup = true;
 		c->setup_epoch = READ_ONCE(c->pdev->epoch);
+		WRITE_ONCE(c->area_left, false);
 	}
 	pvclk_read_info(c);
 	gen = pvclk_cfg_gen(c);
@@ -1204,9 +1211,18 @@ static void pvclk_config_changed(struct pvkit_device *pdev, const u8 *old)
 static void pvclk_state_changed(struct pvkit_device *pdev, u32 old_state)
 {
 	struct pvclk *c = dev_get_drvdata(&pdev->dev);
+	u32 state = READ_ONCE(pdev->state);
 
 	if (!c)
 		return;
+	/*
+	 * Out of CONNECTED (a DEV_RESET or DEV_DISCONNECT answered, a
+	 * back-end restart, a fault): the host forgot the area.  Noted
+	 * before the helper may reconnect, whose SETUP then clears it.
+	 */
+	if (state != PVKIT_DEV_STATE_CONNECTED &&
+	    state != PVKIT_DEV_STATE_CLOSING)
+		WRITE_ONCE(c->area_left, true);
 	pvkit_fe_dev_state_changed(&c->fd, old_state);
 	/* a reconnect starts the host afresh: the area again */
 	if (READ_ONCE(pdev->state) == PVKIT_DEV_STATE_CONNECTED &&
@@ -1280,12 +1296,15 @@ static void pvclk_free_queue(struct pvclk *c)
 
 /*
  * The area goes back to the allocator only once the host is known to
- * have let go of it: SETUP 0 answered, or the slot FREE (the host stops
- * before it publishes that, ABI.md 6.1).  Otherwise it is leaked.
+ * have let go of it: SETUP 0 answered, the device seen out of CONNECTED
+ * since the last SETUP (e.g. the DEV_RESET of a broken device answered:
+ * the host forgets the area then, ABI.md 12), or the slot FREE (the host
+ * stops before it publishes that, ABI.md 6.1).  Otherwise it is leaked.
  */
 static void pvclk_free_area(struct pvclk *c, bool released)
 {
-	if (!released && READ_ONCE(c->pdev->state) != PVKIT_DEV_STATE_FREE) {
+	if (!released && !READ_ONCE(c->area_left) &&
+	    READ_ONCE(c->pdev->state) != PVKIT_DEV_STATE_FREE) {
 		dev_warn(&c->pdev->dev, "host may still write the clock area: its page is not freed\n");
 		return;
 	}
@@ -1371,6 +1390,7 @@ static int pvclk_probe(struct pvkit_device *pdev)
 	if (!err) {
 		c->setup = true;
 		c->setup_epoch = READ_ONCE(pdev->epoch);
+		WRITE_ONCE(c->area_left, false);
 	}
 	mutex_unlock(&c->lock);
 	pvkit_fe_dev_set_no_events(&c->fd, false);
