@@ -50,8 +50,11 @@
  *        host's (param step) if it is off by more than step_threshold_us,
  *        with a uevent.  A calibration that finds host time away from
  *        the mapping's prediction by more than its error bound plus
- *        max(1 ms, 1% of the time since the anchor) is handled the same
- *        way (an unannounced disruption).
+ *        max(1 ms, 1% of the time since the anchor) is an unannounced
+ *        disruption: it moves the mapping (and steps) only once a sample
+ *        about a second later follows it at the rate in use within
+ *        max_ppm; until then, and for ever if the host's time keeps
+ *        jumping (standing still, racing), the clock runs on unmoved.
  *   steal time           steal[] is shown in sysfs ("steal" on the pvkit
  *        device).  It cannot feed the scheduler's steal accounting from
  *        a module in 6.1: the hook is the static call pv_steal_clock,
@@ -109,6 +112,8 @@ MODULE_IMPORT_NS(PVKIT);
 #define PVCLK_RETRY_MS		1000	/* after a failed SETUP or WINDOW */
 #define PVCLK_SEQ_TRIES		1000	/* info seqlock reads */
 #define PVCLK_DISRUPT_MIN_NS	NSEC_PER_MSEC
+/* an unannounced disruption is confirmed by a sample this much later */
+#define PVCLK_CONFIRM_NS	(NSEC_PER_SEC * 9 / 10)
 /* host CLOCK_REALTIME we accept: 2020-01-01 .. 2100-01-01 */
 #define PVCLK_REAL_MIN_NS	(1577836800ULL * NSEC_PER_SEC)
 #define PVCLK_REAL_MAX_NS	(4102444800ULL * NSEC_PER_SEC)
@@ -230,6 +235,13 @@ struct pvclk {
 	u64 rate_mul;			/* the rate in use, */
 	u64 rate_unc;			/* its uncertainty when measured, */
 	u64 rate_tsc;			/* and when */
+	/*
+	 * An unannounced disruption waiting for confirmation: the first
+	 * sample off the mapping.  Meanwhile the history (the mapping
+	 * before it) stays as it was and the clock runs on.
+	 */
+	bool pend;
+	struct pvclk_sample pend_s;
 	bool force;			/* recalibrate now (rate-limited) */
 	bool need_step;			/* check CLOCK_REALTIME */
 	unsigned long last_run;		/* jiffies of the last calibration */
@@ -249,7 +261,9 @@ struct pvclk {
 	unsigned long steps;
 	s64 last_step_ns;
 	u64 last_step_bound;		/* ns, the mapping's at the step */
-	unsigned long disruptions;
+	unsigned long disruptions;	/* samples off the mapping */
+	unsigned long disruptions_confirmed;
+	unsigned long disruptions_refused;	/* inconsistent host time */
 	u64 best_rtt;			/* ns, ever */
 	u64 last_rtt;			/* ns, the last window's best */
 	u64 last_err;			/* ns, the last sample's */
@@ -821,6 +835,7 @@ static void pvclk_new_gen(struct pvclk *c, u32 gen)
 				     c->gen, gen);
 	c->gen = gen;
 	c->gen_changes++;
+	c->pend = false;	/* announced: no confirmation needed */
 	pvclk_drop_history(c);	/* the rate stays: a pause does not change it */
 	pvclk_invalidate(c);
 	c->need_step = true;
@@ -828,27 +843,97 @@ static void pvclk_new_gen(struct pvclk *c, u32 gen)
 
 /*
  * Does @s leave the current mapping's prediction by more than the error
- * bound allows?  Then guest time stopped or jumped unannounced.
+ * bound allows?  Then guest time stopped or jumped unannounced, or the
+ * host's time is wrong.
  */
-static bool pvclk_disrupted(struct pvclk *c, const struct pvclk_sample *s)
+static bool pvclk_off_mapping(struct pvclk *c, const struct pvclk_sample *s,
+			      s64 *dm, s64 *dr, u64 *allow)
 {
 	const struct pvclk_rec *r = &c->cur;
-	u64 allow, elapsed;
-	s64 dm, dr;
+	u64 elapsed;
 
 	if (!r->valid || r->gen != s->gen)
 		return false;
-	dm = s->mono - pvclk_mono_at(r, s->tsc);
-	dr = s->real - pvclk_real_at(r, s->tsc);
-	c->last_dev = dm;
+	*dm = s->mono - pvclk_mono_at(r, s->tsc);
+	*dr = s->real - pvclk_real_at(r, s->tsc);
+	c->last_dev = *dm;
 	elapsed = abs((s64)pvclk_scale(s->tsc - r->htsc, r->mul));
-	allow = pvclk_err_at(r, s->tsc) + s->err +
-		max_t(u64, PVCLK_DISRUPT_MIN_NS, div_u64(elapsed, 100));
-	if ((u64)abs(dm) <= allow && (u64)abs(dr) <= allow)
+	*allow = pvclk_err_at(r, s->tsc) + s->err +
+		 max_t(u64, PVCLK_DISRUPT_MIN_NS, div_u64(elapsed, 100));
+	return (u64)abs(*dm) > *allow || (u64)abs(*dr) > *allow;
+}
+
+/*
+ * Does @s follow @a at the rate in use, within max_ppm?  Then the
+ * host's time runs consistently since @a.  *el: ns from @a to @s.
+ */
+static bool pvclk_fits(struct pvclk *c, const struct pvclk_sample *a,
+		       const struct pvclk_sample *s, u64 *el)
+{
+	u64 allow;
+	s64 dm, dr;
+
+	if (s->tsc <= a->tsc)
+		return false;
+	*el = pvclk_scale(s->tsc - a->tsc, c->rate_mul);
+	allow = a->err + s->err + div_u64(*el, 1000000) * max_ppm;
+	dm = s->mono - a->mono - *el;
+	dr = s->real - a->real - *el;
+	return (u64)abs(dm) <= allow && (u64)abs(dr) <= allow;
+}
+
+/*
+ * An unannounced disruption must be confirmed before it moves the
+ * mapping (and CLOCK_REALTIME): a host whose time stands still or races
+ * would otherwise be followed at every calibration.  The first sample off
+ * the mapping is kept aside (pend_s) while the history stays; a sample at
+ * least PVCLK_CONFIRM_NS later that follows it at the rate in use within
+ * max_ppm confirms it (the host's time is consistent again, only offset:
+ * the history starts afresh from the two, a step is due).  One that
+ * follows neither it nor the old mapping is refused (counted, logged),
+ * and becomes the sample kept aside.  One back on the old mapping ends
+ * the wait.  True if @s must not be used now.  Lock held.
+ */
+static bool pvclk_disrupted(struct pvclk *c, const struct pvclk_sample *s)
+{
+	u64 allow, el;
+	s64 dm, dr;
+	bool off;
+
+	off = pvclk_off_mapping(c, s, &dm, &dr, &allow);
+	if (c->pend) {
+		if (c->pend_s.gen == s->gen && pvclk_fits(c, &c->pend_s, s, &el)) {
+			if (el < PVCLK_CONFIRM_NS)
+				return true;	/* not long enough yet */
+			c->pend = false;
+			c->disruptions_confirmed++;
+			dev_warn_ratelimited(&c->pdev->dev, "generation %u: host time consistent for %llu ms since the disruption: confirmed\n",
+					     s->gen, div_u64(el, NSEC_PER_MSEC));
+			pvclk_drop_history(c);
+			pvclk_add(c, &c->pend_s);
+			c->need_step = true;
+			return false;
+		}
+		if (!off) {
+			/* back on the mapping: the departure was the error */
+			c->pend = false;
+			c->disruptions_refused++;
+			return false;
+		}
+		c->disruptions++;
+		c->disruptions_refused++;
+		dev_warn_ratelimited(&c->pdev->dev, "generation %u: host time %+lld ns (monotonic), %+lld ns (realtime) from the mapping and inconsistent with its last departure: refused, the clock runs on\n",
+				     s->gen, dm, dr);
+		c->pend_s = *s;
+		return true;
+	}
+	if (!off)
 		return false;
 	c->disruptions++;
-	dev_warn_ratelimited(&c->pdev->dev, "generation %u: host time %+lld ns (monotonic), %+lld ns (realtime) from the prediction (bound %llu ns): disruption\n",
+	dev_warn_ratelimited(&c->pdev->dev, "generation %u: host time %+lld ns (monotonic), %+lld ns (realtime) from the prediction (bound %llu ns): disruption, to be confirmed\n",
 			     s->gen, dm, dr, allow);
+	c->pend = true;
+	c->pend_s = *s;
 	return true;
 }
 
@@ -959,10 +1044,8 @@ static int pvclk_calibrate(struct pvclk *c)
 	c->last_err = s.err;
 	if (!c->best_rtt || s.rtt < c->best_rtt)
 		c->best_rtt = s.rtt;
-	if (pvclk_disrupted(c, &s)) {
-		pvclk_drop_history(c);
-		c->need_step = true;
-	}
+	if (pvclk_disrupted(c, &s))
+		goto held;	/* the mapping stays as it is */
 	pvclk_add(c, &s);
 	/*
 	 * A new estimate replaces the rate in use only if it is better
@@ -985,6 +1068,7 @@ static int pvclk_calibrate(struct pvclk *c)
 		}
 	}
 	pvclk_update(c, mul, unc);
+held:
 	if (c->need_step && step)
 		pvclk_step(c);
 	else if (!step)
@@ -1178,6 +1262,10 @@ static int pvclk_status_show(struct seq_file *m, void *v)
 	seq_printf(m, "last_step_ns: %lld\n", c->last_step_ns);
 	seq_printf(m, "last_step_bound_ns: %llu\n", c->last_step_bound);
 	seq_printf(m, "disruptions: %lu\n", c->disruptions);
+	seq_printf(m, "disruptions_confirmed: %lu\n",
+		   c->disruptions_confirmed);
+	seq_printf(m, "disruptions_refused: %lu\n", c->disruptions_refused);
+	seq_printf(m, "disruption_pending: %d\n", c->pend);
 	seq_printf(m, "version_odd_giveups: %lu\n", c->odd_giveups);
 	mutex_lock(&c->info_lock);
 	seq_printf(m, "steal_backwards: %lu\n", c->steal_backwards);
