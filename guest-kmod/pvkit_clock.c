@@ -111,6 +111,7 @@ MODULE_IMPORT_NS(PVKIT);
 #define PVCLK_STEP_CHECKS	3	/* steps in a row on a poor bound */
 #define PVCLK_RETRY_MS		1000	/* after a failed SETUP or WINDOW */
 #define PVCLK_SEQ_TRIES		1000	/* info seqlock reads */
+#define PVCLK_LEFT_WAIT_MS	500	/* remove: the state after a reset */
 #define PVCLK_DISRUPT_MIN_NS	NSEC_PER_MSEC
 /* an unannounced disruption is confirmed by a sample this much later */
 #define PVCLK_CONFIRM_NS	(NSEC_PER_SEC * 9 / 10)
@@ -1389,10 +1390,18 @@ static void pvclk_free_queue(struct pvclk *c)
  * the host forgets the area then, ABI.md 12), or the slot FREE (the host
  * stops before it publishes that, ABI.md 6.1).  Otherwise it is leaked.
  */
+static bool pvclk_host_left(struct pvclk *c)
+{
+	u32 state = READ_ONCE(c->pdev->state);
+
+	return READ_ONCE(c->area_left) ||
+	       (state != PVKIT_DEV_STATE_CONNECTED &&
+		state != PVKIT_DEV_STATE_CLOSING);
+}
+
 static void pvclk_free_area(struct pvclk *c, bool released)
 {
-	if (!released && !READ_ONCE(c->area_left) &&
-	    READ_ONCE(c->pdev->state) != PVKIT_DEV_STATE_FREE) {
+	if (!released && !pvclk_host_left(c)) {
 		dev_warn(&c->pdev->dev, "host may still write the clock area: its page is not freed\n");
 		return;
 	}
@@ -1555,6 +1564,7 @@ static void pvclk_remove(struct pvkit_device *pdev)
 {
 	struct pvclk *c = dev_get_drvdata(&pdev->dev);
 	bool released = false;
+	unsigned int i;
 
 	pvkit_fe_dev_remove_begin(&c->fd);
 	cancel_delayed_work_sync(&c->work);
@@ -1572,6 +1582,15 @@ static void pvclk_remove(struct pvkit_device *pdev)
 		released = !pvclk_setup(c, 0);
 	mutex_unlock(&c->lock);
 	pvkit_fe_dev_remove_end(&c->fd);
+	/*
+	 * Broken (DEV_RESET sent, done by now) or gone: the bus notes the
+	 * state the host left CONNECTED for asynchronously, and our
+	 * state_changed() cannot run while we are removed.  A short wait
+	 * for pdev->state, which the bus writes before it takes the lock.
+	 */
+	for (i = 0; !released && i < PVCLK_LEFT_WAIT_MS / 20 &&
+	     !pvclk_host_left(c); i++)
+		msleep(20);
 	dev_set_drvdata(&pdev->dev, NULL);
 	pvclk_free_queue(c);
 	pvkit_fe_dev_destroy(&c->fd);
