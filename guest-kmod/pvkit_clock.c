@@ -100,6 +100,16 @@ MODULE_IMPORT_NS(PVKIT);
 #define PVCLK_XCHG_SPIN_US	200	/* one exchange, interrupts off */
 #define PVCLK_HIST		16	/* samples of one generation */
 #define PVCLK_RATE_MIN_NS	(2 * NSEC_PER_SEC) /* rate: samples apart */
+/*
+ * The first rate, before the clocksource is registered: samples at least
+ * 50 ms apart, its uncertainty at most 100 ppm (the clocksource watchdog
+ * allows about 800 ppm), from a burst of windows 50 ms apart at probe,
+ * PVCLK_PROBE_WINDOWS at most.
+ */
+#define PVCLK_RATE_FIRST_NS	(50 * NSEC_PER_MSEC)
+#define PVCLK_RATE_FIRST_PPM	100
+#define PVCLK_PROBE_WINDOWS	10
+#define PVCLK_PROBE_GAP_MS	50
 /* a rate's uncertainty grows 10 ppb per second: ns of age / this */
 #define PVCLK_RATE_AGE_DIV	(100000000ULL * NSEC_PER_SEC)
 #define PVCLK_BUSY_MIN_MS	10	/* a BUSY answer: wait at least */
@@ -232,7 +242,8 @@ struct pvclk {
 	unsigned int nhist;
 	u64 nom_mul;			/* 1e6 / tsc_khz << FRAC */
 	struct pvclk_rec cur;		/* the record published last */
-	bool rate_measured;
+	bool rate_measured;		/* over PVCLK_RATE_MIN_NS at least */
+	bool rate_estimated;		/* a first rate, PVCLK_RATE_FIRST_NS */
 	u64 rate_mul;			/* the rate in use, */
 	u64 rate_unc;			/* its uncertainty when measured, */
 	u64 rate_tsc;			/* and when */
@@ -715,13 +726,14 @@ static s64 pvclk_ppm(const struct pvclk *c, u64 mul)
 
 /*
  * The rate from the two samples of the history that bound it best (at
- * least PVCLK_RATE_MIN_NS apart): 1, 0 if none are far enough apart,
- * -1 if the rate is refused.
+ * least @min_ns apart): 1, 0 if none are far enough apart (or, @unc_max
+ * not 0, their uncertainty is over it), -1 if the rate is refused.
  */
-static int pvclk_rate(struct pvclk *c, u64 *mul, u64 *unc)
+static int pvclk_rate(struct pvclk *c, u64 min_ns, u64 unc_max, u64 *mul,
+		      u64 *unc)
 {
 	const struct pvclk_sample *n = NULL, *o = NULL, *a, *b;
-	u64 min_d = div64_u64((u64)PVCLK_RATE_MIN_NS << PVCLK_FRAC, c->nom_mul);
+	u64 min_d = div64_u64(min_ns << PVCLK_FRAC, c->nom_mul);
 	u64 d, best_score = 0, score, m;
 	unsigned int i, j;
 	s64 ppm;
@@ -745,6 +757,9 @@ static int pvclk_rate(struct pvclk *c, u64 *mul, u64 *unc)
 	if (!n)
 		return 0;
 	d = n->tsc - o->tsc;
+	*unc = mul_u64_u64_div_u64(n->err + o->err, 1ULL << PVCLK_FRAC, d);
+	if (unc_max && *unc > unc_max)
+		return 0;
 	m = mul_u64_u64_div_u64(n->mono - o->mono, 1ULL << PVCLK_FRAC, d);
 	ppm = pvclk_ppm(c, m);
 	if (ppm > (s64)max_ppm || ppm < -(s64)max_ppm) {
@@ -754,7 +769,6 @@ static int pvclk_rate(struct pvclk *c, u64 *mul, u64 *unc)
 		return -1;
 	}
 	*mul = m;
-	*unc = mul_u64_u64_div_u64(n->err + o->err, 1ULL << PVCLK_FRAC, d);
 	return 1;
 }
 
@@ -1051,11 +1065,23 @@ static int pvclk_calibrate(struct pvclk *c)
 	/*
 	 * A new estimate replaces the rate in use only if it is better
 	 * than that one has become with age: a history dropped at a
-	 * generation change starts with few, maybe poor samples.
+	 * generation change starts with few, maybe poor samples.  Until
+	 * a first rate is known, samples closer together will do if they
+	 * bound it well enough (the clocksource waits for it).
 	 */
-	rate = pvclk_rate(c, &mul, &unc);
-	if (rate > 0 && unc <= pvclk_rate_unc(c, s.tsc)) {
+	rate = pvclk_rate(c, PVCLK_RATE_MIN_NS, 0, &mul, &unc);
+	if (rate > 0) {
 		c->rate_measured = true;
+	} else if (!rate && !c->rate_measured && !c->rate_estimated) {
+		rate = pvclk_rate(c, PVCLK_RATE_FIRST_NS,
+				  mul_u64_u64_div_u64(c->nom_mul,
+						      PVCLK_RATE_FIRST_PPM,
+						      1000000),
+				  &mul, &unc);
+		if (rate > 0)
+			c->rate_estimated = true;
+	}
+	if (rate > 0 && unc <= pvclk_rate_unc(c, s.tsc)) {
 		c->rate_mul = mul;
 		c->rate_unc = unc;
 		c->rate_tsc = s.tsc;
@@ -1277,6 +1303,8 @@ static int pvclk_status_show(struct seq_file *m, void *v)
 		   le64_to_cpu(c->info.esterror_ns));
 	mutex_unlock(&c->info_lock);
 	seq_printf(m, "ptp_index: %d\n", c->ptp ? ptp_clock_index(c->ptp) : -1);
+	seq_printf(m, "rate_estimated: %d\n", c->rate_estimated);
+	seq_printf(m, "clocksource_registered: %d\n", c->cs_registered);
 	seq_printf(m, "clocksource_current: %d\n", pvclk_cs_current());
 	seq_printf(m, "features: %#llx\n", c->features);
 	seq_printf(m, "max_xchg: %u\n", c->max_xchg);
@@ -1429,8 +1457,8 @@ static void pvclk_init_mapping(struct pvclk *c)
 static int pvclk_probe(struct pvkit_device *pdev)
 {
 	struct pvclk *c;
-	bool released;
-	int err;
+	unsigned int i;
+	int err, next;
 
 	if (!boot_cpu_has(X86_FEATURE_TSC) || !tsc_khz) {
 		dev_err(&pdev->dev, "no TSC: the clock cannot be used\n");
@@ -1498,15 +1526,40 @@ static int pvclk_probe(struct pvkit_device *pdev)
 
 	pvclk_init_mapping(c);
 	c->need_step = true;
+	/*
+	 * A first host rate before the clocksource starts: at the guest's
+	 * tsc_khz, which TCG can leave over 1000 ppm off the host's rate,
+	 * the clocksource watchdog (about 800 ppm) may mark it unstable
+	 * before the first 2 s rate.  A burst of windows 50 ms apart
+	 * (usually two or three, well under half a second).  No state
+	 * change arrives during probe: a call that times out breaks the
+	 * device rather than waiting for a restart.
+	 */
+	pvkit_fe_dev_set_no_events(&c->fd, true);
+	for (i = 0; i < PVCLK_PROBE_WINDOWS; i++) {
+		if (i)
+			msleep(PVCLK_PROBE_GAP_MS);
+		mutex_lock(&c->lock);
+		next = pvclk_calibrate(c);
+		mutex_unlock(&c->lock);
+		if (next < 0 || c->rate_estimated || c->rate_measured)
+			break;
+	}
+	pvkit_fe_dev_set_no_events(&c->fd, false);
 	/* afresh, whatever the watchdog did to an earlier registration */
 	pvclk_cs.rating = rating;
 	pvclk_cs.flags = CLOCK_SOURCE_IS_CONTINUOUS | CLOCK_SOURCE_MUST_VERIFY;
 	err = clocksource_register_hz(&pvclk_cs, NSEC_PER_SEC);
-	if (err) {
+	if (err)
 		dev_err(&pdev->dev, "clocksource: %d\n", err);
-		goto err_setup;
-	}
-	c->cs_registered = true;
+	else
+		c->cs_registered = true;
+	if (c->rate_estimated || c->rate_measured)
+		dev_info(&pdev->dev, "clocksource pvkit at the host's rate, %+lld ppm from the TSC's nominal\n",
+			 pvclk_ppm(c, c->cur.mul));
+	else
+		dev_warn(&pdev->dev, "no host rate from %u windows: clocksource pvkit starts at the TSC's nominal rate\n",
+			 PVCLK_PROBE_WINDOWS);
 
 	c->ptp_info = pvclk_ptp_caps;
 	c->ptp = ptp_clock_register(&c->ptp_info, &pdev->dev);
@@ -1532,17 +1585,6 @@ static int pvclk_probe(struct pvkit_device *pdev)
 	queue_delayed_work(system_freezable_wq, &c->work, 0);
 	return 0;
 
-err_setup:
-	mutex_lock(&c->lock);
-	released = !pvclk_setup(c, 0);
-	mutex_unlock(&c->lock);
-	pvkit_fe_dev_remove_end(&c->fd);
-	dev_set_drvdata(&pdev->dev, NULL);
-	pvclk_free_queue(c);
-	pvkit_fe_dev_destroy(&c->fd);
-	pvclk_free_area(c, released);
-	kfree(c);
-	goto err_unlock;
 err_disconnect:
 	pvkit_fe_dev_remove_end(&c->fd);
 err_clear:
