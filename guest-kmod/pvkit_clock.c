@@ -28,7 +28,8 @@
  * What the guest gets from it:
  *
  *   clocksource "pvkit"  ns = ns0 + ((tsc - tsc0) * mul) >> 32 with the
- *        host's rate, continuous at every update (a new record starts
+ *        host's rate (registered once a burst of windows at probe gave a
+ *        first one, from samples 50 ms apart), continuous at every update (a new record starts
  *        where the old one is at the switch), monotonic across vCPUs by
  *        a global last value (as pvclock_clocksource_read()).  Rating
  *        280 (param): below a stable TSC, so it displaces that only
@@ -1067,7 +1068,8 @@ static int pvclk_calibrate(struct pvclk *c)
 	 * than that one has become with age: a history dropped at a
 	 * generation change starts with few, maybe poor samples.  Until
 	 * a first rate is known, samples closer together will do if they
-	 * bound it well enough (the clocksource waits for it).
+	 * bound it well enough (the probe's burst, before it registers
+	 * the clocksource).
 	 */
 	rate = pvclk_rate(c, PVCLK_RATE_MIN_NS, 0, &mul, &unc);
 	if (rate > 0) {
