@@ -28,7 +28,8 @@
  * What the guest gets from it:
  *
  *   clocksource "pvkit"  ns = ns0 + ((tsc - tsc0) * mul) >> 32 with the
- *        host's rate, continuous at every update (a new record starts
+ *        host's rate (registered once a burst of windows at probe gave a
+ *        first one, from samples 50 ms apart), continuous at every update (a new record starts
  *        where the old one is at the switch), monotonic across vCPUs by
  *        a global last value (as pvclock_clocksource_read()).  Rating
  *        280 (param): below a stable TSC, so it displaces that only
@@ -50,8 +51,11 @@
  *        host's (param step) if it is off by more than step_threshold_us,
  *        with a uevent.  A calibration that finds host time away from
  *        the mapping's prediction by more than its error bound plus
- *        max(1 ms, 1% of the time since the anchor) is handled the same
- *        way (an unannounced disruption).
+ *        max(1 ms, 1% of the time since the anchor) is an unannounced
+ *        disruption: it moves the mapping (and steps) only once a sample
+ *        about a second later follows it at the rate in use within
+ *        max_ppm; until then, and for ever if the host's time keeps
+ *        jumping (standing still, racing), the clock runs on unmoved.
  *   steal time           steal[] is shown in sysfs ("steal" on the pvkit
  *        device).  It cannot feed the scheduler's steal accounting from
  *        a module in 6.1: the hook is the static call pv_steal_clock,
@@ -97,6 +101,16 @@ MODULE_IMPORT_NS(PVKIT);
 #define PVCLK_XCHG_SPIN_US	200	/* one exchange, interrupts off */
 #define PVCLK_HIST		16	/* samples of one generation */
 #define PVCLK_RATE_MIN_NS	(2 * NSEC_PER_SEC) /* rate: samples apart */
+/*
+ * The first rate, before the clocksource is registered: samples at least
+ * 50 ms apart, its uncertainty at most 100 ppm (the clocksource watchdog
+ * allows about 800 ppm), from a burst of windows 50 ms apart at probe,
+ * PVCLK_PROBE_WINDOWS at most.
+ */
+#define PVCLK_RATE_FIRST_NS	(50 * NSEC_PER_MSEC)
+#define PVCLK_RATE_FIRST_PPM	100
+#define PVCLK_PROBE_WINDOWS	10
+#define PVCLK_PROBE_GAP_MS	50
 /* a rate's uncertainty grows 10 ppb per second: ns of age / this */
 #define PVCLK_RATE_AGE_DIV	(100000000ULL * NSEC_PER_SEC)
 #define PVCLK_BUSY_MIN_MS	10	/* a BUSY answer: wait at least */
@@ -108,7 +122,10 @@ MODULE_IMPORT_NS(PVKIT);
 #define PVCLK_STEP_CHECKS	3	/* steps in a row on a poor bound */
 #define PVCLK_RETRY_MS		1000	/* after a failed SETUP or WINDOW */
 #define PVCLK_SEQ_TRIES		1000	/* info seqlock reads */
+#define PVCLK_LEFT_WAIT_MS	500	/* remove: the state after a reset */
 #define PVCLK_DISRUPT_MIN_NS	NSEC_PER_MSEC
+/* an unannounced disruption is confirmed by a sample this much later */
+#define PVCLK_CONFIRM_NS	(NSEC_PER_SEC * 9 / 10)
 /* host CLOCK_REALTIME we accept: 2020-01-01 .. 2100-01-01 */
 #define PVCLK_REAL_MIN_NS	(1577836800ULL * NSEC_PER_SEC)
 #define PVCLK_REAL_MAX_NS	(4102444800ULL * NSEC_PER_SEC)
@@ -214,16 +231,30 @@ struct pvclk {
 	struct mutex lock;
 	bool setup;			/* the host has the area */
 	u32 setup_epoch;
+	/*
+	 * The device was seen out of CONNECTED (and CLOSING) since the last
+	 * SETUP answered OK: the host forgot the area (ABI.md 12).
+	 * WRITE_ONCE(): set by state_changed() without the lock.
+	 */
+	bool area_left;
 	u32 seq;			/* last req_seq */
 	u32 gen;			/* generation of hist[] */
 	struct pvclk_sample hist[PVCLK_HIST];	/* oldest first */
 	unsigned int nhist;
 	u64 nom_mul;			/* 1e6 / tsc_khz << FRAC */
 	struct pvclk_rec cur;		/* the record published last */
-	bool rate_measured;
+	bool rate_measured;		/* over PVCLK_RATE_MIN_NS at least */
+	bool rate_estimated;		/* a first rate, PVCLK_RATE_FIRST_NS */
 	u64 rate_mul;			/* the rate in use, */
 	u64 rate_unc;			/* its uncertainty when measured, */
 	u64 rate_tsc;			/* and when */
+	/*
+	 * An unannounced disruption waiting for confirmation: the first
+	 * sample off the mapping.  Meanwhile the history (the mapping
+	 * before it) stays as it was and the clock runs on.
+	 */
+	bool pend;
+	struct pvclk_sample pend_s;
 	bool force;			/* recalibrate now (rate-limited) */
 	bool need_step;			/* check CLOCK_REALTIME */
 	unsigned long last_run;		/* jiffies of the last calibration */
@@ -243,7 +274,9 @@ struct pvclk {
 	unsigned long steps;
 	s64 last_step_ns;
 	u64 last_step_bound;		/* ns, the mapping's at the step */
-	unsigned long disruptions;
+	unsigned long disruptions;	/* samples off the mapping */
+	unsigned long disruptions_confirmed;
+	unsigned long disruptions_refused;	/* inconsistent host time */
 	u64 best_rtt;			/* ns, ever */
 	u64 last_rtt;			/* ns, the last window's best */
 	u64 last_err;			/* ns, the last sample's */
@@ -254,10 +287,12 @@ struct pvclk {
 	/* the host half of the area, copied under info.version */
 	struct mutex info_lock;
 	struct pvkit_clock_info info;
+	/* per vCPU, the largest values read: what sysfs shows */
 	struct pvkit_clock_steal steal[PVKIT_CLOCK_MAX_VCPUS];
 	struct pvkit_clock_steal steal_copy[PVKIT_CLOCK_MAX_VCPUS];
 	u32 nr_steal;
 	unsigned long odd_giveups;
+	unsigned long steal_backwards;	/* entries that went back, ignored */
 
 	struct delayed_work work;
 	struct ptp_clock_info ptp_info;
@@ -463,6 +498,28 @@ static u32 pvclk_cfg_gen(struct pvclk *c)
 }
 
 /*
+ * steal[] is cumulative: a value below the one shown last is a host's
+ * error (ABI.md 12: a guest ignores a step backwards).  Each field keeps
+ * the largest value shown; a step back is counted.  info_lock held.
+ */
+static void pvclk_steal_merge(struct pvclk *c, struct pvkit_clock_steal *shown,
+			      const struct pvkit_clock_steal *new)
+{
+	bool back = false;
+
+	if (le64_to_cpu(new->steal_ns) >= le64_to_cpu(shown->steal_ns))
+		shown->steal_ns = new->steal_ns;
+	else
+		back = true;
+	if (le64_to_cpu(new->run_ns) >= le64_to_cpu(shown->run_ns))
+		shown->run_ns = new->run_ns;
+	else
+		back = true;
+	if (back)
+		c->steal_backwards++;
+}
+
+/*
  * Copy the host half of the area between two equal, even versions;
  * -EAGAIN (counted, old values kept) after PVCLK_SEQ_TRIES.
  */
@@ -471,7 +528,7 @@ static int pvclk_read_info(struct pvclk *c)
 	struct pvkit_clock_info *hi = &c->area->info;
 	bool steal = c->features & PVKIT_CLOCK_F_STEAL;
 	struct pvkit_clock_info info;
-	unsigned int tries;
+	unsigned int tries, i;
 	u32 v, n;
 
 	mutex_lock(&c->info_lock);
@@ -483,13 +540,15 @@ static int pvclk_read_info(struct pvclk *c)
 			continue;
 		}
 		memcpy(&info, hi, sizeof(info));
-		n = steal ? min(le32_to_cpu(info.nr_steal), c->nr_vcpus) : 0;
+		n = steal ? min3(le32_to_cpu(info.nr_steal), c->nr_vcpus,
+				 (u32)PVKIT_CLOCK_MAX_VCPUS) : 0;
 		memcpy(c->steal_copy, c->area->steal, n * sizeof(c->steal[0]));
 		smp_rmb();	/* the copies before the second version read */
 		if (le32_to_cpu(READ_ONCE(hi->version)) != v)
 			continue;
 		c->info = info;
-		memcpy(c->steal, c->steal_copy, n * sizeof(c->steal[0]));
+		for (i = 0; i < n; i++)
+			pvclk_steal_merge(c, &c->steal[i], &c->steal_copy[i]);
 		c->nr_steal = n;
 		mutex_unlock(&c->info_lock);
 		return 0;
@@ -668,13 +727,14 @@ static s64 pvclk_ppm(const struct pvclk *c, u64 mul)
 
 /*
  * The rate from the two samples of the history that bound it best (at
- * least PVCLK_RATE_MIN_NS apart): 1, 0 if none are far enough apart,
- * -1 if the rate is refused.
+ * least @min_ns apart): 1, 0 if none are far enough apart (or, @unc_max
+ * not 0, their uncertainty is over it), -1 if the rate is refused.
  */
-static int pvclk_rate(struct pvclk *c, u64 *mul, u64 *unc)
+static int pvclk_rate(struct pvclk *c, u64 min_ns, u64 unc_max, u64 *mul,
+		      u64 *unc)
 {
 	const struct pvclk_sample *n = NULL, *o = NULL, *a, *b;
-	u64 min_d = div64_u64((u64)PVCLK_RATE_MIN_NS << PVCLK_FRAC, c->nom_mul);
+	u64 min_d = div64_u64(min_ns << PVCLK_FRAC, c->nom_mul);
 	u64 d, best_score = 0, score, m;
 	unsigned int i, j;
 	s64 ppm;
@@ -698,6 +758,9 @@ static int pvclk_rate(struct pvclk *c, u64 *mul, u64 *unc)
 	if (!n)
 		return 0;
 	d = n->tsc - o->tsc;
+	*unc = mul_u64_u64_div_u64(n->err + o->err, 1ULL << PVCLK_FRAC, d);
+	if (unc_max && *unc > unc_max)
+		return 0;
 	m = mul_u64_u64_div_u64(n->mono - o->mono, 1ULL << PVCLK_FRAC, d);
 	ppm = pvclk_ppm(c, m);
 	if (ppm > (s64)max_ppm || ppm < -(s64)max_ppm) {
@@ -707,7 +770,6 @@ static int pvclk_rate(struct pvclk *c, u64 *mul, u64 *unc)
 		return -1;
 	}
 	*mul = m;
-	*unc = mul_u64_u64_div_u64(n->err + o->err, 1ULL << PVCLK_FRAC, d);
 	return 1;
 }
 
@@ -789,6 +851,7 @@ static void pvclk_new_gen(struct pvclk *c, u32 gen)
 				     c->gen, gen);
 	c->gen = gen;
 	c->gen_changes++;
+	c->pend = false;	/* announced: no confirmation needed */
 	pvclk_drop_history(c);	/* the rate stays: a pause does not change it */
 	pvclk_invalidate(c);
 	c->need_step = true;
@@ -796,27 +859,97 @@ static void pvclk_new_gen(struct pvclk *c, u32 gen)
 
 /*
  * Does @s leave the current mapping's prediction by more than the error
- * bound allows?  Then guest time stopped or jumped unannounced.
+ * bound allows?  Then guest time stopped or jumped unannounced, or the
+ * host's time is wrong.
  */
-static bool pvclk_disrupted(struct pvclk *c, const struct pvclk_sample *s)
+static bool pvclk_off_mapping(struct pvclk *c, const struct pvclk_sample *s,
+			      s64 *dm, s64 *dr, u64 *allow)
 {
 	const struct pvclk_rec *r = &c->cur;
-	u64 allow, elapsed;
-	s64 dm, dr;
+	u64 elapsed;
 
 	if (!r->valid || r->gen != s->gen)
 		return false;
-	dm = s->mono - pvclk_mono_at(r, s->tsc);
-	dr = s->real - pvclk_real_at(r, s->tsc);
-	c->last_dev = dm;
+	*dm = s->mono - pvclk_mono_at(r, s->tsc);
+	*dr = s->real - pvclk_real_at(r, s->tsc);
+	c->last_dev = *dm;
 	elapsed = abs((s64)pvclk_scale(s->tsc - r->htsc, r->mul));
-	allow = pvclk_err_at(r, s->tsc) + s->err +
-		max_t(u64, PVCLK_DISRUPT_MIN_NS, div_u64(elapsed, 100));
-	if ((u64)abs(dm) <= allow && (u64)abs(dr) <= allow)
+	*allow = pvclk_err_at(r, s->tsc) + s->err +
+		 max_t(u64, PVCLK_DISRUPT_MIN_NS, div_u64(elapsed, 100));
+	return (u64)abs(*dm) > *allow || (u64)abs(*dr) > *allow;
+}
+
+/*
+ * Does @s follow @a at the rate in use, within max_ppm?  Then the
+ * host's time runs consistently since @a.  *el: ns from @a to @s.
+ */
+static bool pvclk_fits(struct pvclk *c, const struct pvclk_sample *a,
+		       const struct pvclk_sample *s, u64 *el)
+{
+	u64 allow;
+	s64 dm, dr;
+
+	if (s->tsc <= a->tsc)
+		return false;
+	*el = pvclk_scale(s->tsc - a->tsc, c->rate_mul);
+	allow = a->err + s->err + div_u64(*el, 1000000) * max_ppm;
+	dm = s->mono - a->mono - *el;
+	dr = s->real - a->real - *el;
+	return (u64)abs(dm) <= allow && (u64)abs(dr) <= allow;
+}
+
+/*
+ * An unannounced disruption must be confirmed before it moves the
+ * mapping (and CLOCK_REALTIME): a host whose time stands still or races
+ * would otherwise be followed at every calibration.  The first sample off
+ * the mapping is kept aside (pend_s) while the history stays; a sample at
+ * least PVCLK_CONFIRM_NS later that follows it at the rate in use within
+ * max_ppm confirms it (the host's time is consistent again, only offset:
+ * the history starts afresh from the two, a step is due).  One that
+ * follows neither it nor the old mapping is refused (counted, logged),
+ * and becomes the sample kept aside.  One back on the old mapping ends
+ * the wait.  True if @s must not be used now.  Lock held.
+ */
+static bool pvclk_disrupted(struct pvclk *c, const struct pvclk_sample *s)
+{
+	u64 allow, el;
+	s64 dm, dr;
+	bool off;
+
+	off = pvclk_off_mapping(c, s, &dm, &dr, &allow);
+	if (c->pend) {
+		if (c->pend_s.gen == s->gen && pvclk_fits(c, &c->pend_s, s, &el)) {
+			if (el < PVCLK_CONFIRM_NS)
+				return true;	/* not long enough yet */
+			c->pend = false;
+			c->disruptions_confirmed++;
+			dev_warn_ratelimited(&c->pdev->dev, "generation %u: host time consistent for %llu ms since the disruption: confirmed\n",
+					     s->gen, div_u64(el, NSEC_PER_MSEC));
+			pvclk_drop_history(c);
+			pvclk_add(c, &c->pend_s);
+			c->need_step = true;
+			return false;
+		}
+		if (!off) {
+			/* back on the mapping: the departure was the error */
+			c->pend = false;
+			c->disruptions_refused++;
+			return false;
+		}
+		c->disruptions++;
+		c->disruptions_refused++;
+		dev_warn_ratelimited(&c->pdev->dev, "generation %u: host time %+lld ns (monotonic), %+lld ns (realtime) from the mapping and inconsistent with its last departure: refused, the clock runs on\n",
+				     s->gen, dm, dr);
+		c->pend_s = *s;
+		return true;
+	}
+	if (!off)
 		return false;
 	c->disruptions++;
-	dev_warn_ratelimited(&c->pdev->dev, "generation %u: host time %+lld ns (monotonic), %+lld ns (realtime) from the prediction (bound %llu ns): disruption\n",
+	dev_warn_ratelimited(&c->pdev->dev, "generation %u: host time %+lld ns (monotonic), %+lld ns (realtime) from the prediction (bound %llu ns): disruption, to be confirmed\n",
 			     s->gen, dm, dr, allow);
+	c->pend = true;
+	c->pend_s = *s;
 	return true;
 }
 
@@ -910,6 +1043,7 @@ static int pvclk_calibrate(struct pvclk *c)
 			return err == -ENODEV ? -1 : PVCLK_RETRY_MS;
 		c->setup = true;
 		c->setup_epoch = READ_ONCE(c->pdev->epoch);
+		WRITE_ONCE(c->area_left, false);
 	}
 	pvclk_read_info(c);
 	gen = pvclk_cfg_gen(c);
@@ -926,19 +1060,30 @@ static int pvclk_calibrate(struct pvclk *c)
 	c->last_err = s.err;
 	if (!c->best_rtt || s.rtt < c->best_rtt)
 		c->best_rtt = s.rtt;
-	if (pvclk_disrupted(c, &s)) {
-		pvclk_drop_history(c);
-		c->need_step = true;
-	}
+	if (pvclk_disrupted(c, &s))
+		goto held;	/* the mapping stays as it is */
 	pvclk_add(c, &s);
 	/*
 	 * A new estimate replaces the rate in use only if it is better
 	 * than that one has become with age: a history dropped at a
-	 * generation change starts with few, maybe poor samples.
+	 * generation change starts with few, maybe poor samples.  Until
+	 * a first rate is known, samples closer together will do if they
+	 * bound it well enough (the probe's burst, before it registers
+	 * the clocksource).
 	 */
-	rate = pvclk_rate(c, &mul, &unc);
-	if (rate > 0 && unc <= pvclk_rate_unc(c, s.tsc)) {
+	rate = pvclk_rate(c, PVCLK_RATE_MIN_NS, 0, &mul, &unc);
+	if (rate > 0) {
 		c->rate_measured = true;
+	} else if (!rate && !c->rate_measured && !c->rate_estimated) {
+		rate = pvclk_rate(c, PVCLK_RATE_FIRST_NS,
+				  mul_u64_u64_div_u64(c->nom_mul,
+						      PVCLK_RATE_FIRST_PPM,
+						      1000000),
+				  &mul, &unc);
+		if (rate > 0)
+			c->rate_estimated = true;
+	}
+	if (rate > 0 && unc <= pvclk_rate_unc(c, s.tsc)) {
 		c->rate_mul = mul;
 		c->rate_unc = unc;
 		c->rate_tsc = s.tsc;
@@ -952,6 +1097,7 @@ static int pvclk_calibrate(struct pvclk *c)
 		}
 	}
 	pvclk_update(c, mul, unc);
+held:
 	if (c->need_step && step)
 		pvclk_step(c);
 	else if (!step)
@@ -1145,8 +1291,13 @@ static int pvclk_status_show(struct seq_file *m, void *v)
 	seq_printf(m, "last_step_ns: %lld\n", c->last_step_ns);
 	seq_printf(m, "last_step_bound_ns: %llu\n", c->last_step_bound);
 	seq_printf(m, "disruptions: %lu\n", c->disruptions);
+	seq_printf(m, "disruptions_confirmed: %lu\n",
+		   c->disruptions_confirmed);
+	seq_printf(m, "disruptions_refused: %lu\n", c->disruptions_refused);
+	seq_printf(m, "disruption_pending: %d\n", c->pend);
 	seq_printf(m, "version_odd_giveups: %lu\n", c->odd_giveups);
 	mutex_lock(&c->info_lock);
+	seq_printf(m, "steal_backwards: %lu\n", c->steal_backwards);
 	seq_printf(m, "host_status: %#llx\n", le64_to_cpu(c->info.host_status));
 	seq_printf(m, "host_maxerror_ns: %llu\n",
 		   le64_to_cpu(c->info.maxerror_ns));
@@ -1154,6 +1305,8 @@ static int pvclk_status_show(struct seq_file *m, void *v)
 		   le64_to_cpu(c->info.esterror_ns));
 	mutex_unlock(&c->info_lock);
 	seq_printf(m, "ptp_index: %d\n", c->ptp ? ptp_clock_index(c->ptp) : -1);
+	seq_printf(m, "rate_estimated: %d\n", c->rate_estimated);
+	seq_printf(m, "clocksource_registered: %d\n", c->cs_registered);
 	seq_printf(m, "clocksource_current: %d\n", pvclk_cs_current());
 	seq_printf(m, "features: %#llx\n", c->features);
 	seq_printf(m, "max_xchg: %u\n", c->max_xchg);
@@ -1177,9 +1330,18 @@ static void pvclk_config_changed(struct pvkit_device *pdev, const u8 *old)
 static void pvclk_state_changed(struct pvkit_device *pdev, u32 old_state)
 {
 	struct pvclk *c = dev_get_drvdata(&pdev->dev);
+	u32 state = READ_ONCE(pdev->state);
 
 	if (!c)
 		return;
+	/*
+	 * Out of CONNECTED (a DEV_RESET or DEV_DISCONNECT answered, a
+	 * back-end restart, a fault): the host forgot the area.  Noted
+	 * before the helper may reconnect, whose SETUP then clears it.
+	 */
+	if (state != PVKIT_DEV_STATE_CONNECTED &&
+	    state != PVKIT_DEV_STATE_CLOSING)
+		WRITE_ONCE(c->area_left, true);
 	pvkit_fe_dev_state_changed(&c->fd, old_state);
 	/* a reconnect starts the host afresh: the area again */
 	if (READ_ONCE(pdev->state) == PVKIT_DEV_STATE_CONNECTED &&
@@ -1253,12 +1415,23 @@ static void pvclk_free_queue(struct pvclk *c)
 
 /*
  * The area goes back to the allocator only once the host is known to
- * have let go of it: SETUP 0 answered, or the slot FREE (the host stops
- * before it publishes that, ABI.md 6.1).  Otherwise it is leaked.
+ * have let go of it: SETUP 0 answered, the device seen out of CONNECTED
+ * since the last SETUP (e.g. the DEV_RESET of a broken device answered:
+ * the host forgets the area then, ABI.md 12), or the slot FREE (the host
+ * stops before it publishes that, ABI.md 6.1).  Otherwise it is leaked.
  */
+static bool pvclk_host_left(struct pvclk *c)
+{
+	u32 state = READ_ONCE(c->pdev->state);
+
+	return READ_ONCE(c->area_left) ||
+	       (state != PVKIT_DEV_STATE_CONNECTED &&
+		state != PVKIT_DEV_STATE_CLOSING);
+}
+
 static void pvclk_free_area(struct pvclk *c, bool released)
 {
-	if (!released && READ_ONCE(c->pdev->state) != PVKIT_DEV_STATE_FREE) {
+	if (!released && !pvclk_host_left(c)) {
 		dev_warn(&c->pdev->dev, "host may still write the clock area: its page is not freed\n");
 		return;
 	}
@@ -1286,8 +1459,8 @@ static void pvclk_init_mapping(struct pvclk *c)
 static int pvclk_probe(struct pvkit_device *pdev)
 {
 	struct pvclk *c;
-	bool released;
-	int err;
+	unsigned int i;
+	int err, next;
 
 	if (!boot_cpu_has(X86_FEATURE_TSC) || !tsc_khz) {
 		dev_err(&pdev->dev, "no TSC: the clock cannot be used\n");
@@ -1344,6 +1517,7 @@ static int pvclk_probe(struct pvkit_device *pdev)
 	if (!err) {
 		c->setup = true;
 		c->setup_epoch = READ_ONCE(pdev->epoch);
+		WRITE_ONCE(c->area_left, false);
 	}
 	mutex_unlock(&c->lock);
 	pvkit_fe_dev_set_no_events(&c->fd, false);
@@ -1354,15 +1528,40 @@ static int pvclk_probe(struct pvkit_device *pdev)
 
 	pvclk_init_mapping(c);
 	c->need_step = true;
+	/*
+	 * A first host rate before the clocksource starts: at the guest's
+	 * tsc_khz, which TCG can leave over 1000 ppm off the host's rate,
+	 * the clocksource watchdog (about 800 ppm) may mark it unstable
+	 * before the first 2 s rate.  A burst of windows 50 ms apart
+	 * (usually two or three, well under half a second).  No state
+	 * change arrives during probe: a call that times out breaks the
+	 * device rather than waiting for a restart.
+	 */
+	pvkit_fe_dev_set_no_events(&c->fd, true);
+	for (i = 0; i < PVCLK_PROBE_WINDOWS; i++) {
+		if (i)
+			msleep(PVCLK_PROBE_GAP_MS);
+		mutex_lock(&c->lock);
+		next = pvclk_calibrate(c);
+		mutex_unlock(&c->lock);
+		if (next < 0 || c->rate_estimated || c->rate_measured)
+			break;
+	}
+	pvkit_fe_dev_set_no_events(&c->fd, false);
 	/* afresh, whatever the watchdog did to an earlier registration */
 	pvclk_cs.rating = rating;
 	pvclk_cs.flags = CLOCK_SOURCE_IS_CONTINUOUS | CLOCK_SOURCE_MUST_VERIFY;
 	err = clocksource_register_hz(&pvclk_cs, NSEC_PER_SEC);
-	if (err) {
+	if (err)
 		dev_err(&pdev->dev, "clocksource: %d\n", err);
-		goto err_setup;
-	}
-	c->cs_registered = true;
+	else
+		c->cs_registered = true;
+	if (c->rate_estimated || c->rate_measured)
+		dev_info(&pdev->dev, "clocksource pvkit at the host's rate, %+lld ppm from the TSC's nominal\n",
+			 pvclk_ppm(c, c->cur.mul));
+	else
+		dev_warn(&pdev->dev, "no host rate from %u windows: clocksource pvkit starts at the TSC's nominal rate\n",
+			 PVCLK_PROBE_WINDOWS);
 
 	c->ptp_info = pvclk_ptp_caps;
 	c->ptp = ptp_clock_register(&c->ptp_info, &pdev->dev);
@@ -1388,17 +1587,6 @@ static int pvclk_probe(struct pvkit_device *pdev)
 	queue_delayed_work(system_freezable_wq, &c->work, 0);
 	return 0;
 
-err_setup:
-	mutex_lock(&c->lock);
-	released = !pvclk_setup(c, 0);
-	mutex_unlock(&c->lock);
-	pvkit_fe_dev_remove_end(&c->fd);
-	dev_set_drvdata(&pdev->dev, NULL);
-	pvclk_free_queue(c);
-	pvkit_fe_dev_destroy(&c->fd);
-	pvclk_free_area(c, released);
-	kfree(c);
-	goto err_unlock;
 err_disconnect:
 	pvkit_fe_dev_remove_end(&c->fd);
 err_clear:
@@ -1420,6 +1608,7 @@ static void pvclk_remove(struct pvkit_device *pdev)
 {
 	struct pvclk *c = dev_get_drvdata(&pdev->dev);
 	bool released = false;
+	unsigned int i;
 
 	pvkit_fe_dev_remove_begin(&c->fd);
 	cancel_delayed_work_sync(&c->work);
@@ -1437,6 +1626,15 @@ static void pvclk_remove(struct pvkit_device *pdev)
 		released = !pvclk_setup(c, 0);
 	mutex_unlock(&c->lock);
 	pvkit_fe_dev_remove_end(&c->fd);
+	/*
+	 * Broken (DEV_RESET sent, done by now) or gone: the bus notes the
+	 * state the host left CONNECTED for asynchronously, and our
+	 * state_changed() cannot run while we are removed.  A short wait
+	 * for pdev->state, which the bus writes before it takes the lock.
+	 */
+	for (i = 0; !released && i < PVCLK_LEFT_WAIT_MS / 20 &&
+	     !pvclk_host_left(c); i++)
+		msleep(20);
 	dev_set_drvdata(&pdev->dev, NULL);
 	pvclk_free_queue(c);
 	pvkit_fe_dev_destroy(&c->fd);
