@@ -1053,6 +1053,9 @@ static int pvclk_calibrate(struct pvclk *c)
 	err = pvclk_window(c, gen, &s, &retry_ms);
 	if (err == -ENODEV)
 		return -1;
+	/* a window without a valid sample while a step waits: soon again */
+	if (err == -ENOENT && c->need_step)
+		return PVCLK_FORCE_MIN_MS;
 	if (err)
 		return retry_ms;
 	c->calibrations++;
