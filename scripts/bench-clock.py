@@ -51,6 +51,11 @@ valid() {
 }
 cs=/sys/devices/system/clocksource/clocksource0
 valid
+# the clocksource comes once a host rate is measured (seconds at boot)
+i=0; while ! grep -qw pvkit $cs/available_clocksource && [ $i -lt 300 ]; do
+	i=$((i + 1)); sleep 0.1
+done
+sleep 2
 def=$(cat $cs/current_clocksource)
 echo "BENCH-CS-DEFAULT: $def"
 echo "BENCH-CS-AVAIL: $(cat $cs/available_clocksource)"
