@@ -166,8 +166,10 @@ def boot(args, tmp):
     return rc, peer.res, lines
 
 
-def serial_offsets(res, phase):
-    return [(g - h) / 1e6 for g, h in res["phases"].get(phase, [])]
+def serial(res, phase):
+    """Guest - host on the serial line (ms): the best (fastest) line."""
+    v = [(g - h) / 1e6 for g, h in res["phases"].get(phase, [])]
+    return {"n": len(v), "best": max(v, default=None), "median": median(v)}
 
 
 def after_resume(res, phase, a=1.0, b=2.5):
@@ -228,23 +230,17 @@ def summarize(rc, res, lines):
                         if v is not None and s["null_syscall"] is not None}
     s["bounds"] = bounds
 
-    def absq(v, q):
-        return pct([abs(x) for x in v], q)
+    def abs_us(v, **more):
+        """|v| (ns) percentiles in us, None without samples."""
+        a = [abs(x) / 1e3 for x in v]
+        return dict(n=len(v), p50=pct(a, .5), p99=pct(a, .99), **more)
     s["offset"] = {
-        "free_phc_us": {"n": len(free), "p50": absq(free, .5) and absq(free, .5) / 1e3,
-                        "p99": absq(free, .99) and absq(free, .99) / 1e3,
-                        "first": free[0] / 1e3 if free else None,
-                        "last": free[-1] / 1e3 if free else None},
-        "chrony_phc_us": {"n": len(chrony), "p50": absq(chrony, .5) and absq(chrony, .5) / 1e3,
-                          "p99": absq(chrony, .99) and absq(chrony, .99) / 1e3},
-        "chronyc_last_us": {"n": len(chronyc), "p50": absq(chronyc, .5) and absq(chronyc, .5) / 1e3,
-                            "p99": absq(chronyc, .99) and absq(chronyc, .99) / 1e3},
-        "free_serial_ms": {"n": len(serial_offsets(res, "free")),
-                           "best": max(serial_offsets(res, "free"), default=None),
-                           "median": median(serial_offsets(res, "free"))},
-        "chrony_serial_ms": {"n": len(serial_offsets(res, "chrony")),
-                             "best": max(serial_offsets(res, "chrony"), default=None),
-                             "median": median(serial_offsets(res, "chrony"))},
+        "free_phc_us": abs_us(free, first=free[0] / 1e3 if free else None,
+                              last=free[-1] / 1e3 if free else None),
+        "chrony_phc_us": abs_us(chrony),
+        "chronyc_last_us": abs_us(chronyc),
+        "free_serial_ms": serial(res, "free"),
+        "chrony_serial_ms": serial(res, "chrony"),
     }
     s["pause"] = {p: {"rc": res["pauses"].get(p, {}).get("rc"),
                       "after_1s_ms": after_resume(res, p),
