@@ -42,19 +42,7 @@ WARM=$((CYCLES >= 10 ? 5 : 1))
 MIB=1048576
 
 tap_need_guest || exit 4
-tmp=$(mktemp -d /dev/shm/pvkit-bal.XXXXXX)
-log=$tmp/console.log
-boot_pid=
-peer_pid=
-cleanup()
-{
-	[ -n "$peer_pid" ] && kill "$peer_pid" 2>/dev/null
-	[ -n "$boot_pid" ] && kill "$boot_pid" 2>/dev/null
-	wait 2>/dev/null
-	[ -n "${PVKIT_KEEP:-}" ] && cp "$log" /tmp/balloon-basic.log
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+vm_peer_setup bal
 
 # shellcheck disable=SC2016 # expanded by the guest shell
 cmd='
@@ -158,20 +146,7 @@ echo "PVKIT-BAL-CYCLES: $ok"
 dmesg | grep -E "pvkit|BUG:|WARNING:|Oops|Call Trace|Killed process|Out of memory" | sed "s/^/PVKIT-DMESG: /"
 '
 
-name=balloon-$$
-python3 "$TOP/selftests/vm/bal_peer.py" "$log" "$tmp/peer.json" "$name" \
-	"$TOP/build/bin/pvkit" &
-peer_pid=$!
-PVKIT_BOOT=hv "$TOP/scripts/boot-guest.sh" --timeout 840 --log "$log" \
-	--cmd "$cmd" -- --name "$name" --balloon granule=2m > /dev/null 2>&1 &
-boot_pid=$!
-wait "$boot_pid"
-boot_rc=$?
-boot_pid=
-for _ in $(seq 50); do kill -0 "$peer_pid" 2>/dev/null || break; sleep 0.1; done
-kill "$peer_pid" 2>/dev/null
-wait "$peer_pid" 2>/dev/null
-peer_pid=
+vm_peer_boot bal_peer.py balloon-$$ 840 "$cmd" --balloon granule=2m
 
 # peer EXPR: a Python expression over the peer's results r
 peer()

@@ -42,19 +42,7 @@ WARM=$((CYCLES >= 10 ? 5 : 1))
 PAUSE_S=20
 
 tap_need_guest || exit 4
-tmp=$(mktemp -d /dev/shm/pvkit-clk.XXXXXX)
-log=$tmp/console.log
-boot_pid=
-peer_pid=
-cleanup()
-{
-	[ -n "$peer_pid" ] && kill "$peer_pid" 2>/dev/null
-	[ -n "$boot_pid" ] && kill "$boot_pid" 2>/dev/null
-	wait 2>/dev/null
-	[ -n "${PVKIT_KEEP:-}" ] && cp "$log" /tmp/clock-basic.log
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+vm_peer_setup clk
 
 # shellcheck disable=SC2016 # expanded by the guest shell
 cmd='
@@ -147,20 +135,7 @@ echo "PVKIT-CLK-CYCLES: $ok"
 dmesg | grep -E "pvkit|BUG:|WARNING:|Oops|Call Trace" | sed "s/^/PVKIT-DMESG: /"
 '
 
-name=clock-$$
-python3 "$TOP/selftests/vm/clk_peer.py" "$log" "$tmp/peer.json" "$name" \
-	"$TOP/build/bin/pvkit" &
-peer_pid=$!
-PVKIT_BOOT=hv "$TOP/scripts/boot-guest.sh" --timeout 840 --log "$log" \
-	--cmd "$cmd" -- --name "$name" --clock on > /dev/null 2>&1 &
-boot_pid=$!
-wait "$boot_pid"
-boot_rc=$?
-boot_pid=
-for _ in $(seq 100); do kill -0 "$peer_pid" 2>/dev/null || break; sleep 0.1; done
-kill "$peer_pid" 2>/dev/null
-wait "$peer_pid" 2>/dev/null
-peer_pid=
+vm_peer_boot clk_peer.py clock-$$ 840 "$cmd" --clock on
 
 # peer EXPR: a Python expression over the peer's results r, with helpers
 # off(phase) (guest - host offsets in ms), best(phase) (the offset of the

@@ -225,6 +225,56 @@ tap_finish()
 	[ $tap_fail -eq 0 ]
 }
 
+# --- a guest booted under pvkit-hv with a host peer following its console
+# (balloon-basic, clock-basic).  vm_peer_setup TAG makes $tmp (in
+# /dev/shm) with the console log $log, removed on exit together with the
+# guest and the peer still running; PVKIT_KEEP=1 keeps the log as
+# /tmp/<test>.log.
+vm_peer_setup()
+{
+	tmp=$(mktemp -d "/dev/shm/pvkit-$1.XXXXXX")
+	log=$tmp/console.log
+	boot_pid=
+	peer_pid=
+	trap vm_peer_cleanup EXIT
+}
+
+vm_peer_cleanup()
+{
+	[ -n "$peer_pid" ] && kill "$peer_pid" 2>/dev/null
+	[ -n "$boot_pid" ] && kill "$boot_pid" 2>/dev/null
+	wait 2>/dev/null
+	[ -n "${PVKIT_KEEP:-}" ] && cp "$log" "/tmp/$(basename "$0" .sh).log"
+	rm -rf "$tmp"
+}
+
+# vm_peer_boot PEER NAME TIMEOUT CMD [ENGINE-ARGS...]: start
+# selftests/vm/PEER (arguments LOG OUT NAME PVKIT; its results in
+# $tmp/peer.json), boot the guest NAME running CMD, and once it is gone
+# give the peer 10 s to write its results.  Sets boot_rc.
+vm_peer_boot()
+{
+	local peer=$1 name=$2 tmo=$3 cmd=$4
+
+	shift 4
+	python3 "$TOP/selftests/vm/$peer" "$log" "$tmp/peer.json" "$name" \
+		"$TOP/build/bin/pvkit" &
+	peer_pid=$!
+	PVKIT_BOOT=hv "$TOP/scripts/boot-guest.sh" --timeout "$tmo" --log "$log" \
+		--cmd "$cmd" -- --name "$name" "$@" > /dev/null 2>&1 &
+	boot_pid=$!
+	wait "$boot_pid"
+	boot_rc=$?
+	boot_pid=
+	for _ in $(seq 100); do
+		kill -0 "$peer_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill "$peer_pid" 2>/dev/null
+	wait "$peer_pid" 2>/dev/null
+	peer_pid=
+}
+
 # tap_need_guest: print the kselftest SKIP and return 1 if pvkit-hv or
 # the guest kernel is not built.
 tap_need_guest()
